@@ -1,0 +1,160 @@
+"""Configuration: which databases exist, which environment we are in, and where each database lives.
+
+This is the bottom layer: it reads files and environment variables and nothing else (no database,
+no Piccolo). `DATABASES` is the one list of databases; every other module, the Makefile's help
+and the noxfile derive from it.
+
+Precedence for every setting: real environment variables, then `.env.$ORION_ENV`, then `.env`.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbmigrate.errors import UserError
+
+
+@dataclass(frozen=True)
+class Database:
+    """One migrated database: its Piccolo app, the variable naming its URL, and its default name."""
+
+    name: str  # what users type: `make db-migrate DB=rfq`
+    url_variable: str  # environment variable holding its URL
+    default_dbname: str  # database name on the embedded server / derived URLs
+
+    @property
+    def app(self) -> str:
+        """The Piccolo app (a top-level folder) holding this database's tables and migrations."""
+        return self.name
+
+
+DATABASES: dict[str, Database] = {
+    db.name: db
+    for db in (
+        Database("orion", "DATABASE_URL", "orion"),
+        Database("rfq", "RFQ_DATABASE_URL", "orion_rfq"),
+        Database("marketdata", "MARKETDATA_DATABASE_URL", "orion_marketdata"),
+    )
+}
+
+ENVIRONMENTS = ("development", "test", "ci", "staging", "production")
+DEFAULT_ENVIRONMENT = "development"
+
+# Seconds a runner waits for another runner's migration lock before giving up.
+DEFAULT_LOCK_WAIT_SECONDS = 60.0
+# Seconds to wait for a connection to the server.
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a command needs to know about its surroundings, resolved once per process."""
+
+    project_root: Path
+    environment: str
+    values: dict[str, str]  # merged .env, .env.$ORION_ENV and the real environment
+
+    def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.values.get(key)
+        return value if value not in (None, "") else default
+
+    def url_for(self, database: Database) -> str | None:
+        """The configured URL of `database`, or None when the embedded server should be used.
+
+        When no URL variable is set at all, the embedded server serves every database. When only
+        DATABASE_URL is set, the other databases live on the same server under their default
+        names, as in the story's config.js.
+        """
+        own = self.get(database.url_variable)
+        if own:
+            return own
+        main = self.get(DATABASES["orion"].url_variable)
+        if main:
+            from dbmigrate.urls import with_database
+
+            return with_database(main, database.default_dbname)
+        return None
+
+    @property
+    def uses_embedded_server(self) -> bool:
+        return not any(self.get(db.url_variable) for db in DATABASES.values())
+
+    @property
+    def lock_wait_seconds(self) -> float:
+        return self._seconds("ORION_MIGRATE_LOCK_WAIT", DEFAULT_LOCK_WAIT_SECONDS)
+
+    @property
+    def connect_timeout_seconds(self) -> float:
+        return self._seconds("ORION_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_SECONDS)
+
+    @property
+    def embedded_data_dir(self) -> Path:
+        return Path(self.get("ORION_PGDATA", str(self.project_root / ".pgdata")))
+
+    def _seconds(self, key: str, default: float) -> float:
+        raw = self.get(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            value = -1.0
+        if value < 0:
+            raise UserError(f"{key}={raw!r} is not a number of seconds: set it to e.g. 30")
+        return value
+
+
+def select_databases(name: str | None) -> list[Database]:
+    """The databases a command applies to: one by name, or all when `name` is empty."""
+    if not name or name == "all":
+        return list(DATABASES.values())
+    if name not in DATABASES:
+        valid = ", ".join(DATABASES)
+        raise UserError(f"unknown database {name!r}: choose one of {valid} (or leave DB unset for all)")
+    return [DATABASES[name]]
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above `start` holding piccolo_conf.py (Piccolo's own rule)."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "piccolo_conf.py").is_file():
+            return folder
+    raise UserError(f"no piccolo_conf.py in {here} or above: run this from the project folder")
+
+
+def load_settings(project_root: Path | None = None) -> Settings:
+    root = project_root or find_project_root()
+    base = _read_env_file(root / ".env")
+    environment = os.environ.get("ORION_ENV") or base.get("ORION_ENV") or DEFAULT_ENVIRONMENT
+    if environment not in ENVIRONMENTS:
+        raise UserError(f"unknown ORION_ENV {environment!r}: choose one of {', '.join(ENVIRONMENTS)}")
+    values = {**base, **_read_env_file(root / f".env.{environment}"), **os.environ}
+    values["ORION_ENV"] = environment
+    return Settings(project_root=root, environment=environment, values=values)
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """Parse a dotenv file with python-dotenv, turning its parse warnings into an error."""
+    if not path.is_file():
+        return {}
+    from dotenv import dotenv_values
+
+    warnings = io.StringIO()
+    handler = logging.StreamHandler(warnings)
+    logger = logging.getLogger("dotenv.main")
+    logger.addHandler(handler)
+    try:
+        parsed = dotenv_values(path)
+    finally:
+        logger.removeHandler(handler)
+    problem = warnings.getvalue().strip().splitlines()
+    if problem:
+        # python-dotenv says "could not parse statement starting at line N".
+        line = problem[0].rsplit("line", 1)[-1].strip()
+        raise UserError(f"{path.name} line {line} does not parse: write it as KEY=value")
+    return {key: value for key, value in parsed.items() if value is not None}

@@ -1,0 +1,113 @@
+"""The loader: which migration files each database has, read as text, imported only when needed.
+
+A migration is a Python file in `<app>/piccolo_migrations/` with a line `ID = "..."`; migrations
+run in `sorted()` order of their IDs, as Piccolo orders them. IDs are read with a regular
+expression, so finding out that nothing is pending never imports Piccolo. Importing a file
+(to run it) happens in `load_manager`, under a module name unique to its app: Piccolo's own
+loader imports files as top-level modules, where equal names in two apps would collide.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from dbmigrate.config import Database
+from dbmigrate.errors import UserError
+
+if TYPE_CHECKING:
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+MIGRATIONS_FOLDER = "piccolo_migrations"
+_ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", re.MULTILINE)
+_NUMBERED_ID = re.compile(r"^(?P<number>\d+)_")
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    app: str
+    id: str
+    path: Path
+
+    @property
+    def number(self) -> int | None:
+        """The sequential number of an ID like `002_add_x`, or None for a timestamp ID."""
+        match = _NUMBERED_ID.match(self.id)
+        return int(match.group("number")) if match else None
+
+    def relative_path(self, root: Path) -> str:
+        try:
+            return str(self.path.relative_to(root))
+        except ValueError:
+            return str(self.path)
+
+
+def migrations_folder(root: Path, database: Database) -> Path:
+    return root / database.app / MIGRATIONS_FOLDER
+
+
+def discover(root: Path, database: Database) -> list[MigrationFile]:
+    """Every migration of `database`, in the order they apply. Two files with one ID are an error."""
+    folder = migrations_folder(root, database)
+    if not folder.is_dir():
+        raise UserError(f"{folder.relative_to(root)} does not exist: the {database.app} app has no migrations folder")
+    found: dict[str, MigrationFile] = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        match = _ID_LINE.search(path.read_text(encoding="utf-8"))
+        if not match:
+            raise UserError(f'{path.relative_to(root)} has no ID line: add e.g. ID = "004_{path.stem}"')
+        migration = MigrationFile(app=database.app, id=match.group("id"), path=path)
+        twin = found.get(migration.id)
+        if twin:
+            raise UserError(
+                f"two migrations of {database.app} have the ID {migration.id!r}: "
+                f"{twin.relative_path(root)} and {migration.relative_path(root)}; renumber one"
+            )
+        found[migration.id] = migration
+    return sorted(found.values(), key=lambda m: m.id)
+
+
+async def load_manager(migration: MigrationFile, root: Path) -> MigrationManager:
+    """Import `migration` and return the MigrationManager its `forwards()` builds."""
+    module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}"
+    try:
+        module = sys.modules.get(module_name) or _import(module_name, migration.path)
+        manager = await module.forwards()
+    except Exception as error:
+        raise UserError(
+            f"migration {migration.relative_path(root)} does not load: {_where_in(error, migration.path)}"
+            f"{type(error).__name__}: {error}"
+        ) from None
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+    if not isinstance(manager, MigrationManager):
+        raise UserError(f"migration {migration.relative_path(root)}: forwards() must return a MigrationManager")
+    return manager
+
+
+def _import(module_name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _where_in(error: BaseException, path: Path) -> str:
+    """`line N: ` of the deepest frame inside `path`, so the user can go straight there."""
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f"line {error.lineno}: "
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
+    return f"line {lines[-1]}: " if lines else ""

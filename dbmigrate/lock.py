@@ -1,0 +1,73 @@
+"""The migration lock: one runner at a time per database, everyone else waits, nobody deadlocks.
+
+A session-level advisory lock (advisory locks are scoped to the current database, so each
+database has its own). Waiters poll `pg_try_advisory_lock` instead of blocking in
+`pg_advisory_lock`: a blocked waiter sits in a transaction that a `CREATE INDEX CONCURRENTLY` of
+the holder would wait for, and PostgreSQL would abort one of them as a deadlock. The lock goes
+with the connection, so a killed runner frees it. Through PgBouncer in transaction pooling,
+session locks are unreliable; a failed unlock is reported.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+
+from dbmigrate.errors import UserError
+
+# Any fixed 64-bit number works; this one is b"dbmigrat" read as a big-endian integer.
+LOCK_KEY = int.from_bytes(b"dbmigrat", "big")
+
+_POLL_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.25)
+
+_HOLDER = """
+SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.usename,
+       round(extract(epoch FROM now() - a.backend_start))::int AS seconds
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
+        SELECT oid FROM pg_database WHERE datname = current_database())
+  AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1
+LIMIT 1
+"""
+
+
+@asynccontextmanager
+async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: float) -> AsyncIterator[None]:
+    """Hold the migration lock of the connected database for the duration of the block."""
+    await acquire(conn, database, wait_seconds)
+    try:
+        yield
+    finally:
+        if not conn.is_closed():
+            released = await conn.fetchval("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+            if not released:
+                raise UserError(
+                    f"{database}: the migration lock was not held at release; connect directly "
+                    "to PostgreSQL, not through PgBouncer in transaction mode"
+                )
+
+
+async def acquire(conn: asyncpg.Connection, database: str, wait_seconds: float) -> None:
+    deadline = time.monotonic() + wait_seconds
+    attempt = 0
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
+        if time.monotonic() >= deadline:
+            raise UserError(
+                f"{database}: another migration holds the lock ({await describe_holder(conn)}); "
+                f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
+            )
+        await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
+        attempt += 1
+
+
+async def describe_holder(conn: asyncpg.Connection) -> str:
+    row = await conn.fetchrow(_HOLDER, LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF)
+    if row is None:
+        return "holder gone"
+    client = row["client_addr"] or "local socket"
+    name = row["application_name"] or "no application_name"
+    return f"pid {row['pid']}, {name}, user {row['usename']} from {client}, connected {row['seconds']} s"

@@ -1,0 +1,94 @@
+"""The Piccolo engine of piccolo_conf.py, routed to the connection that holds the migration lock.
+
+Piccolo sends all migration work (DDL, raw steps, and its own transactions) to the single `DB` of
+piccolo_conf.py. Inside a framework command, `pinned(conn)` makes that engine hand out `conn`
+(the connection holding the database's migration lock) to the current asyncio task, so:
+  * the migration, its raw steps and its bookkeeping row share one connection and one transaction;
+  * several databases can migrate concurrently in one process, each task on its own connection.
+Outside a command (the `piccolo` CLI), the engine connects to the database named by ORION_DB
+(default orion), resolved through the framework's configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+
+_pinned_connection: ContextVar[asyncpg.Connection | None] = ContextVar("dbmigrate_pinned_connection", default=None)
+
+
+class _BorrowedConnection:
+    """`conn` as Piccolo sees it: everything passes through, except that closing is ours to do."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
+
+    async def close(self) -> None:
+        pass
+
+
+class FrameworkEngine(PostgresEngine):
+    def __init__(self) -> None:
+        super().__init__(config={"database": "dbmigrate"}, extensions=())
+
+    async def check_version(self) -> None:
+        # Piccolo checks at construction, i.e. at every import of piccolo_conf; we connect lazily.
+        pass
+
+    async def prep_database(self) -> None:
+        pass
+
+    async def get_new_connection(self) -> Any:
+        pinned = _pinned_connection.get()
+        if pinned is not None:
+            return _BorrowedConnection(pinned)
+        return await asyncpg.connect(_native_cli_url())
+
+
+@contextmanager
+def pinned(conn: asyncpg.Connection) -> Iterator[None]:
+    """Route every Piccolo query of the current task to `conn` for the duration of the block."""
+    token = _pinned_connection.set(conn)
+    try:
+        yield
+    finally:
+        _pinned_connection.reset(token)
+
+
+def framework_engine() -> FrameworkEngine:
+    """piccolo_conf.DB, checked to be ours (otherwise Piccolo would bypass the lock)."""
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    if not isinstance(engine, FrameworkEngine):
+        from dbmigrate.errors import UserError
+
+        raise UserError("piccolo_conf.py must set DB = FrameworkEngine() from dbmigrate.piccolo_engine")
+    return engine
+
+
+def _native_cli_url() -> str:
+    import asyncio
+
+    from dbmigrate import connection
+    from dbmigrate.config import load_settings, select_databases
+
+    settings = load_settings()
+    database = select_databases(os.environ.get("ORION_DB", "orion"))[0]
+    if settings.uses_embedded_server:
+        # Start the embedded server (and its databases) if needed; runs outside Piccolo's loop.
+        import threading
+
+        thread = threading.Thread(target=asyncio.run, args=(connection.prepare(settings),))
+        thread.start()
+        thread.join()
+    return connection.url_for(settings, database)

@@ -1,0 +1,56 @@
+"""PostgreSQL URLs: validate them, point them at another database, and show them without secrets."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+from dbmigrate.errors import UserError
+
+SCHEMES = ("postgres", "postgresql")
+
+
+def validate(url: str, variable: str) -> str:
+    """Return `url` if it is a usable PostgreSQL URL, else raise naming `variable`."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as error:
+        raise UserError(f"{variable} is not a valid URL ({error}): {redact(url)}") from None
+    if parts.scheme not in SCHEMES:
+        raise UserError(
+            f"{variable} must start with postgresql:// (got {redact(url)}), "
+            "e.g. postgresql://orion:PASSWORD@localhost:5432/orion"
+        )
+    if not database_name(url):
+        raise UserError(f"{variable} names no database: add it to the path, e.g. .../orion")
+    if not parts.hostname and not dict(parse_qsl(parts.query)).get("host"):
+        raise UserError(f"{variable} names no host: {redact(url)}")
+    return url
+
+
+def database_name(url: str) -> str:
+    return unquote(urlsplit(url).path.lstrip("/"))
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server and credentials as `url`, but database `dbname`."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + dbname))
+
+
+def without_query_option(url: str, option: str) -> str:
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != option]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# Greedy up to the token's last "@": a password may itself contain "@" or ":".
+_PASSWORD_IN_NETLOC = re.compile(r"(?P<scheme>[a-z]+://[^:/@\s]*):(?P<password>\S*)@")
+_PASSWORD_IN_QUERY = re.compile(r"(?P<key>[?&]password=)[^&\s]*", re.IGNORECASE)
+
+
+def redact(text: str) -> str:
+    """`text` with every URL password replaced by ***, as SQLAlchemy and Alembic print them."""
+    text = _PASSWORD_IN_NETLOC.sub(r"\g<scheme>:***@", text)
+    return _PASSWORD_IN_QUERY.sub(r"\g<key>***", text)

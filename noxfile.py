@@ -1,0 +1,97 @@
+"""Nox sessions: the same commands as the Makefile, for those who prefer `nox -s db_migrate -- rfq`.
+
+Each session is an alias over the dbmigrate CLI, run with the project's .venv (created by
+`make venv` when missing). Per-database sessions come from the one list in dbmigrate/config.py.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT))
+from dbmigrate.config import DATABASES  # noqa: E402
+
+PY = str(ROOT / ".venv" / "bin" / "python")
+nox.options.default_venv_backend = "none"
+nox.options.sessions = ["tests"]
+
+
+def _cli(session: nox.Session, *args: str) -> None:
+    session.run("make", "-s", "venv", external=True)
+    session.run(PY, "-m", "dbmigrate", *args, external=True)
+
+
+@nox.session
+def db_migrate(session: nox.Session) -> None:
+    """Apply pending migrations: nox -s db_migrate -- [orion|rfq|marketdata|all]"""
+    _cli(session, "migrate", *session.posargs)
+
+
+@nox.session
+def db_down(session: nox.Session) -> None:
+    """Roll back the last applied migration: nox -s db_down -- [db]"""
+    _cli(session, "down", *session.posargs)
+
+
+@nox.session
+def db_create(session: nox.Session) -> None:
+    """Write the next migration: nox -s db_create -- NAME [db] [--auto]"""
+    _cli(session, "create", *session.posargs)
+
+
+@nox.session
+def db_status(session: nox.Session) -> None:
+    """Show applied and pending migrations: nox -s db_status -- [db]"""
+    _cli(session, "status", *session.posargs)
+
+
+@nox.session
+def db_migrate_all(session: nox.Session) -> None:
+    """Migrate every database, concurrently."""
+    _cli(session, "migrate", "all")
+
+
+def _migrate_one(name: str):
+    def session_function(session: nox.Session) -> None:
+        _cli(session, "migrate", name)
+
+    session_function.__doc__ = f"Migrate the {name} database."
+    return session_function
+
+
+for _name in DATABASES:
+    nox.session(name=f"db_migrate_{_name}")(_migrate_one(_name))
+
+
+@nox.session
+def db_create_databases(session: nox.Session) -> None:
+    """Create the databases that do not exist: nox -s db_create_databases -- [db]"""
+    _cli(session, "create-databases", *session.posargs)
+
+
+@nox.session
+def db_drop_databases(session: nox.Session) -> None:
+    """Drop the databases: nox -s db_drop_databases -- [db]"""
+    _cli(session, "drop-databases", *session.posargs)
+
+
+@nox.session
+def db_stop(session: nox.Session) -> None:
+    """Stop the embedded PostgreSQL server."""
+    _cli(session, "stop")
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite."""
+    session.run("make", "-s", "test", external=True)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """Run ruff."""
+    session.run("make", "-s", "lint", external=True)
