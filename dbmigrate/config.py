@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbmigrate.errors import UserError
+from dbmigrate.errors import UsageError, UserError
 
 
 @dataclass(frozen=True)
@@ -114,7 +114,7 @@ def select_databases(name: str | None) -> list[Database]:
         return list(DATABASES.values())
     if name not in DATABASES:
         valid = ", ".join(DATABASES)
-        raise UserError(f"unknown database {name!r}: choose one of {valid} (or leave DB unset for all)")
+        raise UsageError(f"unknown database {name!r}: choose one of {valid} (or leave DB unset for all)")
     return [DATABASES[name]]
 
 

@@ -64,7 +64,12 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
         return await asyncpg.connect(
             url,
             timeout=settings.connect_timeout_seconds,
-            server_settings={"application_name": application_name(purpose)},
+            server_settings={
+                "application_name": application_name(purpose),
+                # If this process dies mid-statement, the server notices within a second and
+                # rolls back, freeing the migration lock, instead of finishing a long DDL first.
+                "client_connection_check_interval": "1000",
+            },
         )
     except asyncpg.InvalidCatalogNameError:
         raise UserError(

@@ -17,11 +17,19 @@ with `wrap_in_transaction=False` must be a single statement (e.g. CREATE INDEX C
 
 from __future__ import annotations
 
+import re
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.engine import engine_finder
+
+_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+def is_blank(statement: str) -> bool:
+    """True for a step of only comments and white space (a fresh skeleton): nothing to send."""
+    return not _COMMENTS.sub("", statement).strip()
 
 
 class IrreversibleMigration(Exception):
@@ -59,7 +67,8 @@ class SQLMigration(MigrationManager):
             if self.wrap_in_transaction:
                 await stack.enter_async_context(engine.transaction())
             for statement in statements:
-                await _execute(engine, statement)
+                if not is_blank(statement):
+                    await _execute(engine, statement)
 
 
 async def _execute(engine, statement: str) -> None:

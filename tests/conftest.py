@@ -1,0 +1,142 @@
+"""Test fixtures: every test gets its own three databases on a real PostgreSQL server.
+
+The server is ORION_TEST_DATABASE_URL (any database on it; we create ours beside it) when set,
+otherwise the project's embedded server, started on first use. Each test's databases carry a
+unique prefix and are dropped afterwards, so tests run in parallel (pytest -n) without sharing
+state, and one failure never cascades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from dbmigrate import embedded
+from dbmigrate.config import DATABASES
+from dbmigrate.urls import with_database
+
+ROOT = Path(__file__).resolve().parent.parent
+PROJECT_FILES = ["piccolo_conf.py", *DATABASES]  # what a copy of the project needs
+
+
+def _server_url() -> str:
+    configured = os.environ.get("ORION_TEST_DATABASE_URL")
+    if configured:
+        return with_database(configured, "postgres")
+    server, _ = embedded.ensure_running(ROOT / ".pgdata")
+    return server.url("postgres")
+
+
+@pytest.fixture(scope="session")
+def server_url() -> str:
+    return _server_url()
+
+
+def run_sql(url: str, sql: str, *args):
+    """Run one query on `url` and return its rows (a fresh connection each time: simple and safe)."""
+
+    async def go():
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+@dataclass
+class Databases:
+    """This test's three databases and a way to run the CLI against them."""
+
+    server_url: str
+    prefix: str
+    cwd: Path = ROOT
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def url(self, name: str) -> str:
+        return with_database(self.server_url, f"{self.prefix}_{DATABASES[name].default_dbname}")
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "ORION_ENV"}
+        env.update({db.url_variable: self.url(db.name) for db in DATABASES.values()})
+        env.update(ORION_ENV="test", PYTHONDONTWRITEBYTECODE="1", **self.extra_env)
+        return env
+
+    def popen(self, *args: str, **kwargs) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dbmigrate", *args],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            **kwargs,
+        )
+
+    def cli(self, *args: str, expect: int = 0, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run `python -m dbmigrate ARGS`; fail the test unless it exits with `expect`."""
+        result = subprocess.run(
+            [sys.executable, "-m", "dbmigrate", *args],
+            cwd=self.cwd,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert result.returncode == expect, (
+            f"dbmigrate {' '.join(args)} exited {result.returncode}, expected {expect}\n"
+            f"stdout: {result.stdout}\nstderr: {result.stderr}"
+        )
+        return result
+
+    def sql(self, name: str, query: str, *args):
+        return run_sql(self.url(name), query, *args)
+
+    def applied(self, name: str) -> list[str]:
+        """The bookkeeping rows of `name`, in the order written (duplicates would show)."""
+        if not self.sql(name, "SELECT to_regclass('migration') IS NOT NULL AS present")[0]["present"]:
+            return []
+        rows = self.sql(name, "SELECT name FROM migration WHERE app_name = $1 ORDER BY id", DATABASES[name].app)
+        return [r["name"] for r in rows]
+
+    def tables(self, name: str) -> set[str]:
+        rows = self.sql(name, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+        return {r["tablename"] for r in rows} - {"migration"}
+
+
+@pytest.fixture
+def dbs(server_url: str) -> Iterator[Databases]:
+    """Three empty databases (orion, rfq, marketdata) for this test alone."""
+    databases = Databases(server_url=server_url, prefix=f"t{uuid.uuid4().hex[:10]}")
+    for name in DATABASES:
+        run_sql(server_url, f'CREATE DATABASE "{databases.prefix}_{DATABASES[name].default_dbname}"')
+    yield databases
+    for name in DATABASES:
+        run_sql(
+            server_url, f'DROP DATABASE IF EXISTS "{databases.prefix}_{DATABASES[name].default_dbname}" WITH (FORCE)'
+        )
+
+
+@pytest.fixture
+def project(tmp_path: Path, dbs: Databases) -> Path:
+    """A copy of the project to add migration files to; `dbs` commands then run inside it."""
+    for name in PROJECT_FILES:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, tmp_path / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(source, tmp_path / name)
+    dbs.cwd = tmp_path
+    return tmp_path

@@ -1,0 +1,193 @@
+"""AC2 and AC5: migrate, down, create and status, per database and for all of them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+from catalog import first_difference, schema_catalog
+from conftest import Databases
+from migration_files import write_sql_migration
+
+from dbmigrate.config import DATABASES
+
+ORION_TABLES = {
+    "tenants",
+    "users",
+    "user_roles",
+    "user_entitlements",
+    "outbox_events",
+    "processed_events",
+    "audit_log",
+}
+
+
+def catalog(dbs: Databases, name: str) -> dict:
+    async def go():
+        conn = await asyncpg.connect(dbs.url(name))
+        try:
+            return await schema_catalog(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def test_migrate_all_applies_every_database_and_records_each_migration_once(dbs: Databases):
+    out = dbs.cli("migrate", "all").stdout
+    for name in DATABASES:
+        assert dbs.applied(name) == ["001_initial_schema"]
+        assert f"{name}: applied 001_initial_schema" in out
+    assert dbs.tables("orion") == ORION_TABLES
+    assert dbs.tables("rfq") == {"outbox_events", "processed_events"}
+
+
+def test_migrate_with_nothing_pending_changes_nothing(dbs: Databases):
+    dbs.cli("migrate", "all")
+    out = dbs.cli("migrate", "all").stdout
+    for name in DATABASES:
+        assert f"{name}: up to date, nothing to migrate" in out
+        assert dbs.applied(name) == ["001_initial_schema"]
+
+
+def test_migrate_without_a_database_migrates_orion_only(dbs: Databases):
+    dbs.cli("migrate")
+    assert dbs.applied("orion") == ["001_initial_schema"]
+    assert dbs.tables("rfq") == set()
+
+
+def test_migrate_one_database_leaves_the_others_alone(dbs: Databases):
+    dbs.cli("migrate", "rfq")
+    assert dbs.applied("rfq") == ["001_initial_schema"]
+    assert dbs.tables("orion") == set() and dbs.tables("marketdata") == set()
+
+
+def test_status_shows_applied_and_pending_migrations_of_every_database(project, dbs: Databases):
+    write_sql_migration(
+        project,
+        "orion",
+        "002_add_phone",
+        "ALTER TABLE users ADD COLUMN phone text",
+        "ALTER TABLE users DROP COLUMN phone",
+    )
+    dbs.cli("migrate", "orion")
+    write_sql_migration(
+        project, "orion", "003_add_fax", "ALTER TABLE users ADD COLUMN fax text", "ALTER TABLE users DROP COLUMN fax"
+    )
+    out = dbs.cli("status").stdout
+    assert "[x] 001_initial_schema" in out and "[x] 002_add_phone" in out
+    assert "[ ] 003_add_fax" in out and "pending" in out
+    assert "2 applied, 1 pending" in out
+    assert "rfq (" in out and "marketdata (" in out and "0 applied, 1 pending" in out
+
+
+def test_down_rolls_back_the_last_migration_only(project, dbs: Databases):
+    write_sql_migration(
+        project,
+        "orion",
+        "002_add_phone",
+        "ALTER TABLE users ADD COLUMN phone text",
+        "ALTER TABLE users DROP COLUMN phone",
+    )
+    dbs.cli("migrate", "orion")
+    out = dbs.cli("down", "orion").stdout
+    assert "orion: reverted 002_add_phone" in out
+    assert dbs.applied("orion") == ["001_initial_schema"]
+    columns = dbs.sql("orion", "SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
+    assert "phone" not in {c["column_name"] for c in columns}
+
+
+def test_down_forgets_only_its_own_apps_row(dbs: Databases):
+    dbs.cli("migrate", "orion")
+    # Piccolo's backwards deletes rows by name across apps; ours must not touch another app's row.
+    dbs.sql("orion", "INSERT INTO migration (name, app_name) VALUES ('001_initial_schema', 'other_app')")
+    dbs.cli("down", "orion")
+    rows = dbs.sql("orion", "SELECT app_name FROM migration WHERE name = '001_initial_schema'")
+    assert [r["app_name"] for r in rows] == ["other_app"]
+
+
+def test_up_to_the_end_down_to_zero_and_up_again_gives_the_same_schema(project, dbs: Databases):
+    write_sql_migration(
+        project,
+        "orion",
+        "002_add_order_limits",
+        "CREATE TABLE order_limits (id uuid PRIMARY KEY, tenant_id uuid NOT NULL REFERENCES tenants(id));"
+        "CREATE INDEX idx_order_limits_tenant ON order_limits(tenant_id)",
+        "DROP TABLE order_limits",
+    )
+    empty = catalog(dbs, "orion")
+    dbs.cli("migrate", "orion")
+    migrated = catalog(dbs, "orion")
+    dbs.cli("down", "orion")
+    dbs.cli("down", "orion")
+    assert dbs.applied("orion") == []
+    assert first_difference(empty, catalog(dbs, "orion")) is None
+    dbs.cli("migrate", "orion")
+    assert first_difference(migrated, catalog(dbs, "orion")) is None
+
+
+def test_down_with_nothing_applied_is_an_error(dbs: Databases):
+    err = dbs.cli("down", "rfq", expect=1).stderr
+    assert err.strip() == "error: rfq: no migration is applied, nothing to roll back"
+
+
+def test_down_refuses_a_migration_without_backwards_steps(project, dbs: Databases):
+    write_sql_migration(project, "orion", "002_one_way", "CREATE TABLE one_way (id int)", None)
+    dbs.cli("migrate", "orion")
+    err = dbs.cli("down", "orion", expect=1).stderr
+    assert "002_one_way cannot be rolled back" in err and "Traceback" not in err
+    assert dbs.applied("orion") == ["001_initial_schema", "002_one_way"]
+    assert "one_way" in dbs.tables("orion")
+
+
+def test_create_numbers_migrations_sequentially(project, dbs: Databases):
+    out = dbs.cli("create", "add_phone", "orion").stdout
+    created = project / "orion" / "piccolo_migrations" / "orion_002_add_phone.py"
+    assert created.is_file() and "orion/piccolo_migrations/orion_002_add_phone.py" in out
+    assert 'ID = "002_add_phone"' in created.read_text()
+    dbs.cli("create", "add_fax", "orion")
+    assert (project / "orion" / "piccolo_migrations" / "orion_003_add_fax.py").is_file()
+    dbs.cli("create", "first_rfq_change", "rfq")
+    assert (project / "rfq" / "piccolo_migrations" / "rfq_002_first_rfq_change.py").is_file()
+    # A fresh skeleton is a valid, reversible migration.
+    dbs.cli("migrate", "orion")
+    dbs.cli("down", "orion")
+
+
+@pytest.mark.parametrize("name", ["has space", "../escape", "x'; DROP TABLE users; --", "CamelCase", ""])
+def test_create_rejects_names_that_are_not_identifiers(project, dbs: Databases, name: str):
+    err = dbs.cli("create", name, "orion", expect=2).stderr
+    assert "is not usable" in err and len(err.strip().splitlines()) == 1
+    assert sorted(p.name for p in (project / "orion" / "piccolo_migrations").glob("*.py")) == [
+        "__init__.py",
+        "orion_001_initial_schema.py",
+    ]
+
+
+def test_create_auto_on_unchanged_tables_writes_no_file(project, dbs: Databases):
+    for name in DATABASES:
+        out = dbs.cli("create", "nothing", name, "--auto").stdout
+        assert "no changes detected" in out
+    assert not list(project.glob("*/piccolo_migrations/*_002_*.py"))
+
+
+def test_create_auto_turns_a_tables_change_into_a_reversible_migration(project, dbs: Databases):
+    tables = project / "rfq" / "tables.py"
+    tables.write_text(
+        tables.read_text() + '\n\nclass Desk(Table, tablename="desks"):\n    name = Varchar(length=100)\n'
+    )
+    dbs.cli("create", "add_desks", "rfq", "--auto")
+    created = project / "rfq" / "piccolo_migrations" / "rfq_002_add_desks.py"
+    assert 'ID = "002_add_desks"' in created.read_text() or "ID = '002_add_desks'" in created.read_text()
+    dbs.cli("migrate", "rfq")
+    assert "desks" in dbs.tables("rfq")
+    dbs.cli("down", "rfq")
+    assert "desks" not in dbs.tables("rfq")
+
+
+def test_an_unknown_database_lists_the_valid_ones(dbs: Databases):
+    err = dbs.cli("migrate", "orders", expect=2).stderr
+    assert err.strip() == (
+        "error: unknown database 'orders': choose one of orion, rfq, marketdata (or leave DB unset for all)"
+    )
