@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import sys
 from urllib.parse import unquote, urlsplit
 
@@ -67,6 +68,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # `dbmigrate status | head` should end quietly when head stops reading, like any Unix tool.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     args = build_parser().parse_args(argv)
     settings: Settings | None = None
     try:

@@ -11,6 +11,7 @@ running server never import `pgserver` (that import alone costs more than a no-o
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,7 +53,10 @@ def ensure_running(data_dir: Path) -> tuple[RunningServer, bool]:
     if server:
         return server, False
     try:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); it copes.
+            warnings.simplefilter("ignore")
+            import pgserver
     except ImportError:
         raise UserError(
             "no database URL is configured and pgserver is not installed: run `make venv`, or set DATABASE_URL"
@@ -60,7 +64,9 @@ def ensure_running(data_dir: Path) -> tuple[RunningServer, bool]:
     data_dir.mkdir(parents=True, exist_ok=True)
     try:
         # cleanup_mode=None leaves the server running after this process exits.
-        pgserver.get_server(data_dir, cleanup_mode=None)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pgserver.get_server(data_dir, cleanup_mode=None)
     except Exception as error:  # pgserver raises bare subprocess and assertion errors
         log = data_dir / "log"
         raise UserError(f"the embedded PostgreSQL server did not start ({type(error).__name__}): see {log}") from None
