@@ -53,10 +53,7 @@ def ensure_running(data_dir: Path) -> tuple[RunningServer, bool]:
     if server:
         return server, False
     try:
-        with warnings.catch_warnings():
-            # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); it copes.
-            warnings.simplefilter("ignore")
-            import pgserver
+        pgserver = _import_pgserver()
     except ImportError:
         raise UserError(
             "no database URL is configured and pgserver is not installed: run `make venv`, or set DATABASE_URL"
@@ -80,12 +77,21 @@ def stop(data_dir: Path) -> bool:
     """Stop the embedded server if it runs; True when one was stopped."""
     if find_running(data_dir) is None:
         return False
-    from pgserver._commands import pg_ctl
-
+    pg_ctl = _import_pgserver()._commands.pg_ctl
     # pgserver runs the server as the system user "pgserver" when we are root.
     user = "pgserver" if os.geteuid() == 0 else None
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=data_dir, user=user)
     return True
+
+
+def _import_pgserver():
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); it copes.
+        warnings.simplefilter("ignore")
+        import pgserver
+        import pgserver._commands  # noqa: F401
+
+    return pgserver
 
 
 def _process_alive(pid: int) -> bool:
