@@ -19,30 +19,50 @@ from dbmigrate.urls import redact
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage and the error: we print one line
+        print(f"error: {message} (see `python -m dbmigrate {self.prog.split()[-1]} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(DATABASES)
-    parser = argparse.ArgumentParser(prog="dbmigrate", description="Orion's database migrations.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser = _Parser(prog="dbmigrate", description="Orion's database migrations.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def database_argument(p: argparse.ArgumentParser, default: str | None, help_all: str) -> None:
-        p.add_argument("database", nargs="?", default=default, help=f"{names} or all; {help_all}")
+    def command(name: str, help: str, database_default: str | None, *flags: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        if database_default != "none":
+            default_text = "default all" if database_default is None else f"default {database_default}"
+            p.add_argument("database", nargs="?", default=database_default, help=f"{names} or all; {default_text}")
+        for flag in flags:
+            p.add_argument(f"--{flag}", **_FLAGS[flag])
+        return p
 
-    p = sub.add_parser("migrate", help="apply pending migrations")
-    database_argument(p, DEFAULT_DATABASE, "default orion")
-    p = sub.add_parser("down", help="roll back the last applied migration")
-    database_argument(p, DEFAULT_DATABASE, "default orion")
+    command("migrate", "apply pending migrations", DEFAULT_DATABASE, "to", "dry-run", "out-of-order")
+    command("down", "roll back the last applied migration", DEFAULT_DATABASE, "steps", "to", "dry-run", "confirm")
     p = sub.add_parser("create", help="write the next numbered migration")
     p.add_argument("name", help="what it does, e.g. add_order_limits")
-    database_argument(p, DEFAULT_DATABASE, "default orion")
+    p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
     p.add_argument("--auto", action="store_true", help="fill it from changes to tables.py")
-    p = sub.add_parser("status", help="show applied and pending migrations")
-    database_argument(p, None, "default all")
-    p = sub.add_parser("create-databases", help="create the databases that do not exist")
-    database_argument(p, None, "default all")
-    p = sub.add_parser("drop-databases", help="drop the databases")
-    database_argument(p, None, "default all")
-    sub.add_parser("stop", help="stop the embedded PostgreSQL server")
+    command("status", "show applied, pending, modified, missing and failed migrations", None, "check", "format")
+    command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
+    command("baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm")
+    command("create-databases", "create the databases that do not exist", None)
+    command("drop-databases", "drop the databases", None, "confirm")
+    command("stop", "stop the embedded PostgreSQL server", "none")
     return parser
+
+
+_FLAGS: dict[str, dict] = {
+    "to": {"metavar": "MIGRATION", "help": "a migration ID or number, e.g. 003"},
+    "steps": {"type": int, "metavar": "N", "help": "how many migrations to roll back"},
+    "dry-run": {"action": "store_true", "help": "print the SQL that would run; change nothing"},
+    "out-of-order": {"action": "store_true", "help": "also apply migrations numbered before applied ones"},
+    "confirm": {"metavar": "DATABASE", "help": "with ORION_ENV=production, the database's name"},
+    "check": {"action": "store_true", "help": "exit non-zero if anything is pending, modified, missing or failed"},
+    "format": {"choices": ["text", "json"], "default": "text"},
+}
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> None:
@@ -50,21 +70,34 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         commands.stop_embedded(settings)
         return
     databases = select_databases(args.database)
-    if args.command in ("down", "create") and len(databases) != 1:
+    if args.command in ("down", "create", "baseline") and len(databases) != 1:
         raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
+    options = commands.Options(
+        to=getattr(args, "to", None),
+        steps=getattr(args, "steps", None),
+        dry_run=getattr(args, "dry_run", False),
+        out_of_order=getattr(args, "out_of_order", False),
+        confirm=getattr(args, "confirm", None),
+        check=getattr(args, "check", False),
+        json=getattr(args, "format", "text") == "json",
+    )
     match args.command:
         case "migrate":
-            await commands.migrate(settings, databases)
+            await commands.migrate(settings, databases, options)
         case "down":
-            await commands.down(settings, databases[0])
+            await commands.down(settings, databases[0], options)
         case "create":
             await commands.create(settings, databases[0], args.name, args.auto)
         case "status":
-            await commands.status(settings, databases)
+            await commands.status(settings, databases, options)
+        case "repair":
+            await commands.repair(settings, databases, options)
+        case "baseline":
+            await commands.baseline(settings, databases[0], options)
         case "create-databases":
             await commands.create_databases(settings, databases)
         case "drop-databases":
-            await commands.drop_databases(settings, databases)
+            await commands.drop_databases(settings, databases, options)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,38 +7,89 @@ loader or the connection layer. The CLI, the noxfile and the Makefile only call 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from dbmigrate import connection, embedded, executor, loader
 from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UsageError, UserError
 from dbmigrate.output import say
+from dbmigrate.state import MigrationState
 from dbmigrate.urls import redact
 
 MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
+GUARDED_ENVIRONMENTS = ("production",)
 
 
-async def migrate(settings: Settings, databases: list[Database]) -> None:
+@dataclass(frozen=True)
+class Options:
+    """What the command line adds to a command: targets, dry runs, confirmations, output format."""
+
+    to: str | None = None
+    steps: int | None = None
+    dry_run: bool = False
+    out_of_order: bool = False
+    confirm: str | None = None
+    check: bool = False
+    json: bool = False
+
+
+async def migrate(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
     """Apply pending migrations; several databases migrate concurrently."""
+    _one_database_for_target(databases, options)
     await connection.prepare(settings)
-    await _each(databases, lambda db: executor.migrate(settings, db))
+    if options.dry_run:
+        for database in databases:
+            await executor.dry_run(settings, database, False, options.to, None, options.out_of_order)
+        return
+    await _each(databases, lambda db: executor.migrate(settings, db, options.to, options.out_of_order))
 
 
-async def down(settings: Settings, database: Database) -> None:
-    """Roll back the last applied migration of one database."""
+async def down(settings: Settings, database: Database, options: Options = Options()) -> None:
+    """Roll back the last applied migration of one database (or STEPS of them, or back to TO)."""
     await connection.prepare(settings)
-    await executor.rollback_last(settings, database)
+    if options.dry_run:
+        await executor.dry_run(settings, database, True, options.to, options.steps)
+        return
+    guard(settings, "down", [database], options.confirm)
+    await executor.rollback(settings, database, options.steps, options.to)
 
 
-async def status(settings: Settings, databases: list[Database]) -> None:
-    """Show, per database, which migrations are applied and which are pending."""
+async def status(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
+    """Show, per database, what is applied, pending, modified, missing or failed."""
     await connection.prepare(settings)
+    reports = []
     for database in databases:
         async with executor.connected(settings, database, f"status {database.name}") as conn:
             state = await executor.read_state(settings, database, conn)
-        _print_status(settings, database, state)
+        reports.append(_status_report(settings, database, state))
+    if options.json:
+        say(json.dumps({"databases": reports}, indent=2))
+    else:
+        for report in reports:
+            _print_status(report)
+    if options.check:
+        problems = [f"{r['database']}: {_summary(r)}" for r in reports if not r["ok"]]
+        if problems:
+            raise UserError("; ".join(problems))
+
+
+async def repair(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
+    guard(settings, "repair", databases, options.confirm)
+    await connection.prepare(settings)
+    for database in databases:
+        await executor.repair(settings, database)
+
+
+async def baseline(settings: Settings, database: Database, options: Options = Options()) -> None:
+    if not options.to:
+        raise UsageError("baseline needs TO, the last migration the database already has (e.g. TO=003)")
+    guard(settings, "baseline", [database], options.confirm)
+    await connection.prepare(settings)
+    await executor.baseline(settings, database, options.to)
 
 
 async def create_databases(settings: Settings, databases: list[Database]) -> None:
@@ -47,7 +98,8 @@ async def create_databases(settings: Settings, databases: list[Database]) -> Non
     say(f"created {', '.join(created)}" if created else "every database already exists")
 
 
-async def drop_databases(settings: Settings, databases: list[Database]) -> None:
+async def drop_databases(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
+    guard(settings, "drop", databases, options.confirm)
     await connection.prepare(settings)
     dropped = await connection.drop_databases(settings, databases)
     say(f"dropped {', '.join(dropped)}" if dropped else "no database to drop")
@@ -84,22 +136,93 @@ async def create(settings: Settings, database: Database, name: str, auto: bool) 
     return path
 
 
-def _print_status(settings: Settings, database: Database, state: executor.MigrationState) -> None:
-    url = redact(connection.url_for(settings, database))
-    say(f"{database.name} ({url})")
+def guard(settings: Settings, command: str, databases: list[Database], confirm: str | None) -> None:
+    """In production, destructive commands need the database named in CONFIRM, one at a time."""
+    if settings.environment not in GUARDED_ENVIRONMENTS:
+        return
+    names = [db.name for db in databases]
+    if len(databases) != 1 or confirm != databases[0].name:
+        example = names[0] if len(names) == 1 else "orion"
+        raise UserError(
+            f"refusing to {command} {', '.join(names)} with ORION_ENV={settings.environment}: "
+            f"name one database and confirm it, e.g. DB={example} CONFIRM={example}"
+        )
+
+
+def _one_database_for_target(databases: list[Database], options: Options) -> None:
+    if options.to and len(databases) != 1:
+        raise UsageError("TO names a migration of one database: set DB as well")
+
+
+def _status_report(settings: Settings, database: Database, state: MigrationState) -> dict:
+    modified = {m.id for m in state.modified}
+    late = {m.id for m in state.out_of_order}
+    rows = []
     for migration in state.files:
-        applied_on = state.applied.get(migration.id)
-        if migration.id in state.applied:
-            when = applied_on.strftime("%Y-%m-%d %H:%M:%S") if applied_on else "unknown time"
-            say(f"  [x] {migration.id:<40} applied {when}")
-        else:
-            say(f"  [ ] {migration.id:<40} pending")
-    for missing in state.missing_files:
-        say(f"  [!] {missing:<40} applied, but its file is missing")
-    summary = f"{len(state.applied)} applied, {len(state.pending)} pending"
-    if state.missing_files:
-        summary += f", {len(state.missing_files)} missing"
-    say(f"  {summary}")
+        applied = state.applied.get(migration.id)
+        failed = state.failed.get(migration.id)
+        row = {"id": migration.id, "state": "pending", "out_of_order": migration.id in late}
+        if applied:
+            row.update(
+                state="modified" if migration.id in modified else "applied",
+                applied_at=applied.ran_on.isoformat(sep=" ", timespec="seconds") if applied.ran_on else None,
+                duration_ms=applied.duration_ms,
+                applied_by=applied.recorded_by,
+                checksum_recorded=applied.checksum is not None,
+            )
+        elif failed:
+            row.update(state="failed", failed_at=failed.failed_at.isoformat(sep=" ", timespec="seconds"))
+            row["error"] = failed.error
+        rows.append(row)
+    rows += [{"id": i, "state": "missing"} for i in state.missing]
+    rows += [{"id": i, "state": "removed"} for i in state.removed]
+    counts = {kind: sum(1 for r in rows if r["state"] == kind) for kind in ("applied", "pending", "modified")}
+    counts.update(missing=len(state.missing), failed=len(state.failed), out_of_order=len(late))
+    ok = not (counts["pending"] or counts["modified"] or counts["missing"] or counts["failed"])
+    url = redact(connection.url_for(settings, database))
+    return {"database": database.name, "url": url, "migrations": rows, "counts": counts, "ok": ok}
+
+
+_MARKS = {"applied": "[x]", "pending": "[ ]", "modified": "[M]", "missing": "[?]", "removed": "[-]", "failed": "[F]"}
+
+
+def _print_status(report: dict) -> None:
+    say(f"{report['database']} ({report['url']})")
+    for row in report["migrations"]:
+        say(f"  {_MARKS[row['state']]} {row['id']:<40} {_describe(row)}")
+    say(f"  {_summary(report)}")
+
+
+def _describe(row: dict) -> str:
+    state = row["state"]
+    if state in ("applied", "modified"):
+        took = f", took {row['duration_ms']} ms" if row.get("duration_ms") is not None else ""
+        by = f", by {row['applied_by']}" if row.get("applied_by") else ""
+        text = f"applied {row['applied_at'] or 'at an unknown time'}{took}{by}"
+        if state == "modified":
+            text += "; MODIFIED since: restore the file, or repair if deliberate"
+        elif not row.get("checksum_recorded"):
+            text += " (no checksum: applied outside dbmigrate; repair records one)"
+        return text
+    if state == "pending":
+        return "pending, OUT OF ORDER (numbered before an applied migration)" if row["out_of_order"] else "pending"
+    if state == "failed":
+        return (
+            f"FAILED midway at {row['failed_at']} and not transactional: may be partly applied ({row['error']}). "
+            "Clean up by hand, then migrate again"
+        )
+    if state == "missing":
+        return "applied, but its file is MISSING: restore it, or repair if deleted on purpose"
+    return "applied; file removed (accepted by repair)"
+
+
+def _summary(report: dict) -> str:
+    counts = report["counts"]
+    parts = [f"{counts['applied'] + counts['modified']} applied", f"{counts['pending']} pending"]
+    parts += [
+        f"{counts[k]} {k.replace('_', ' ')}" for k in ("modified", "missing", "failed", "out_of_order") if counts[k]
+    ]
+    return ", ".join(parts)
 
 
 async def _each(databases: list[Database], work) -> None:
@@ -109,9 +232,7 @@ async def _each(databases: list[Database], work) -> None:
     for failure in failures:
         if not isinstance(failure, UserError):
             raise failure
-    if len(failures) == 1:
-        raise failures[0]
+    for failure in failures[:-1]:
+        print(f"error: {failure}", file=sys.stderr)
     if failures:
-        for failure in failures[:-1]:
-            print(f"error: {failure}", file=sys.stderr)
         raise failures[-1]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,22 @@ DEFAULT_ENVIRONMENT = "development"
 DEFAULT_LOCK_WAIT_SECONDS = 60.0
 # Seconds to wait for a connection to the server.
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+# Every migration statement runs with these (a migration file may override them): a migration
+# stuck behind a busy table fails fast instead of queueing every other query on that table.
+DEFAULT_LOCK_TIMEOUT = "5s"
+DEFAULT_STATEMENT_TIMEOUT = "30min"
+DEFAULT_LOCK_RETRIES = 3
+# The framework's own queries (bookkeeping, status) are short; bound them all the same.
+QUERY_TIMEOUT_SECONDS = 60.0
+
+_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+
+
+def postgres_duration(value: str, key: str) -> str:
+    """`value` if PostgreSQL reads it as a duration (e.g. 500ms, 5s, 2min, 0 = no limit)."""
+    if not _DURATION.match(value.strip()):
+        raise UserError(f"{key}={value!r} is not a duration: write e.g. 500ms, 5s, 10min or 0 for no limit")
+    return value.strip()
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,23 @@ class Settings:
     @property
     def connect_timeout_seconds(self) -> float:
         return self._seconds("ORION_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT_SECONDS)
+
+    @property
+    def lock_timeout(self) -> str:
+        return postgres_duration(self.get("ORION_LOCK_TIMEOUT", DEFAULT_LOCK_TIMEOUT), "ORION_LOCK_TIMEOUT")
+
+    @property
+    def statement_timeout(self) -> str:
+        return postgres_duration(
+            self.get("ORION_STATEMENT_TIMEOUT", DEFAULT_STATEMENT_TIMEOUT), "ORION_STATEMENT_TIMEOUT"
+        )
+
+    @property
+    def lock_retries(self) -> int:
+        raw = self.get("ORION_LOCK_RETRIES", str(DEFAULT_LOCK_RETRIES))
+        if not raw.isdigit():
+            raise UserError(f"ORION_LOCK_RETRIES={raw!r} is not a whole number: set it to e.g. 3")
+        return int(raw)
 
     @property
     def embedded_data_dir(self) -> Path:

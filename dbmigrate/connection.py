@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import asyncpg
 
 from dbmigrate import embedded
-from dbmigrate.config import DATABASES, Database, Settings
+from dbmigrate.config import DATABASES, QUERY_TIMEOUT_SECONDS, Database, Settings
 from dbmigrate.errors import UserError
 from dbmigrate.urls import database_name, redact, validate, with_database
 
@@ -69,6 +69,8 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
                 # If this process dies mid-statement, the server notices within a second and
                 # rolls back, freeing the migration lock, instead of finishing a long DDL first.
                 "client_connection_check_interval": "1000",
+                # The framework's own queries are short; migrations set their own timeouts.
+                "statement_timeout": f"{QUERY_TIMEOUT_SECONDS:g}s",
             },
         )
     except asyncpg.InvalidCatalogNameError:

@@ -1,49 +1,31 @@
 """The executor: applies or reverts one database's migrations, under its lock, one transaction each.
 
-For every migration, the schema change and its bookkeeping row commit together or not at all
-(see recorder.py). Before taking the lock, a read-only look at the bookkeeping table answers the
-common case, "nothing to do", without importing Piccolo or queueing behind another runner.
+For every migration, the schema change and its bookkeeping rows commit together or not at all
+(see recorder.py). Every migration statement runs under a lock_timeout and a statement_timeout;
+a transactional migration that times out waiting for a lock is retried with backoff. Before
+taking the lock, a read-only look at the bookkeeping answers the common case, "nothing to do",
+without importing Piccolo or queueing behind another runner.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import asyncpg
 
 from dbmigrate import connection, loader, recorder
 from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UserError
+from dbmigrate.loader import LoadedMigration, MigrationFile
 from dbmigrate.lock import migration_lock
-from dbmigrate.output import piccolo_silenced, say
+from dbmigrate.output import captured_stdout, piccolo_silenced, say
+from dbmigrate.state import MigrationState, backwards_plan, find, forwards_plan
 from dbmigrate.urls import redact
 
-if TYPE_CHECKING:
-    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-
-    from dbmigrate.loader import MigrationFile
-
-
-@dataclass(frozen=True)
-class MigrationState:
-    """What one database has applied, against what its migrations folder holds."""
-
-    files: list[MigrationFile]
-    applied: dict  # ID -> when applied
-
-    @property
-    def pending(self) -> list[MigrationFile]:
-        return [m for m in self.files if m.id not in self.applied]
-
-    @property
-    def missing_files(self) -> list[str]:
-        on_disk = {m.id for m in self.files}
-        return [i for i in self.applied if i not in on_disk]
+_RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
 @asynccontextmanager
@@ -58,132 +40,290 @@ async def connected(settings: Settings, database: Database, purpose: str) -> Asy
 
 async def read_state(settings: Settings, database: Database, conn: asyncpg.Connection) -> MigrationState:
     files = loader.discover(settings.project_root, database)
-    return MigrationState(files=files, applied=await recorder.applied(conn, database.app))
+    return MigrationState(
+        database=database.name,
+        files=files,
+        applied=await recorder.applied(conn, database.app),
+        failed=await recorder.failed(conn, database.app),
+    )
 
 
-async def migrate(settings: Settings, database: Database) -> list[str]:
-    """Apply every pending migration of `database`; return the IDs applied."""
-    async with connected(settings, database, f"migrate {database.name}") as conn:
-        if not (await read_state(settings, database, conn)).pending:
-            say(f"{database.name}: up to date, nothing to migrate")
-            return []
-        async with migration_lock(conn, database.name, settings.lock_wait_seconds):
-            await recorder.ensure_table(conn)
-            # Read again under the lock: a runner we waited for may have applied everything.
-            state = await read_state(settings, database, conn)
-            applied: list[str] = []
-            for migration in state.pending:
-                await _apply(settings, database, conn, migration, backwards=False)
-                applied.append(migration.id)
-    if not applied:
-        say(f"{database.name}: up to date, nothing to migrate")
-    return applied
-
-
-async def rollback_last(settings: Settings, database: Database) -> str | None:
-    """Revert the last applied migration of `database`; return its ID (None when none is applied)."""
+@asynccontextmanager
+async def locked_state(settings: Settings, database: Database, purpose: str) -> AsyncIterator[tuple]:
+    """A connection holding the database's migration lock, with the state read under it."""
     async with (
-        connected(settings, database, f"down {database.name}") as conn,
+        connected(settings, database, f"{purpose} {database.name}") as conn,
         migration_lock(conn, database.name, settings.lock_wait_seconds),
     ):
+        await recorder.ensure_tables(conn)
+        yield conn, await read_state(settings, database, conn)
+
+
+async def migrate(
+    settings: Settings, database: Database, to: str | None = None, allow_out_of_order: bool = False
+) -> list[str]:
+    """Apply pending migrations of `database` (up to `to`); return the IDs applied."""
+    async with connected(settings, database, f"migrate {database.name}") as conn:
         state = await read_state(settings, database, conn)
+        state.check_integrity()
+        if not forwards_plan(state, to, allow_out_of_order):
+            say(f"{database.name}: up to date, nothing to migrate")
+            return []
+    async with locked_state(settings, database, "migrate") as (conn, state):
+        # Read again under the lock: a runner we waited for may have applied everything.
+        state.check_integrity()
+        plan = forwards_plan(state, to, allow_out_of_order)
+        for migration in plan:
+            await _apply(settings, database, conn, await loader.load(migration, settings.project_root), False)
+    if not plan:
+        say(f"{database.name}: up to date, nothing to migrate")
+    return [m.id for m in plan]
+
+
+async def rollback(
+    settings: Settings, database: Database, steps: int | None = None, to: str | None = None
+) -> list[str]:
+    """Revert the last applied migration (or the last `steps`, or all after `to`); return the IDs."""
+    async with locked_state(settings, database, "down") as (conn, state):
         if not state.applied:
             raise UserError(f"{database.name}: no migration is applied, nothing to roll back")
-        last_id = max(state.applied)
-        migration = next((m for m in state.files if m.id == last_id), None)
-        if migration is None:
-            folder = loader.migrations_folder(settings.project_root, database)
-            raise UserError(
-                f"{database.name}: the last applied migration {last_id} has no file in "
-                f"{folder.relative_to(settings.project_root)}; restore it before rolling back"
-            )
-        await _apply(settings, database, conn, migration, backwards=True)
-        return last_id
+        plan = backwards_plan(state, steps, to)
+        loaded = [await _loadable_for_rollback(settings, database, state, m) for m in plan]
+        for migration in loaded:
+            await _apply(settings, database, conn, migration, True)
+        if not plan:
+            say(f"{database.name}: nothing applied after {find(state.files, to or '', database.name).id}")
+        return [m.file.id for m in loaded]
 
 
-async def _apply(
+async def dry_run(
     settings: Settings,
     database: Database,
-    conn: asyncpg.Connection,
-    migration: MigrationFile,
     backwards: bool,
+    to: str | None = None,
+    steps: int | None = None,
+    allow_out_of_order: bool = False,
 ) -> None:
-    manager = await loader.load_manager(migration, settings.project_root)
-    if backwards:
-        _refuse_irreversible(database, migration, manager, settings.project_root)
-    from dbmigrate.piccolo_engine import framework_engine, pinned
-
-    engine = framework_engine()
-    verb = "reverted" if backwards else "applied"
-    started = time.perf_counter()
-    try:
-        with pinned(conn), piccolo_silenced():
-            if manager.wrap_in_transaction:
-                # Piccolo's own transaction in run() nests into this one (a no-op), so the
-                # bookkeeping row commits with the schema change.
-                async with engine.transaction():
-                    await _run_and_record(conn, database, migration, manager, backwards)
-            else:
-                await _run_and_record(conn, database, migration, manager, backwards)
-    except UserError:
-        raise
-    except Exception as error:
-        raise _failure(database, migration, manager, backwards, error) from None
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    say(f"{database.name}: {verb} {migration.id} ({elapsed_ms:.0f} ms)")
+    """Print the SQL `migrate` or `down` would run, in a read-only transaction that is rolled back."""
+    async with connected(settings, database, f"dry-run {database.name}") as conn:
+        state = await read_state(settings, database, conn)
+        if backwards:
+            if not state.applied:
+                raise UserError(f"{database.name}: no migration is applied, nothing to roll back")
+            plan = [
+                await _loadable_for_rollback(settings, database, state, m) for m in backwards_plan(state, steps, to)
+            ]
+        else:
+            state.check_integrity()
+            plan = [await loader.load(m, settings.project_root) for m in forwards_plan(state, to, allow_out_of_order)]
+        if not plan:
+            say(f"-- {database.name}: nothing to run")
+        for migration in plan:
+            say(f"-- {database.name}: {migration.file.id} ({'backwards' if backwards else 'forwards'})")
+            say(await _preview(conn, migration, backwards))
 
 
-async def _run_and_record(
-    conn: asyncpg.Connection,
-    database: Database,
-    migration: MigrationFile,
-    manager: MigrationManager,
-    backwards: bool,
-) -> None:
-    await manager.run(backwards=backwards)
-    if backwards:
-        await recorder.record_unapplied(conn, database.app, migration.id)
-    else:
-        await recorder.record_applied(conn, database.app, migration.id)
+async def repair(settings: Settings, database: Database) -> list[str]:
+    """Accept the files as they are now: record current checksums, forget failures and vanished files."""
+    changes: list[str] = []
+    async with locked_state(settings, database, "repair") as (conn, state), conn.transaction():
+        for migration in state.modified + state.unverified:
+            await recorder.record_checksum(conn, database.app, migration.id, migration.checksum)
+            changes.append(f"recorded the current checksum of {migration.id}")
+        for migration_id in state.missing:
+            await recorder.record_file_removed(conn, database.app, migration_id)
+            changes.append(f"accepted that the file of applied migration {migration_id} is gone")
+        for migration_id in state.failed:
+            await recorder.forget_failure(conn, database.app, migration_id)
+            changes.append(f"cleared the failure of {migration_id} (it is still not applied)")
+    for change in changes or ["nothing to repair"]:
+        say(f"{database.name}: {change}")
+    return changes
 
 
-def is_reversible(manager: MigrationManager) -> bool:
+async def baseline(settings: Settings, database: Database, to: str) -> list[str]:
+    """Mark migrations up to `to` as applied without running them, on a database with none recorded."""
+    async with locked_state(settings, database, "baseline") as (conn, state):
+        target = find(state.files, to, database.name)
+        if state.applied:
+            raise UserError(
+                f"{database.name}: already has applied migrations (last {max(state.applied)}); "
+                "baseline is only for a database that predates the framework"
+            )
+        marked = [m for m in state.files if m.id <= target.id]
+        async with conn.transaction():
+            for migration in marked:
+                await recorder.record_applied(conn, database.app, migration.id, migration.checksum, None)
+    say(f"{database.name}: marked {len(marked)} migration(s) as applied without running them, up to {target.id}")
+    return [m.id for m in marked]
+
+
+async def _loadable_for_rollback(
+    settings: Settings, database: Database, state: MigrationState, migration: MigrationFile | str
+) -> LoadedMigration:
+    if isinstance(migration, str):
+        folder = loader.migrations_folder(settings.project_root, database)
+        raise UserError(
+            f"{database.name}: applied migration {migration} has no file in "
+            f"{folder.relative_to(settings.project_root)}; restore it before rolling back"
+        )
+    if migration in state.modified:
+        raise UserError(
+            f"{database.name}: {migration.id} was modified after it was applied, so its backwards steps may not "
+            "undo what ran; restore the file, or `make db-migrate-repair` if the change is deliberate"
+        )
+    loaded = await loader.load(migration, settings.project_root)
+    if not is_reversible(loaded):
+        raise UserError(
+            f"{database.name}: migration {migration.id} cannot be rolled back: it has no backwards steps "
+            f"({migration.relative_path(settings.project_root)}); write a new migration that undoes it instead"
+        )
+    return loaded
+
+
+def is_reversible(migration: LoadedMigration) -> bool:
     """False when running backwards would not undo what forwards did."""
     from dbmigrate.sql import SQLMigration
 
+    manager = migration.manager
     if isinstance(manager, SQLMigration):
         return not manager.irreversible
     # Piccolo runs raw forwards steps with no raw backwards steps as "nothing to undo".
     return not (manager.raw and not manager.raw_backwards)
 
 
-def _refuse_irreversible(database: Database, migration: MigrationFile, manager: MigrationManager, root: Path) -> None:
-    if not is_reversible(manager):
-        raise UserError(
-            f"{database.name}: migration {migration.id} cannot be rolled back: it has no backwards "
-            f"steps ({migration.relative_path(root)}); write a new migration that undoes it instead"
-        )
+async def _apply(
+    settings: Settings, database: Database, conn: asyncpg.Connection, migration: LoadedMigration, backwards: bool
+) -> None:
+    retries = migration.lock_retries if migration.lock_retries is not None else settings.lock_retries
+    if not migration.transactional:
+        retries = 0  # a half-done non-transactional migration must not be blindly rerun
+    started = time.perf_counter()
+    for attempt in range(retries + 1):
+        try:
+            await _run_once(settings, database, conn, migration, backwards, started)
+            break
+        except asyncpg.LockNotAvailableError as error:
+            if attempt == retries:
+                raise _failure(settings, database, migration, backwards, error, attempts=attempt + 1) from None
+            pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
+            say(f"{database.name}: {migration.file.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
+            await asyncio.sleep(pause)
+        except UserError:
+            raise
+        except Exception as error:
+            if not migration.transactional and not backwards and not conn.is_closed():
+                await recorder.record_failure(
+                    conn, database.app, migration.file.id, migration.file.checksum, _error_text(error)
+                )
+            raise _failure(settings, database, migration, backwards, error) from None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    say(f"{database.name}: {'reverted' if backwards else 'applied'} {migration.file.id} ({elapsed_ms:.0f} ms)")
+
+
+async def _run_once(
+    settings: Settings,
+    database: Database,
+    conn: asyncpg.Connection,
+    migration: LoadedMigration,
+    backwards: bool,
+    started: float,
+) -> None:
+    from dbmigrate.piccolo_engine import framework_engine, pinned
+
+    engine = framework_engine()
+    timeouts = {
+        "lock_timeout": migration.lock_timeout or settings.lock_timeout,
+        "statement_timeout": migration.statement_timeout or settings.statement_timeout,
+    }
+    with pinned(conn), piccolo_silenced():
+        if migration.transactional:
+            # Piccolo's own transaction in run() nests into this one (a no-op), so the
+            # bookkeeping rows commit with the schema change.
+            async with engine.transaction():
+                for name, value in timeouts.items():
+                    await conn.execute(f"SELECT set_config('{name}', $1, true)", value)
+                await migration.manager.run(backwards=backwards)
+                await _record(conn, database, migration, backwards, started)
+        else:
+            try:
+                for name, value in timeouts.items():
+                    await conn.execute(f"SELECT set_config('{name}', $1, false)", value)
+                await migration.manager.run(backwards=backwards)
+            finally:
+                if not conn.is_closed():
+                    await conn.execute("RESET lock_timeout; RESET statement_timeout")
+            async with conn.transaction():
+                await _record(conn, database, migration, backwards, started)
+
+
+async def _record(
+    conn: asyncpg.Connection, database: Database, migration: LoadedMigration, backwards: bool, started: float
+) -> None:
+    if backwards:
+        await recorder.record_unapplied(conn, database.app, migration.file.id)
+    else:
+        await recorder.forget_failure(conn, database.app, migration.file.id)
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        await recorder.record_applied(conn, database.app, migration.file.id, migration.file.checksum, duration_ms)
+
+
+async def _preview(conn: asyncpg.Connection, migration: LoadedMigration, backwards: bool) -> str:
+    """The SQL of `migration`, as Piccolo's preview prints it, plus what our SQL steps hold."""
+    from dbmigrate.piccolo_engine import pinned
+
+    manager = migration.manager
+    manager.preview = True
+    notes = [
+        f"-- raw Python step {getattr(step, '__name__', step)!r}: its SQL is only known when it runs"
+        for step in (manager.raw_backwards if backwards else manager.raw)
+    ]
+    transaction = conn.transaction(readonly=True)
+    await transaction.start()
+    try:
+        with pinned(conn), captured_stdout() as printed:
+            await manager.run(backwards=backwards)
+    finally:
+        await transaction.rollback()
+    # Drop Piccolo's progress line ("  - 002_x [preview forwards]... ").
+    lines = [line for line in printed.getvalue().splitlines() if "[preview " not in line]
+    return "\n".join(notes + lines).strip() + "\n"
 
 
 def _failure(
+    settings: Settings,
     database: Database,
-    migration: MigrationFile,
-    manager: MigrationManager,
+    migration: LoadedMigration,
     backwards: bool,
     error: Exception,
+    attempts: int = 1,
 ) -> UserError:
     direction = "rolling back" if backwards else "applying"
+    where = f"{database.name}: {direction} {migration.file.id}"
     message = _error_text(error)
     if isinstance(error, (asyncpg.ConnectionDoesNotExistError, ConnectionError, OSError)):
         return UserError(
-            f"{database.name}: lost the connection while {direction} {migration.id} ({message}); "
-            "its transaction did not commit: run the command again when the server is back"
+            f"{where}: lost the connection to the server ({message}); its transaction did not commit: "
+            "run the command again when the server is back"
         )
-    if manager.wrap_in_transaction:
-        outcome = "rolled back; no later migration ran"
-    else:
-        outcome = "NOT transactional, so it may be partly applied and is not recorded"
-    return UserError(f"{database.name}: {direction} {migration.id} failed and was {outcome}: {message}")
+    if isinstance(error, asyncpg.LockNotAvailableError):
+        timeout = migration.lock_timeout or settings.lock_timeout
+        return UserError(
+            f"{where} failed: a table it needs stayed locked past lock_timeout {timeout} ({attempts} attempt(s)); "
+            "nothing was applied. Retry when the table is quieter, or set LOCK_TIMEOUT in the migration"
+        )
+    if isinstance(error, asyncpg.QueryCanceledError):
+        timeout = migration.statement_timeout or settings.statement_timeout
+        message = (
+            f"statement_timeout {timeout} reached ({message}); set STATEMENT_TIMEOUT in the migration to allow more"
+        )
+    if migration.transactional:
+        return UserError(f"{where} failed and was rolled back; no later migration ran: {message}")
+    return UserError(
+        f"{where} failed midway and is NOT transactional, so it may be partly applied (status shows it): {message}. "
+        "Undo or finish its statements by hand (e.g. DROP INDEX CONCURRENTLY IF EXISTS an INVALID index), "
+        "then run the command again"
+    )
 
 
 def _error_text(error: Exception) -> str:

@@ -9,6 +9,7 @@ loader imports files as top-level modules, where equal names in two apps would c
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import re
 import sys
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbmigrate.config import Database
+from dbmigrate.config import Database, postgres_duration
 from dbmigrate.errors import UserError
 
 if TYPE_CHECKING:
@@ -33,6 +34,7 @@ class MigrationFile:
     app: str
     id: str
     path: Path
+    checksum: str  # sha256 of the file, line endings normalised: what "modified" is judged by
 
     @property
     def number(self) -> int | None:
@@ -60,10 +62,11 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
     for path in sorted(folder.glob("*.py")):
         if path.name == "__init__.py":
             continue
-        match = _ID_LINE.search(path.read_text(encoding="utf-8"))
+        content = path.read_bytes()
+        match = _ID_LINE.search(content.decode("utf-8", errors="replace"))
         if not match:
             raise UserError(f'{path.relative_to(root)} has no ID line: add e.g. ID = "004_{path.stem}"')
-        migration = MigrationFile(app=database.app, id=match.group("id"), path=path)
+        migration = MigrationFile(app=database.app, id=match.group("id"), path=path, checksum=checksum(content))
         twin = found.get(migration.id)
         if twin:
             raise UserError(
@@ -74,8 +77,50 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
     return sorted(found.values(), key=lambda m: m.id)
 
 
-async def load_manager(migration: MigrationFile, root: Path) -> MigrationManager:
-    """Import `migration` and return the MigrationManager its `forwards()` builds."""
+def checksum(content: bytes) -> str:
+    return hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
+
+
+@dataclass(frozen=True)
+class LoadedMigration:
+    """A migration file imported: Piccolo's manager, and the timeouts it asks for."""
+
+    file: MigrationFile
+    manager: MigrationManager
+    lock_timeout: str | None  # module-level LOCK_TIMEOUT = "30s" overrides the configured one
+    statement_timeout: str | None  # STATEMENT_TIMEOUT = "2h"
+    lock_retries: int | None  # LOCK_RETRIES = 0
+
+    @property
+    def transactional(self) -> bool:
+        return self.manager.wrap_in_transaction
+
+
+async def load(migration: MigrationFile, root: Path) -> LoadedMigration:
+    """Import `migration` and build its MigrationManager."""
+    module, manager = await _load_module_and_manager(migration, root)
+    where = migration.relative_path(root)
+
+    def option(name: str, kind: type):
+        value = getattr(module, name, None)
+        if value is not None and not isinstance(value, kind):
+            raise UserError(f"migration {where}: {name} must be a {kind.__name__}, not {value!r}")
+        return value
+
+    lock_timeout, statement_timeout = option("LOCK_TIMEOUT", str), option("STATEMENT_TIMEOUT", str)
+
+    return LoadedMigration(
+        file=migration,
+        manager=manager,
+        lock_timeout=postgres_duration(lock_timeout, f"{where}: LOCK_TIMEOUT") if lock_timeout else None,
+        statement_timeout=(
+            postgres_duration(statement_timeout, f"{where}: STATEMENT_TIMEOUT") if statement_timeout else None
+        ),
+        lock_retries=option("LOCK_RETRIES", int),
+    )
+
+
+async def _load_module_and_manager(migration: MigrationFile, root: Path):
     module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}"
     try:
         module = sys.modules.get(module_name) or _import(module_name, migration.path)
@@ -89,7 +134,7 @@ async def load_manager(migration: MigrationFile, root: Path) -> MigrationManager
 
     if not isinstance(manager, MigrationManager):
         raise UserError(f"migration {migration.relative_path(root)}: forwards() must return a MigrationManager")
-    return manager
+    return module, manager
 
 
 def _import(module_name: str, path: Path):

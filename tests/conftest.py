@@ -23,10 +23,17 @@ import pytest
 
 from dbmigrate import embedded
 from dbmigrate.config import DATABASES
+from dbmigrate.loader import discover
 from dbmigrate.urls import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ["piccolo_conf.py", *DATABASES]  # what a copy of the project needs
+BOOKKEEPING_TABLES = {"migration", "dbmigrate_history"}
+
+
+def migration_ids(name: str, root: Path = ROOT) -> list[str]:
+    """Every migration ID of database `name` in the project at `root`, in order."""
+    return [m.id for m in discover(root, DATABASES[name])]
 
 
 def _server_url() -> str:
@@ -113,7 +120,7 @@ class Databases:
 
     def tables(self, name: str) -> set[str]:
         rows = self.sql(name, "SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-        return {r["tablename"] for r in rows} - {"migration"}
+        return {r["tablename"] for r in rows} - BOOKKEEPING_TABLES
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import signal
 import time
 
 import asyncpg
-from conftest import Databases
+from conftest import Databases, migration_ids
 from migration_files import write_python_migration, write_sql_migration
 
 from dbmigrate.lock import LOCK_KEY
@@ -19,27 +19,27 @@ def test_eight_concurrent_migrators_on_an_empty_database_each_migration_recorded
     for code, _, err in results:
         assert code == 0, err
     for name in ("orion", "rfq", "marketdata"):
-        assert dbs.applied(name) == ["001_initial_schema"]
+        assert dbs.applied(name) == migration_ids(name)
     applied_lines = sum(out.count("orion: applied 001_initial_schema") for _, out, _ in results)
     assert applied_lines == 1
 
 
 def test_a_failing_migration_is_rolled_back_and_later_ones_do_not_run(project, dbs: Databases):
-    write_sql_migration(project, "orion", "002_good", "CREATE TABLE good (id int)", "DROP TABLE good")
+    write_sql_migration(project, "orion", "902_good", "CREATE TABLE good (id int)", "DROP TABLE good")
     write_sql_migration(
         project,
         "orion",
-        "003_bad",
+        "903_bad",
         "CREATE TABLE half_done (id int); ALTER TABLE no_such_table ADD COLUMN x int",
         "DROP TABLE half_done",
     )
-    write_sql_migration(project, "orion", "004_after", "CREATE TABLE after_bad (id int)", "DROP TABLE after_bad")
+    write_sql_migration(project, "orion", "904_after", "CREATE TABLE after_bad (id int)", "DROP TABLE after_bad")
     result = dbs.cli("migrate", "orion", expect=1)
     err_lines = result.stderr.strip().splitlines()
     assert len(err_lines) == 1
-    assert err_lines[0].startswith("error: orion: applying 003_bad failed and was rolled back")
+    assert err_lines[0].startswith("error: orion: applying 903_bad failed and was rolled back")
     assert 'relation "no_such_table" does not exist' in err_lines[0]
-    assert dbs.applied("orion") == ["001_initial_schema", "002_good"]
+    assert dbs.applied("orion") == migration_ids("orion") + ["902_good"]
     tables = dbs.tables("orion")
     assert "good" in tables and "half_done" not in tables and "after_bad" not in tables
 
@@ -48,7 +48,7 @@ def test_a_migrator_killed_mid_migration_leaves_it_unapplied_and_a_rerun_complet
     write_python_migration(
         project,
         "orion",
-        "002_slow",
+        "902_slow",
         """
 manager = MigrationManager(migration_id=ID, app_name="orion")
 
@@ -73,12 +73,12 @@ return manager
     runner.wait(timeout=10)
     # The server notices the dead client and rolls its transaction back.
     _wait_until(lambda: not _backend_sleeping(dbs), timeout=30)
-    assert dbs.applied("orion") == ["001_initial_schema"]
+    assert dbs.applied("orion") == migration_ids("orion")
     assert "slow_table" not in dbs.tables("orion")
 
     del dbs.extra_env["SLOW_MIGRATION"]
     dbs.cli("migrate", "orion")
-    assert dbs.applied("orion") == ["001_initial_schema", "002_slow"]
+    assert dbs.applied("orion") == migration_ids("orion") + ["902_slow"]
     assert "slow_table" in dbs.tables("orion")
 
 
@@ -110,7 +110,7 @@ def test_a_waiting_runner_proceeds_when_the_lock_is_released(dbs: Databases):
         return runner.wait(timeout=60)
 
     assert asyncio.run(hold_then_release()) == 0
-    assert dbs.applied("orion") == ["001_initial_schema"]
+    assert dbs.applied("orion") == migration_ids("orion")
 
 
 def _backend_sleeping(dbs: Databases) -> bool:
