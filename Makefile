@@ -8,8 +8,17 @@ PY := $(VENV)/bin/python
 CLI := $(PY) -m dbmigrate
 STAMP := $(VENV)/.installed-stamp
 
+# Optional variables, passed on as CLI flags to the targets that take them.
+yes = $(filter 1 yes true,$(1))
+TO_FLAG = $(if $(TO),--to "$(TO)")
+STEPS_FLAG = $(if $(STEPS),--steps "$(STEPS)")
+DRY_RUN_FLAG = $(if $(call yes,$(DRY_RUN)),--dry-run)
+OUT_OF_ORDER_FLAG = $(if $(call yes,$(OUT_OF_ORDER)),--out-of-order)
+CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
+
 .DEFAULT_GOAL := help
 .PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
+        db-migrate-repair db-migrate-baseline \
         db-create db-drop db-stop test lint
 
 help: ## list every target
@@ -23,17 +32,23 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
-db-migrate: $(STAMP) ## apply pending migrations of DB (default orion; DB=all for every database)
-	@$(CLI) migrate $(or $(DB),orion)
+db-migrate: $(STAMP) ## apply pending migrations of DB (default orion) [TO=003] [DRY_RUN=1] [OUT_OF_ORDER=1]
+	@$(CLI) migrate $(or $(DB),orion) $(TO_FLAG) $(DRY_RUN_FLAG) $(OUT_OF_ORDER_FLAG)
 
-db-migrate-down: $(STAMP) ## roll back the last applied migration of DB (default orion)
-	@$(CLI) down $(or $(DB),orion)
+db-migrate-down: $(STAMP) ## roll back the last migration of DB (default orion) [STEPS=2 | TO=001] [DRY_RUN=1]
+	@$(CLI) down $(or $(DB),orion) $(STEPS_FLAG) $(TO_FLAG) $(DRY_RUN_FLAG) $(CONFIRM_FLAG)
 
 db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [AUTO=1 fills it from tables.py]
 	@$(CLI) create "$(NAME)" $(or $(DB),orion) $(if $(filter 1 yes true,$(AUTO)),--auto)
 
-db-migrate-status: $(STAMP) ## show applied and pending migrations of DB (default all databases)
-	@$(CLI) status $(DB)
+db-migrate-status: $(STAMP) ## show migrations of DB (default all) [CHECK=1 fails on anything unapplied] [FORMAT=json]
+	@$(CLI) status $(DB) $(if $(call yes,$(CHECK)),--check) $(if $(FORMAT),--format "$(FORMAT)")
+
+db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now (Flyway's repair)
+	@$(CLI) repair $(DB) $(CONFIRM_FLAG)
+
+db-migrate-baseline: $(STAMP) ## mark an existing DB as migrated up to TO=003 without running anything
+	@$(CLI) baseline $(or $(DB),orion) $(TO_FLAG) $(CONFIRM_FLAG)
 
 db-migrate-all: $(STAMP) ## migrate every database, concurrently
 	@$(CLI) migrate all
@@ -45,7 +60,7 @@ db-create: $(STAMP) ## create the databases of DB (default all) that do not exis
 	@$(CLI) create-databases $(DB)
 
 db-drop: $(STAMP) ## drop the databases of DB (default all)
-	@$(CLI) drop-databases $(DB)
+	@$(CLI) drop-databases $(DB) $(CONFIRM_FLAG)
 
 db-stop: $(STAMP) ## stop the embedded PostgreSQL server
 	@$(CLI) stop

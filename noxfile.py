@@ -50,6 +50,18 @@ def db_status(session: nox.Session) -> None:
 
 
 @nox.session
+def db_repair(session: nox.Session) -> None:
+    """Accept changed or deleted migration files: nox -s db_repair -- [db] [--confirm db]"""
+    _cli(session, "repair", *session.posargs)
+
+
+@nox.session
+def db_baseline(session: nox.Session) -> None:
+    """Mark a database migrated up to a version: nox -s db_baseline -- db --to 003"""
+    _cli(session, "baseline", *session.posargs)
+
+
+@nox.session
 def db_migrate_all(session: nox.Session) -> None:
     """Migrate every database, concurrently."""
     _cli(session, "migrate", "all")

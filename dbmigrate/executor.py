@@ -10,6 +10,7 @@ without importing Piccolo or queueing behind another runner.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -34,8 +35,8 @@ async def connected(settings: Settings, database: Database, purpose: str) -> Asy
     try:
         yield conn
     finally:
-        if not conn.is_closed():
-            await conn.close()
+        with contextlib.suppress(Exception):  # a dead server: nothing left to close politely
+            await conn.close(timeout=5)
 
 
 async def read_state(settings: Settings, database: Database, conn: asyncpg.Connection) -> MigrationState:
@@ -212,7 +213,7 @@ async def _apply(
         except UserError:
             raise
         except Exception as error:
-            if not migration.transactional and not backwards and not conn.is_closed():
+            if not migration.transactional and not backwards and not _connection_lost(error):
                 await recorder.record_failure(
                     conn, database.app, migration.file.id, migration.file.checksum, _error_text(error)
                 )
@@ -246,13 +247,10 @@ async def _run_once(
                 await migration.manager.run(backwards=backwards)
                 await _record(conn, database, migration, backwards, started)
         else:
-            try:
-                for name, value in timeouts.items():
-                    await conn.execute(f"SELECT set_config('{name}', $1, false)", value)
-                await migration.manager.run(backwards=backwards)
-            finally:
-                if not conn.is_closed():
-                    await conn.execute("RESET lock_timeout; RESET statement_timeout")
+            for name, value in timeouts.items():
+                await conn.execute(f"SELECT set_config('{name}', $1, false)", value)
+            await migration.manager.run(backwards=backwards)
+            await conn.execute("RESET lock_timeout; RESET statement_timeout")
             async with conn.transaction():
                 await _record(conn, database, migration, backwards, started)
 
@@ -301,7 +299,7 @@ def _failure(
     direction = "rolling back" if backwards else "applying"
     where = f"{database.name}: {direction} {migration.file.id}"
     message = _error_text(error)
-    if isinstance(error, (asyncpg.ConnectionDoesNotExistError, ConnectionError, OSError)):
+    if _connection_lost(error):
         return UserError(
             f"{where}: lost the connection to the server ({message}); its transaction did not commit: "
             "run the command again when the server is back"
@@ -324,6 +322,20 @@ def _failure(
         "Undo or finish its statements by hand (e.g. DROP INDEX CONCURRENTLY IF EXISTS an INVALID index), "
         "then run the command again"
     )
+
+
+def _connection_lost(error: Exception) -> bool:
+    """The server went away (shut down, crashed, network gone), rather than refusing a statement."""
+    return isinstance(
+        error,
+        (
+            asyncpg.ConnectionDoesNotExistError,
+            asyncpg.InterfaceError,
+            asyncpg.OperatorInterventionError,  # class 57: admin shutdown, crash shutdown
+            ConnectionError,
+            OSError,
+        ),
+    ) and not isinstance(error, asyncpg.QueryCanceledError)
 
 
 def _error_text(error: Exception) -> str:

@@ -11,6 +11,7 @@ session locks are unreliable; a failed unlock is reported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -41,14 +42,17 @@ async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: 
     await acquire(conn, database, wait_seconds)
     try:
         yield
-    finally:
-        if not conn.is_closed():
-            released = await conn.fetchval("SELECT pg_advisory_unlock($1)", LOCK_KEY)
-            if not released:
-                raise UserError(
-                    f"{database}: the migration lock was not held at release; connect directly "
-                    "to PostgreSQL, not through PgBouncer in transaction mode"
-                )
+    except BaseException:
+        # The error that got us here is the one to report; a lost connection frees the lock anyway.
+        with contextlib.suppress(Exception):
+            await conn.fetchval("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+        raise
+    released = await conn.fetchval("SELECT pg_advisory_unlock($1)", LOCK_KEY)
+    if not released:
+        raise UserError(
+            f"{database}: the migration lock was not held at release; connect directly "
+            "to PostgreSQL, not through PgBouncer in transaction mode"
+        )
 
 
 async def acquire(conn: asyncpg.Connection, database: str, wait_seconds: float) -> None:

@@ -9,17 +9,21 @@ state, and one failure never cascades.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
 import pytest
+from private_server import PrivateServer, start_private_server
 
 from dbmigrate import embedded
 from dbmigrate.config import DATABASES
@@ -29,6 +33,7 @@ from dbmigrate.urls import with_database
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT_FILES = ["piccolo_conf.py", *DATABASES]  # what a copy of the project needs
 BOOKKEEPING_TABLES = {"migration", "dbmigrate_history"}
+PRIVATE_SERVER_PASSWORD = "s3cret-pw/with:odd@chars"
 
 
 def migration_ids(name: str, root: Path = ROOT) -> list[str]:
@@ -78,7 +83,8 @@ class Databases:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "ORION_ENV"}
         env.update({db.url_variable: self.url(db.name) for db in DATABASES.values()})
-        env.update(ORION_ENV="test", PYTHONDONTWRITEBYTECODE="1", **self.extra_env)
+        env.update(ORION_ENV="test", PYTHONDONTWRITEBYTECODE="1")
+        env.update(self.extra_env)
         return env
 
     def popen(self, *args: str, **kwargs) -> subprocess.Popen:
@@ -123,9 +129,8 @@ class Databases:
         return {r["tablename"] for r in rows} - BOOKKEEPING_TABLES
 
 
-@pytest.fixture
-def dbs(server_url: str) -> Iterator[Databases]:
-    """Three empty databases (orion, rfq, marketdata) for this test alone."""
+@contextmanager
+def _fresh_databases(server_url: str) -> Iterator[Databases]:
     databases = Databases(server_url=server_url, prefix=f"t{uuid.uuid4().hex[:10]}")
     for name in DATABASES:
         run_sql(server_url, f'CREATE DATABASE "{databases.prefix}_{DATABASES[name].default_dbname}"')
@@ -134,6 +139,31 @@ def dbs(server_url: str) -> Iterator[Databases]:
         run_sql(
             server_url, f'DROP DATABASE IF EXISTS "{databases.prefix}_{DATABASES[name].default_dbname}" WITH (FORCE)'
         )
+
+
+@pytest.fixture
+def dbs(server_url: str) -> Iterator[Databases]:
+    """Three empty databases (orion, rfq, marketdata) for this test alone."""
+    with _fresh_databases(server_url) as databases:
+        yield databases
+
+
+@pytest.fixture(scope="session")
+def private_server() -> Iterator[PrivateServer]:
+    """A password-protected server on TCP, private to this test process."""
+    base = Path(tempfile.mkdtemp(prefix="orion-test-pg-"))
+    server = start_private_server(base, PRIVATE_SERVER_PASSWORD)
+    yield server
+    with contextlib.suppress(Exception):
+        server.stop("immediate")
+    shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def tcp_dbs(private_server: PrivateServer) -> Iterator[Databases]:
+    """Like `dbs`, on the private server: TCP URLs with a password in them."""
+    with _fresh_databases(private_server.url()) as databases:
+        yield databases
 
 
 @pytest.fixture
