@@ -164,3 +164,11 @@ return manager
     finally:
         server.stop("immediate")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_status_over_tcp_shows_urls_without_the_password(tcp_dbs: Databases):
+    tcp_dbs.cli("migrate", "orion")
+    out = tcp_dbs.cli("status").stdout + tcp_dbs.cli("status", "--format", "json").stdout
+    assert "postgresql://orion:***@127.0.0.1:" in out
+    for secret in SECRETS:
+        assert secret not in out

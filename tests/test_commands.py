@@ -43,8 +43,9 @@ def test_migrate_all_applies_every_database_and_records_each_migration_once(dbs:
     for name in DATABASES:
         assert dbs.applied(name) == migration_ids(name)
         assert f"{name}: applied 001_initial_schema" in out
-    assert dbs.tables("orion") == ORION_TABLES
-    assert dbs.tables("rfq") == {"outbox_events", "processed_events"}
+    assert dbs.tables("orion") >= ORION_TABLES
+    for name in ("rfq", "marketdata"):
+        assert dbs.tables(name) >= {"outbox_events", "processed_events"}
 
 
 def test_migrate_with_nothing_pending_changes_nothing(dbs: Databases):
