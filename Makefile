@@ -18,7 +18,7 @@ CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
 
 .DEFAULT_GOAL := help
 .PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
-        db-migrate-repair db-migrate-baseline \
+        db-migrate-repair db-migrate-baseline db-seed db-reset \
         db-create db-drop db-stop test lint
 
 help: ## list every target
@@ -55,6 +55,12 @@ db-migrate-all: $(STAMP) ## migrate every database, concurrently
 
 db-migrate-%: $(STAMP) ## migrate one database: db-migrate-orion, db-migrate-rfq, db-migrate-marketdata
 	@$(CLI) migrate $*
+
+db-seed: $(STAMP) ## load seed data into DB (default all): reference everywhere, development data in dev and test
+	@$(CLI) seed $(DB)
+
+db-reset: $(STAMP) ## drop, create, migrate (concurrently) and seed DB (default all); never in production
+	@$(CLI) reset $(DB) $(CONFIRM_FLAG)
 
 db-create: $(STAMP) ## create the databases of DB (default all) that do not exist
 	@$(CLI) create-databases $(DB)

@@ -80,6 +80,18 @@ for _name in DATABASES:
 
 
 @nox.session
+def db_seed(session: nox.Session) -> None:
+    """Load seed data: nox -s db_seed -- [db]"""
+    _cli(session, "seed", *session.posargs)
+
+
+@nox.session
+def db_reset(session: nox.Session) -> None:
+    """Drop, create, migrate and seed: nox -s db_reset -- [db] [--confirm db]"""
+    _cli(session, "reset", *session.posargs)
+
+
+@nox.session
 def db_create_databases(session: nox.Session) -> None:
     """Create the databases that do not exist: nox -s db_create_databases -- [db]"""
     _cli(session, "create-databases", *session.posargs)

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "show applied, pending, modified, missing and failed migrations", None, "check", "format")
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
     command("baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm")
+    command("seed", "load seed data (reference; development data in development and test)", None)
+    command("reset", "drop, create, migrate and seed", None, "confirm")
     command("create-databases", "create the databases that do not exist", None)
     command("drop-databases", "drop the databases", None, "confirm")
     command("stop", "stop the embedded PostgreSQL server", "none")
@@ -94,6 +96,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             await commands.repair(settings, databases, options)
         case "baseline":
             await commands.baseline(settings, databases[0], options)
+        case "seed":
+            await commands.seed(settings, databases)
+        case "reset":
+            await commands.reset(settings, databases, options)
         case "create-databases":
             await commands.create_databases(settings, databases)
         case "drop-databases":

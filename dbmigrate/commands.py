@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbmigrate import connection, embedded, executor, loader
+from dbmigrate import connection, embedded, executor, loader, seeder
 from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UsageError, UserError
 from dbmigrate.output import say
@@ -137,16 +137,44 @@ async def create(settings: Settings, database: Database, name: str, auto: bool) 
 
 
 def guard(settings: Settings, command: str, databases: list[Database], confirm: str | None) -> None:
-    """In production, destructive commands need the database named in CONFIRM, one at a time."""
-    if settings.environment not in GUARDED_ENVIRONMENTS:
+    """Destructive commands in production (and reset in staging) need the databases named in CONFIRM.
+
+    Reset never runs in production at all.
+    """
+    environment = settings.environment
+    if command == "reset" and environment == "production":
+        raise UserError("refusing to reset with ORION_ENV=production: reset drops every table, so it never runs there")
+    if environment != "production" and not (command == "reset" and environment == "staging"):
         return
     names = [db.name for db in databases]
-    if len(databases) != 1 or confirm != databases[0].name:
-        example = names[0] if len(names) == 1 else "orion"
+    confirmed = {name.strip() for name in (confirm or "").split(",") if name.strip()}
+    if confirmed != set(names):
         raise UserError(
-            f"refusing to {command} {', '.join(names)} with ORION_ENV={settings.environment}: "
-            f"name one database and confirm it, e.g. DB={example} CONFIRM={example}"
+            f"refusing to {command} {', '.join(names)} with ORION_ENV={environment}: "
+            f"confirm by naming the database(s), e.g. CONFIRM={','.join(names)}"
         )
+
+
+async def seed(settings: Settings, databases: list[Database]) -> None:
+    """Load the seed data this environment gets (reference everywhere; development data in dev and test)."""
+    await connection.prepare(settings)
+
+    async def seed_one(database: Database) -> None:
+        async with executor.connected(settings, database, f"seed {database.name}") as conn:
+            await seeder.seed(settings, database, conn)
+
+    await _each(databases, seed_one)
+
+
+async def reset(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
+    """Drop, create, migrate (concurrently) and seed: the story's db:reset."""
+    guard(settings, "reset", databases, options.confirm)
+    await connection.prepare(settings)
+    dropped = await connection.drop_databases(settings, databases)
+    created = await connection.create_missing_databases(settings, databases)
+    say(f"reset: dropped {', '.join(dropped) or 'nothing'}; created {', '.join(created)}")
+    await _each(databases, lambda db: executor.migrate(settings, db))
+    await seed(settings, databases)
 
 
 def _one_database_for_target(databases: list[Database], options: Options) -> None:

@@ -130,7 +130,7 @@ def test_production_refuses_destructive_commands_unless_the_database_is_named(db
     dbs.extra_env["ORION_ENV"] = "production"
     for args in (("down", "orion"), ("drop-databases",), ("repair", "rfq"), ("baseline", "orion", "--to", "001")):
         err = dbs.cli(*args, expect=1).stderr
-        assert "with ORION_ENV=production" in err and "CONFIRM=" in err
+        assert "with ORION_ENV=production: confirm by naming the database(s), e.g. CONFIRM=" in err
     err = dbs.cli("down", "orion", "--confirm", "rfq", expect=1).stderr
     assert "refusing to down orion" in err
     dbs.cli("down", "orion", "--confirm", "orion")
