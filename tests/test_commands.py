@@ -6,10 +6,10 @@ import asyncio
 
 import asyncpg
 import pytest
-from catalog import first_difference, schema_catalog
 from conftest import Databases, migration_ids
 from migration_files import write_sql_migration
 
+from dbmigrate.catalog import first_difference, schema_catalog
 from dbmigrate.config import DATABASES
 
 ORION_TABLES = {

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import asyncpg
-from catalog import first_difference, schema_catalog
 from conftest import ROOT, Databases, run_sql
 
+from dbmigrate.catalog import first_difference, schema_catalog
 from dbmigrate.config import DATABASES
 
 STORY_SQL = Path(__file__).parent / "contract" / "story_001_initial_schema.sql"
