@@ -1,7 +1,7 @@
 """Test fixtures: every test gets its own three databases on a real PostgreSQL server.
 
-The server is ORION_TEST_DATABASE_URL (any database on it; we create ours beside it) when set,
-otherwise the project's embedded server, started on first use. Each test's databases carry a
+The server is ORION_TEST_DATABASE_URL's (any database on it; we create ours beside it) when set,
+else the configured one, else the project's embedded server, started on first use. Each test's databases carry a
 unique prefix and are dropped afterwards, so tests run in parallel (pytest -n) without sharing
 state, and one failure never cascades.
 """
@@ -25,9 +25,10 @@ import asyncpg
 import pytest
 from private_server import PrivateServer, start_private_server
 
-from dbmigrate import embedded
+from dbmigrate import connection
 from dbmigrate.config import DATABASES
 from dbmigrate.loader import discover
+from dbmigrate.pytest_plugin import settings_for_tests
 from dbmigrate.urls import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,11 +43,10 @@ def migration_ids(name: str, root: Path = ROOT) -> list[str]:
 
 
 def _server_url() -> str:
-    configured = os.environ.get("ORION_TEST_DATABASE_URL")
-    if configured:
-        return with_database(configured, "postgres")
-    server, _ = embedded.ensure_running(ROOT / ".pgdata")
-    return server.url("postgres")
+    """The maintenance database of the server the plugin's template databases live on."""
+    settings = settings_for_tests()
+    asyncio.run(connection.prepare(settings))
+    return connection.server_url(settings, DATABASES["orion"])
 
 
 @pytest.fixture(scope="session")
