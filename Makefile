@@ -19,7 +19,7 @@ CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
 .DEFAULT_GOAL := help
 .PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
         db-migrate-repair db-migrate-baseline db-seed db-reset \
-        db-create db-drop db-stop test lint
+        db-create db-drop db-stop test lint bench
 
 help: ## list every target
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ db-stop: $(STAMP) ## stop the embedded PostgreSQL server
 
 test: $(STAMP) ## run the test suite (real PostgreSQL; starts the embedded server when none is configured)
 	$(PY) -m pytest -n 2 -q
+
+bench: $(STAMP) ## benchmarks: the framework against its baselines, measured side by side (bench/README.md)
+	$(PY) bench/run.py
 
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check .
