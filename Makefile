@@ -18,7 +18,7 @@ CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
 
 .DEFAULT_GOAL := help
 .PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
-        db-migrate-repair db-migrate-baseline db-seed db-reset \
+        db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
         db-create db-drop db-stop test lint bench
 
 help: ## list every target
@@ -55,6 +55,12 @@ db-migrate-all: $(STAMP) ## migrate every database, concurrently
 
 db-migrate-%: $(STAMP) ## migrate one database: db-migrate-orion, db-migrate-rfq, db-migrate-marketdata
 	@$(CLI) migrate $*
+
+db-verify: $(STAMP) ## prove DB's migrations (default all): up/down/up, drift, snapshot, squawk lint, immutability [BASE=ref]
+	@$(CLI) verify $(DB) $(if $(BASE),--base "$(BASE)")
+
+db-schema-dump: $(STAMP) ## regenerate schema/<db>.sql from a database migrated from empty (commit it)
+	@$(CLI) schema-dump $(DB)
 
 db-seed: $(STAMP) ## load seed data into DB (default all): reference everywhere, development data in dev and test
 	@$(CLI) seed $(DB)

@@ -80,6 +80,18 @@ for _name in DATABASES:
 
 
 @nox.session
+def db_verify(session: nox.Session) -> None:
+    """Prove migrations on a scratch database: nox -s db_verify -- [db] [--base REF]"""
+    _cli(session, "verify", *session.posargs)
+
+
+@nox.session
+def db_schema_dump(session: nox.Session) -> None:
+    """Regenerate schema/<db>.sql: nox -s db_schema_dump -- [db]"""
+    _cli(session, "schema-dump", *session.posargs)
+
+
+@nox.session
 def db_seed(session: nox.Session) -> None:
     """Load seed data: nox -s db_seed -- [db]"""
     _cli(session, "seed", *session.posargs)

@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     command("status", "show applied, pending, modified, missing and failed migrations", None, "check", "format")
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
     command("baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm")
+    command("verify", "prove migrations on a scratch database: up/down/up, drift, lint, immutability", None, "base")
+    command("schema-dump", "write schema/<database>.sql from a database migrated from empty", None)
     command("seed", "load seed data (reference; development data in development and test)", None)
     command("reset", "drop, create, migrate and seed", None, "confirm")
     command("create-databases", "create the databases that do not exist", None)
@@ -64,6 +66,7 @@ _FLAGS: dict[str, dict] = {
     "confirm": {"metavar": "DATABASE", "help": "with ORION_ENV=production, the database's name"},
     "check": {"action": "store_true", "help": "exit non-zero if anything is pending, modified, missing or failed"},
     "format": {"choices": ["text", "json"], "default": "text"},
+    "base": {"metavar": "REF", "help": "git ref migrations must match (default: merge base with origin/main, or main)"},
 }
 
 
@@ -96,6 +99,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             await commands.repair(settings, databases, options)
         case "baseline":
             await commands.baseline(settings, databases[0], options)
+        case "verify":
+            await commands.verify(settings, databases, args.base)
+        case "schema-dump":
+            await commands.schema_dump(settings, databases)
         case "seed":
             await commands.seed(settings, databases)
         case "reset":

@@ -136,6 +136,29 @@ async def create(settings: Settings, database: Database, name: str, auto: bool) 
     return path
 
 
+async def verify(settings: Settings, databases: list[Database], base: str | None) -> None:
+    """Prove each database's migrations on a scratch copy (verify.py); fail if any check fails."""
+    from dbmigrate import verify as verification
+
+    await connection.prepare(settings)
+    problems = []
+    for database in databases:
+        problems += await verification.verify(settings, database, base)
+    if problems:
+        for problem in problems[:-1]:
+            print(f"error: {problem}", file=sys.stderr)
+        raise UserError(problems[-1])
+
+
+async def schema_dump(settings: Settings, databases: list[Database]) -> None:
+    """Regenerate schema/<database>.sql from scratch databases migrated from empty."""
+    from dbmigrate import verify as verification
+
+    await connection.prepare(settings)
+    for database in databases:
+        await verification.dump_schema(settings, database)
+
+
 def guard(settings: Settings, command: str, databases: list[Database], confirm: str | None) -> None:
     """Destructive commands in production (and reset in staging) need the databases named in CONFIRM.
 

@@ -121,7 +121,7 @@ async def dry_run(
             say(f"-- {database.name}: nothing to run")
         for migration in plan:
             say(f"-- {database.name}: {migration.file.id} ({'backwards' if backwards else 'forwards'})")
-            say(await _preview(conn, migration, backwards))
+            say(await preview_sql(conn, migration, backwards))
 
 
 async def repair(settings: Settings, database: Database) -> list[str]:
@@ -266,7 +266,7 @@ async def _record(
         await recorder.record_applied(conn, database.app, migration.file.id, migration.file.checksum, duration_ms)
 
 
-async def _preview(conn: asyncpg.Connection, migration: LoadedMigration, backwards: bool) -> str:
+async def preview_sql(conn: asyncpg.Connection, migration: LoadedMigration, backwards: bool) -> str:
     """The SQL of `migration`, as Piccolo's preview prints it, plus what our SQL steps hold."""
     from dbmigrate.piccolo_engine import pinned
 

@@ -90,6 +90,7 @@ class LoadedMigration:
     lock_timeout: str | None  # module-level LOCK_TIMEOUT = "30s" overrides the configured one
     statement_timeout: str | None  # STATEMENT_TIMEOUT = "2h"
     lock_retries: int | None  # LOCK_RETRIES = 0
+    squawk_exempt: dict[str, str]  # SQUAWK_EXEMPT = {"rule": "why it is safe here"} (db-verify's lint)
 
     @property
     def transactional(self) -> bool:
@@ -117,6 +118,7 @@ async def load(migration: MigrationFile, root: Path) -> LoadedMigration:
             postgres_duration(statement_timeout, f"{where}: STATEMENT_TIMEOUT") if statement_timeout else None
         ),
         lock_retries=option("LOCK_RETRIES", int),
+        squawk_exempt=option("SQUAWK_EXEMPT", dict) or {},
     )
 
 

@@ -1,0 +1,114 @@
+"""Schema snapshots: `pg_dump --schema-only` of a database, normalised so it diffs cleanly.
+
+The snapshot in `schema/<database>.sql` is what a reviewer reads to see a pull request's schema
+change (as dbmate's schema.sql and Rails' structure.sql). Normalising drops what varies between
+machines and PostgreSQL versions (comment headers, SET lines, `\\restrict` keys, blank runs) and
+the framework's own bookkeeping tables.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import warnings
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from dbmigrate.errors import UserError
+
+SCHEMA_FOLDER = "schema"
+EXCLUDED_TABLES = ("migration", "migration_id_seq", "dbmigrate_history")
+_DROPPED_LINE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config|\\restrict|\\unrestrict)")
+
+
+def snapshot_path(root: Path, database_name: str) -> Path:
+    return root / SCHEMA_FOLDER / f"{database_name}.sql"
+
+
+def pg_dump_for(server_major: int) -> str:
+    """A pg_dump of the server's major version (pg_dump refuses newer servers; older ones differ)."""
+    candidates = [Path(p) / "pg_dump" for p in os.environ.get("ORION_PG_BIN", "").split(os.pathsep) if p]
+    candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # platformdirs, on import, without XDG_RUNTIME_DIR
+            import pgserver._commands
+
+        candidates.append(pgserver._commands.POSTGRES_BIN_PATH / "pg_dump")
+    except ImportError:
+        pass
+    on_path = shutil.which("pg_dump")
+    if on_path:
+        candidates.append(Path(on_path))
+    for candidate in candidates:
+        if candidate.exists() and _major(candidate) == server_major:
+            return str(candidate)
+    raise UserError(
+        f"no pg_dump {server_major} found (it must match the server's version): install "
+        f"postgresql-client-{server_major}, or set ORION_PG_BIN to its bin folder"
+    )
+
+
+def dump(url: str, server_major: int) -> str:
+    """The normalised schema of the database at `url`."""
+    command = [pg_dump_for(server_major), "--schema-only", "--no-owner", "--no-privileges"]
+    command += [f"--exclude-table={table}" for table in EXCLUDED_TABLES]
+    env = {**os.environ, **_libpq_env(url)}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+    if result.returncode != 0:
+        raise UserError(f"pg_dump failed: {result.stderr.strip().splitlines()[-1] if result.stderr else 'no output'}")
+    return normalise(result.stdout)
+
+
+def normalise(text: str) -> str:
+    lines = [line.rstrip() for line in text.splitlines() if not _DROPPED_LINE.match(line)]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):  # collapse runs of blank lines
+            out.append(line)
+    return "\n".join(out).strip() + "\n"
+
+
+def first_difference(expected: str, actual: str) -> str | None:
+    """`line N: expected ... / found ...` for the first differing line, or None."""
+    old, new = expected.splitlines(), actual.splitlines()
+    for number, (a, b) in enumerate(zip(old, new, strict=False), start=1):
+        if a != b:
+            return f"line {number}: snapshot has {a.strip()!r}, database has {b.strip()!r}"
+    if len(old) != len(new):
+        number = min(len(old), len(new)) + 1
+        extra = (new[number - 1] if len(new) > len(old) else old[number - 1]).strip()
+        side = "database has an extra" if len(new) > len(old) else "snapshot has an extra"
+        return f"line {number}: {side} {extra!r}"
+    return None
+
+
+def _major(pg_dump: Path) -> int | None:
+    try:
+        out = subprocess.run([str(pg_dump), "--version"], capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return None
+    match = re.search(r"(\d+)(?:\.\d+)?", out)
+    return int(match.group(1)) if match else None
+
+
+def _libpq_env(url: str) -> dict[str, str]:
+    """The URL as libpq environment variables, so the password never appears on a command line."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    env = {"PGDATABASE": unquote(parts.path.lstrip("/"))}
+    host = parts.hostname or query.get("host")
+    if host:
+        env["PGHOST"] = host
+    port = parts.port or query.get("port")
+    if port:
+        env["PGPORT"] = str(port)
+    if parts.username:
+        env["PGUSER"] = unquote(parts.username)
+    if parts.password:
+        env["PGPASSWORD"] = unquote(parts.password)
+    if "sslmode" in query:
+        env["PGSSLMODE"] = query["sslmode"]
+    return env
