@@ -8,6 +8,7 @@ the framework's own bookkeeping tables.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import shutil
@@ -72,16 +73,19 @@ def normalise(text: str) -> str:
 
 
 def first_difference(expected: str, actual: str) -> str | None:
-    """`line N: expected ... / found ...` for the first differing line, or None."""
+    """Where the database's schema first departs from the snapshot, in one line; None if equal."""
     old, new = expected.splitlines(), actual.splitlines()
-    for number, (a, b) in enumerate(zip(old, new, strict=False), start=1):
-        if a != b:
-            return f"line {number}: snapshot has {a.strip()!r}, database has {b.strip()!r}"
-    if len(old) != len(new):
-        number = min(len(old), len(new)) + 1
-        extra = (new[number - 1] if len(new) > len(old) else old[number - 1]).strip()
-        side = "database has an extra" if len(new) > len(old) else "snapshot has an extra"
-        return f"line {number}: {side} {extra!r}"
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            continue
+        removed = [line.strip() for line in old[i1:i2]][:3]
+        added = [line.strip() for line in new[j1:j2]][:3]
+        parts = [f"line {i1 + 1}:"]
+        if removed:
+            parts.append(f"snapshot has {removed}")
+        if added:
+            parts.append(f"database has {added}")
+        return " ".join(parts)
     return None
 
 

@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -175,7 +176,9 @@ async def _lint_one(conn, squawk: str, config: Path, folder: Path, migration: Lo
     if migration.transactional:
         command.append("--assume-in-transaction")
     if exempt:
-        command.append(f"--exclude={','.join(exempt)}")
+        # squawk's --exclude replaces the config file's excluded_rules rather than adding to them.
+        configured = tomllib.loads(config.read_text()).get("excluded_rules", []) if config.exists() else []
+        command.append(f"--exclude={','.join([*configured, *exempt])}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     findings = [line for line in result.stdout.splitlines() if re.search(r": (warning|error): ", line)]
     return [f"{migration.file.id}: {_finding(line)}" for line in findings]

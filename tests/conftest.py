@@ -32,7 +32,7 @@ from dbmigrate.pytest_plugin import settings_for_tests
 from dbmigrate.urls import with_database
 
 ROOT = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ["piccolo_conf.py", *DATABASES]  # what a copy of the project needs
+PROJECT_FILES = ["piccolo_conf.py", ".squawk.toml", "schema", *DATABASES]  # what a copy of the project needs
 BOOKKEEPING_TABLES = {"migration", "dbmigrate_history"}
 PRIVATE_SERVER_PASSWORD = "s3cret-pw/with:odd@chars"
 
