@@ -18,7 +18,7 @@ from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UsageError, UserError
 from dbmigrate.output import say
 from dbmigrate.state import MigrationState
-from dbmigrate.urls import redact
+from dbmigrate.urls import database_name, redact
 
 MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
 GUARDED_ENVIRONMENTS = ("production",)
@@ -194,9 +194,19 @@ async def reset(settings: Settings, databases: list[Database], options: Options 
     guard(settings, "reset", databases, options.confirm)
     await connection.prepare(settings)
     dropped = await connection.drop_databases(settings, databases)
-    created = await connection.create_missing_databases(settings, databases)
-    say(f"reset: dropped {', '.join(dropped) or 'nothing'}; created {', '.join(created)}")
-    await _each(databases, lambda db: executor.migrate(settings, db))
+    say(f"reset: dropped {', '.join(dropped) or 'nothing'}")
+    if settings.environment == "test":
+        # Tests reset often: clone the migrated template (templates_db.py) instead of migrating.
+        from dbmigrate import templates_db
+
+        for database in databases:
+            name = database_name(connection.url_for(settings, database))
+            await templates_db.clone(settings, database, name)
+            say(f"{database.name}: created {name} from the migrated template")
+    else:
+        created = await connection.create_missing_databases(settings, databases)
+        say(f"reset: created {', '.join(created)}")
+        await _each(databases, lambda db: executor.migrate(settings, db))
     await seed(settings, databases)
 
 
