@@ -98,10 +98,11 @@ async def seed(settings: Settings, database: Database, conn: asyncpg.Connection)
 
 
 async def _run_sql(conn: asyncpg.Connection, seed_file: SeedFile) -> int:
-    status = await conn.execute(seed_file.path.read_text(encoding="utf-8"))
-    # asyncpg returns the status of the last statement, e.g. "INSERT 0 3".
-    parts = status.split()
-    return int(parts[-1]) if parts and parts[0] == "INSERT" and parts[-1].isdigit() else 0
+    # A script returns only its last statement's status: count inserts from this transaction's stats.
+    inserted = "SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_xact_user_tables"
+    before = await conn.fetchval(inserted)
+    await conn.execute(seed_file.path.read_text(encoding="utf-8"))
+    return await conn.fetchval(inserted) - before
 
 
 async def _load_csv(conn: asyncpg.Connection, database: Database, seed_file: SeedFile, label: str) -> int:

@@ -8,7 +8,7 @@ market_data_snapshots (see MarketDataSnapshot). The outbox tables have the shape
 each database owns its copy. venues and instruments are reference data, shared by all tenants.
 """
 
-from piccolo.columns import JSONB, UUID, Char, ForeignKey, Integer, Numeric, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, ForeignKey, Integer, Numeric, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete, OnUpdate
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
@@ -52,10 +52,10 @@ class Venue(Table, tablename="venues"):
     """
 
     id = UUID(primary_key=True)
-    mic = Char(length=4, default=None, null=False, unique=True)
-    operating_mic = Char(length=4, default=None, null=False)
+    mic = Varchar(length=4, default=None, null=False, unique=True)
+    operating_mic = Varchar(length=4, default=None, null=False)
     name = Varchar(length=255, default=None, null=False)
-    country = Char(length=2, default=None, null=False)
+    country = Varchar(length=2, default=None, null=False)
     timezone = Varchar(length=64, default=None, null=False)
     status = Varchar(length=20, default="active", null=False)
     created_at = Timestamptz()
@@ -77,9 +77,9 @@ class Instrument(Table, tablename="instruments"):
 
     id = UUID(primary_key=True)
     symbol = Varchar(length=64, default=None, null=False)
-    isin = Char(length=12, default=None, null=True, unique=True)
+    isin = Varchar(length=12, default=None, null=True, unique=True)
     asset_class = Varchar(length=20, default=None, null=False)
-    currency = Char(length=3, default=None, null=False)
+    currency = Varchar(length=3, default=None, null=False)
     venue_id = ForeignKey(references=Venue, null=False, on_delete=OnDelete.no_action, on_update=OnUpdate.no_action)
     name = Varchar(length=255, default=None, null=False)
     status = Varchar(length=20, default="active", null=False)

@@ -7,7 +7,7 @@ partial idx_outbox_unpublished and idx_rfqs_tenant_open_expiry), update_updated_
 triggers. The outbox tables have the shape of orion's, but each database owns its copy.
 """
 
-from piccolo.columns import JSONB, UUID, Char, ForeignKey, Integer, Numeric, Text, Timestamptz, Varchar
+from piccolo.columns import JSONB, UUID, ForeignKey, Integer, Numeric, Text, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete, OnUpdate
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
@@ -60,7 +60,7 @@ class Rfq(Table, tablename="rfqs"):
     side = Varchar(length=4, default=None, null=False)
     quantity = Numeric(digits=(28, 8), default=None, null=False)
     limit_price = Numeric(digits=(28, 10), default=None, null=True)
-    currency = Char(length=3, default=None, null=False)
+    currency = Varchar(length=3, default=None, null=False)
     state = Varchar(length=20, default="open", null=False)
     expires_at = Timestamptz(default=None, null=False)
     created_at = Timestamptz()
