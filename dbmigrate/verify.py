@@ -226,7 +226,7 @@ def _immutability(
 def _default_base(root: Path) -> str | None:
     merge_base = _git(root, "merge-base", "HEAD", "origin/main")
     if merge_base:
-        return merge_base
+        return merge_base[:12]
     return "main" if _git(root, "rev-parse", "--verify", "--quiet", "main") else None
 
 
