@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import AsyncIterator
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -100,38 +101,39 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
 async def create_missing_databases(settings: Settings, databases: list[Database]) -> list[str]:
     """Create each of `databases` that does not exist yet; return the names created."""
     created: list[str] = []
-    for database in databases:
-        url = url_for(settings, database)
-        dbname = database_name(url)
-        conn = await connect(settings, with_database(url, "postgres"), "create")
-        try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", dbname)
-            if not exists:
-                try:
-                    await conn.execute(f"CREATE DATABASE {quote_identifier(dbname)}")
-                    created.append(dbname)
-                except asyncpg.DuplicateDatabaseError:
-                    pass  # another runner created it between our check and our CREATE
-        finally:
-            await conn.close()
+    async for conn, dbname, exists in _on_maintenance_database(settings, databases, "create"):
+        if not exists:
+            try:
+                await conn.execute(f"CREATE DATABASE {quote_identifier(dbname)}")
+                created.append(dbname)
+            except asyncpg.DuplicateDatabaseError:
+                pass  # another runner created it between our check and our CREATE
     return created
 
 
 async def drop_databases(settings: Settings, databases: list[Database]) -> list[str]:
     """Drop each of `databases` that exists, ending other sessions on it; return the names dropped."""
     dropped: list[str] = []
+    async for conn, dbname, exists in _on_maintenance_database(settings, databases, "drop"):
+        if exists:
+            await conn.execute(f"DROP DATABASE {quote_identifier(dbname)} WITH (FORCE)")
+            dropped.append(dbname)
+    return dropped
+
+
+async def _on_maintenance_database(
+    settings: Settings, databases: list[Database], purpose: str
+) -> AsyncIterator[tuple[asyncpg.Connection, str, bool]]:
+    """For each database: a connection to its server's `postgres` database, its name, whether it exists."""
     for database in databases:
         url = url_for(settings, database)
         dbname = database_name(url)
-        conn = await connect(settings, with_database(url, "postgres"), "drop")
+        conn = await connect(settings, with_database(url, "postgres"), purpose)
         try:
-            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", dbname)
-            if exists:
-                await conn.execute(f"DROP DATABASE {quote_identifier(dbname)} WITH (FORCE)")
-                dropped.append(dbname)
+            exists = bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", dbname))
+            yield conn, dbname, exists
         finally:
             await conn.close()
-    return dropped
 
 
 def quote_identifier(name: str) -> str:

@@ -26,6 +26,7 @@ import pytest
 from private_server import PrivateServer, start_private_server
 
 from dbmigrate import connection
+from dbmigrate.catalog import schema_catalog
 from dbmigrate.config import DATABASES
 from dbmigrate.loader import discover
 from dbmigrate.pytest_plugin import settings_for_tests
@@ -54,17 +55,27 @@ def server_url() -> str:
     return _server_url()
 
 
-def run_sql(url: str, sql: str, *args):
-    """Run one query on `url` and return its rows (a fresh connection each time: simple and safe)."""
+def with_connection(url: str, work):
+    """`await work(connection)` on a fresh connection to `url`, from synchronous test code."""
 
     async def go():
         conn = await asyncpg.connect(url)
         try:
-            return await conn.fetch(sql, *args)
+            return await work(conn)
         finally:
             await conn.close()
 
     return asyncio.run(go())
+
+
+def run_sql(url: str, sql: str, *args):
+    """Run one query on `url` and return its rows."""
+    return with_connection(url, lambda conn: conn.fetch(sql, *args))
+
+
+def catalog_of(url: str) -> dict:
+    """The schema of the database at `url`, as db-verify compares it."""
+    return with_connection(url, schema_catalog)
 
 
 @dataclass
@@ -116,6 +127,9 @@ class Databases:
 
     def sql(self, name: str, query: str, *args):
         return run_sql(self.url(name), query, *args)
+
+    def catalog(self, name: str) -> dict:
+        return catalog_of(self.url(name))
 
     def applied(self, name: str) -> list[str]:
         """The bookkeeping rows of `name`, in the order written (duplicates would show)."""

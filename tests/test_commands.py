@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
 import pytest
 from conftest import Databases, migration_ids
 from migration_files import write_sql_migration
 
-from dbmigrate.catalog import first_difference, schema_catalog
+from dbmigrate.catalog import first_difference
 from dbmigrate.config import DATABASES
 
 ORION_TABLES = {
@@ -25,17 +22,6 @@ ORION_TABLES = {
 
 def next_number(name: str) -> int:
     return max(int(i.split("_")[0]) for i in migration_ids(name)) + 1
-
-
-def catalog(dbs: Databases, name: str) -> dict:
-    async def go():
-        conn = await asyncpg.connect(dbs.url(name))
-        try:
-            return await schema_catalog(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
 
 
 def test_migrate_all_applies_every_database_and_records_each_migration_once(dbs: Databases):
@@ -121,15 +107,15 @@ def test_up_to_the_end_down_to_zero_and_up_again_gives_the_same_schema(project, 
         "CREATE INDEX idx_order_limits_tenant ON order_limits(tenant_id)",
         "DROP TABLE order_limits",
     )
-    empty = catalog(dbs, "orion")
+    empty = dbs.catalog("orion")
     dbs.cli("migrate", "orion")
-    migrated = catalog(dbs, "orion")
+    migrated = dbs.catalog("orion")
     dbs.cli("down", "orion")
     dbs.cli("down", "orion", "--steps", str(len(migration_ids("orion"))))
     assert dbs.applied("orion") == []
-    assert first_difference(empty, catalog(dbs, "orion")) is None
+    assert first_difference(empty, dbs.catalog("orion")) is None
     dbs.cli("migrate", "orion")
-    assert first_difference(migrated, catalog(dbs, "orion")) is None
+    assert first_difference(migrated, dbs.catalog("orion")) is None
 
 
 def test_down_with_nothing_applied_is_an_error(dbs: Databases):

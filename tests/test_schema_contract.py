@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
-from conftest import ROOT, Databases, run_sql
+from conftest import ROOT, Databases, catalog_of, run_sql, with_connection
 
-from dbmigrate.catalog import first_difference, schema_catalog
+from dbmigrate.catalog import first_difference
 from dbmigrate.config import DATABASES
 
 STORY_SQL = Path(__file__).parent / "contract" / "story_001_initial_schema.sql"
-
-
-def _catalog(url: str) -> dict:
-    async def go():
-        conn = await asyncpg.connect(url)
-        try:
-            return await schema_catalog(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
-
-
-def _run_script(url: str, sql: str) -> None:
-    async def go():
-        conn = await asyncpg.connect(url)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(go())
 
 
 def test_orion_migrations_build_exactly_the_storys_initial_schema(dbs: Databases, server_url: str):
@@ -43,9 +19,9 @@ def test_orion_migrations_build_exactly_the_storys_initial_schema(dbs: Databases
     run_sql(server_url, f'CREATE DATABASE "{story_db}"')
     try:
         story_url = dbs.url("orion").replace(f"{dbs.prefix}_orion", story_db)
-        _run_script(story_url, STORY_SQL.read_text())
+        with_connection(story_url, lambda conn: conn.execute(STORY_SQL.read_text()))
         dbs.cli("migrate", "orion", "--to", "001_initial_schema")
-        expected, actual = _catalog(story_url), _catalog(dbs.url("orion"))
+        expected, actual = catalog_of(story_url), catalog_of(dbs.url("orion"))
         assert first_difference(expected, actual) is None
         assert len(expected["indexes"]) > 15 and len(expected["triggers"]) == 3
     finally:
@@ -55,7 +31,7 @@ def test_orion_migrations_build_exactly_the_storys_initial_schema(dbs: Databases
 def test_rfq_and_marketdata_start_with_the_same_outbox_and_processed_events_as_orion(dbs: Databases):
     for name in DATABASES:
         dbs.cli("migrate", name, "--to", "001")
-    orion = _catalog(dbs.url("orion"))
+    orion = catalog_of(dbs.url("orion"))
     shared = {"outbox_events", "processed_events"}
 
     def only_shared(catalog: dict) -> dict:
@@ -66,7 +42,7 @@ def test_rfq_and_marketdata_start_with_the_same_outbox_and_processed_events_as_o
         }
 
     for name in ("rfq", "marketdata"):
-        assert first_difference(only_shared(orion), only_shared(_catalog(dbs.url(name)))) is None
+        assert first_difference(only_shared(orion), only_shared(catalog_of(dbs.url(name)))) is None
 
 
 def test_piccolo_agrees_that_nothing_is_pending_after_migrate(dbs: Databases):

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
-import asyncpg
 from conftest import Databases, migration_ids
 
-from dbmigrate.catalog import first_difference, schema_catalog
+from dbmigrate.catalog import first_difference
 
 COUNTED = {
     "orion": ("tenants", "users", "user_roles", "user_entitlements"),
@@ -25,14 +22,7 @@ def counts(dbs: Databases) -> dict[str, int]:
 
 
 def catalogs(dbs: Databases) -> dict[str, dict]:
-    async def one(name: str) -> dict:
-        conn = await asyncpg.connect(dbs.url(name))
-        try:
-            return await schema_catalog(conn)
-        finally:
-            await conn.close()
-
-    return {name: asyncio.run(one(name)) for name in COUNTED}
+    return {name: dbs.catalog(name) for name in COUNTED}
 
 
 def test_seeding_twice_leaves_the_same_rows(dbs: Databases):

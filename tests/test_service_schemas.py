@@ -6,7 +6,6 @@ load and reload as no-ops); how the seed runner loads is tested with the runner.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import re
 import uuid
@@ -16,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from conftest import ROOT, Databases
+from conftest import ROOT, Databases, with_connection
 
-from dbmigrate.catalog import first_difference, schema_catalog
+from dbmigrate.catalog import first_difference
 
 SEEDS = ROOT / "seeds"
 MARKETDATA_SEEDS = SEEDS / "reference" / "marketdata"
@@ -33,19 +32,7 @@ TENANT, USER, INSTRUMENT = (str(uuid.uuid4()) for _ in range(3))
 
 def run(dbs: Databases, name: str, work):
     """`await work(connection)` on database `name`."""
-
-    async def go():
-        conn = await asyncpg.connect(dbs.url(name))
-        try:
-            return await work(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
-
-
-def catalog(dbs: Databases, name: str) -> dict:
-    return run(dbs, name, schema_catalog)
+    return with_connection(dbs.url(name), work)
 
 
 def fails(dbs: Databases, name: str, sql: str, *args) -> asyncpg.PostgresError:
@@ -128,11 +115,11 @@ def test_rfq_down_keeps_an_update_updated_at_it_did_not_create(dbs: Databases):
     dbs.cli("migrate", "rfq", "--to", "001")
     function = "CREATE FUNCTION update_updated_at() RETURNS trigger AS $$ BEGIN RETURN NEW; END; $$ LANGUAGE plpgsql"
     dbs.sql("rfq", function)
-    before = catalog(dbs, "rfq")
+    before = dbs.catalog("rfq")
     dbs.cli("migrate", "rfq", "--to", "002")
-    assert catalog(dbs, "rfq")["functions"] == before["functions"]  # not replaced
+    assert dbs.catalog("rfq")["functions"] == before["functions"]  # not replaced
     dbs.cli("down", "rfq")
-    assert first_difference(before, catalog(dbs, "rfq")) is None
+    assert first_difference(before, dbs.catalog("rfq")) is None
 
 
 # ---------------------------------------------------------------------------------------- marketdata
@@ -208,15 +195,15 @@ def test_audit_log_refuses_update_delete_and_truncate_but_takes_inserts(dbs: Dat
 @pytest.mark.parametrize("name", sorted(SECOND_MIGRATIONS))
 def test_down_of_002_restores_the_catalog_of_001_exactly(dbs: Databases, name: str):
     dbs.cli("migrate", name, "--to", "001")
-    before = catalog(dbs, name)
+    before = dbs.catalog(name)
     out = dbs.cli("migrate", name, "--to", "002").stdout
     assert f"applied {SECOND_MIGRATIONS[name]}" in out
-    migrated = catalog(dbs, name)
+    migrated = dbs.catalog(name)
     assert first_difference(before, migrated) is not None
     dbs.cli("down", name)
-    assert first_difference(before, catalog(dbs, name)) is None
+    assert first_difference(before, dbs.catalog(name)) is None
     dbs.cli("migrate", name, "--to", "002")
-    assert first_difference(migrated, catalog(dbs, name)) is None
+    assert first_difference(migrated, dbs.catalog(name)) is None
 
 
 # ------------------------------------------------------------------------------------ reference data
