@@ -103,3 +103,19 @@ def test_reset_elsewhere_migrates(dbs: Databases):
     dbs.extra_env["ORION_ENV"] = "development"
     out = dbs.cli("reset", "orion").stdout
     assert "orion: applied 001_initial_schema" in out
+
+
+def test_a_slow_load_shows_a_progress_bar(tmp_path, monkeypatch, capsys):
+    from dbmigrate import seeder
+
+    big = tmp_path / "001_rows.csv"
+    big.write_text("id\n" + "\n".join(str(i) for i in range(400_000)))
+    monkeypatch.setattr(seeder, "_PROGRESS_AFTER_SECONDS", 0.0)  # as if the load were slow
+    monkeypatch.setattr(seeder, "_CHUNK_BYTES", 1 << 16)
+
+    async def drain() -> int:
+        return sum([len(chunk) async for chunk in seeder._chunks(big, "001_rows.csv")])
+
+    assert asyncio.run(drain()) == big.stat().st_size
+    progress = capsys.readouterr().err
+    assert "001_rows.csv: [" in progress and "100%" in progress
