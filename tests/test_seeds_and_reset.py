@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from conftest import Databases, migration_ids
 
 from dbmigrate.catalog import first_difference
