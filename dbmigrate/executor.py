@@ -54,10 +54,16 @@ async def locked_state(settings: Settings, database: Database, purpose: str) -> 
     """A connection holding the database's migration lock, with the state read under it."""
     async with (
         connected(settings, database, f"{purpose} {database.name}") as conn,
-        migration_lock(conn, database.name, settings.lock_wait_seconds),
+        _locked(settings, database, conn) as state,
     ):
+        yield conn, state
+
+
+@asynccontextmanager
+async def _locked(settings: Settings, database: Database, conn: asyncpg.Connection) -> AsyncIterator[MigrationState]:
+    async with migration_lock(conn, database.name, settings.lock_wait_seconds):
         await recorder.ensure_tables(conn)
-        yield conn, await read_state(settings, database, conn)
+        yield await read_state(settings, database, conn)
 
 
 async def migrate(
@@ -65,20 +71,23 @@ async def migrate(
 ) -> list[str]:
     """Apply pending migrations of `database` (up to `to`); return the IDs applied."""
     async with connected(settings, database, f"migrate {database.name}") as conn:
-        state = await read_state(settings, database, conn)
-        state.check_integrity()
-        if not forwards_plan(state, to, allow_out_of_order):
-            say(f"{database.name}: up to date, nothing to migrate")
-            return []
-    async with locked_state(settings, database, "migrate") as (conn, state):
-        # Read again under the lock: a runner we waited for may have applied everything.
-        state.check_integrity()
-        plan = forwards_plan(state, to, allow_out_of_order)
-        for migration in plan:
-            await _apply(settings, database, conn, await loader.load(migration, settings.project_root), False)
+        plan = forwards_plan(await _checked_state(settings, database, conn), to, allow_out_of_order)
+        if plan:
+            async with _locked(settings, database, conn) as state:
+                # Plan again under the lock: a runner we waited for may have applied everything.
+                state.check_integrity()
+                plan = forwards_plan(state, to, allow_out_of_order)
+                for migration in plan:
+                    await _apply(settings, database, conn, await loader.load(migration, settings.project_root), False)
     if not plan:
         say(f"{database.name}: up to date, nothing to migrate")
     return [m.id for m in plan]
+
+
+async def _checked_state(settings: Settings, database: Database, conn: asyncpg.Connection) -> MigrationState:
+    state = await read_state(settings, database, conn)
+    state.check_integrity()
+    return state
 
 
 async def rollback(
@@ -86,8 +95,6 @@ async def rollback(
 ) -> list[str]:
     """Revert the last applied migration (or the last `steps`, or all after `to`); return the IDs."""
     async with locked_state(settings, database, "down") as (conn, state):
-        if not state.applied:
-            raise UserError(f"{database.name}: no migration is applied, nothing to roll back")
         plan = backwards_plan(state, steps, to)
         loaded = [await _loadable_for_rollback(settings, database, state, m) for m in plan]
         for migration in loaded:
@@ -107,16 +114,14 @@ async def dry_run(
 ) -> None:
     """Print the SQL `migrate` or `down` would run, in a read-only transaction that is rolled back."""
     async with connected(settings, database, f"dry-run {database.name}") as conn:
-        state = await read_state(settings, database, conn)
         if backwards:
-            if not state.applied:
-                raise UserError(f"{database.name}: no migration is applied, nothing to roll back")
+            state = await read_state(settings, database, conn)
             plan = [
                 await _loadable_for_rollback(settings, database, state, m) for m in backwards_plan(state, steps, to)
             ]
         else:
-            state.check_integrity()
-            plan = [await loader.load(m, settings.project_root) for m in forwards_plan(state, to, allow_out_of_order)]
+            pending = forwards_plan(await _checked_state(settings, database, conn), to, allow_out_of_order)
+            plan = [await loader.load(m, settings.project_root) for m in pending]
         if not plan:
             say(f"-- {database.name}: nothing to run")
         for migration in plan:
@@ -230,29 +235,40 @@ async def _run_once(
     backwards: bool,
     started: float,
 ) -> None:
-    from dbmigrate.piccolo_engine import framework_engine, pinned
+    from dbmigrate.piccolo_engine import pinned
 
-    engine = framework_engine()
-    timeouts = {
-        "lock_timeout": migration.lock_timeout or settings.lock_timeout,
-        "statement_timeout": migration.statement_timeout or settings.statement_timeout,
-    }
+    lock_timeout = migration.lock_timeout or settings.lock_timeout
+    statement_timeout = migration.statement_timeout or settings.statement_timeout
+    set_timeouts = "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)"
     with pinned(conn), piccolo_silenced():
         if migration.transactional:
-            # Piccolo's own transaction in run() nests into this one (a no-op), so the
-            # bookkeeping rows commit with the schema change.
-            async with engine.transaction():
-                for name, value in timeouts.items():
-                    await conn.execute(f"SELECT set_config('{name}', $1, true)", value)
-                await migration.manager.run(backwards=backwards)
+            async with _transaction(conn, migration):
+                await conn.execute(set_timeouts, lock_timeout, statement_timeout, True)
+                await _run_steps(conn, migration, backwards)
                 await _record(conn, database, migration, backwards, started)
         else:
-            for name, value in timeouts.items():
-                await conn.execute(f"SELECT set_config('{name}', $1, false)", value)
-            await migration.manager.run(backwards=backwards)
+            await conn.execute(set_timeouts, lock_timeout, statement_timeout, False)
+            await _run_steps(conn, migration, backwards)
             await conn.execute("RESET lock_timeout; RESET statement_timeout")
-            async with conn.transaction():
-                await _record(conn, database, migration, backwards, started)
+            await _record(conn, database, migration, backwards, started)
+
+
+def _transaction(conn: asyncpg.Connection, migration: LoadedMigration):
+    """The migration's transaction. A Piccolo migration gets the engine's (routed to `conn`), so
+    that the transaction Piccolo opens in run() nests into it and commits with the bookkeeping."""
+    if migration.is_sql:
+        return conn.transaction()
+    from dbmigrate.piccolo_engine import framework_engine
+
+    return framework_engine().transaction()
+
+
+async def _run_steps(conn: asyncpg.Connection, migration: LoadedMigration, backwards: bool) -> None:
+    if migration.is_sql:
+        # Straight on the connection: no engine lookup, so no import of piccolo_conf (and black).
+        await migration.manager.execute(conn, backwards)
+    else:
+        await migration.manager.run(backwards=backwards)
 
 
 async def _record(
@@ -261,7 +277,6 @@ async def _record(
     if backwards:
         await recorder.record_unapplied(conn, database.app, migration.file.id)
     else:
-        await recorder.forget_failure(conn, database.app, migration.file.id)
         duration_ms = round((time.perf_counter() - started) * 1000)
         await recorder.record_applied(conn, database.app, migration.file.id, migration.file.checksum, duration_ms)
 

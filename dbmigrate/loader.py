@@ -96,6 +96,13 @@ class LoadedMigration:
     def transactional(self) -> bool:
         return self.manager.wrap_in_transaction
 
+    @property
+    def is_sql(self) -> bool:
+        """An SQLMigration: its SQL is all that runs (see sql.py)."""
+        from dbmigrate.sql import SQLMigration
+
+        return isinstance(self.manager, SQLMigration)
+
 
 async def load(migration: MigrationFile, root: Path) -> LoadedMigration:
     """Import `migration` and build its MigrationManager."""

@@ -127,16 +127,34 @@ async def _history(conn: asyncpg.Connection, app: str) -> list[asyncpg.Record]:
 async def record_applied(
     conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, duration_ms: int | None
 ) -> None:
+    """Both rows in one statement (one round trip); the upsert also clears an earlier failure."""
     await conn.execute(
-        'INSERT INTO "migration" (name, app_name, ran_on) VALUES ($1, $2, now()::timestamp)', migration_id, app
+        f"""
+        WITH piccolo AS (
+            INSERT INTO "migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
+        )
+        {_UPSERT_HISTORY.format(timing=_NEW_TIMING)}
+        """,
+        app,
+        migration_id,
+        APPLIED,
+        checksum,
+        duration_ms,
+        who(),
+        None,
     )
-    await _upsert_history(conn, app, migration_id, APPLIED, checksum, duration_ms, None)
 
 
 async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
     """Forget `migration_id` of `app` only; Piccolo's backwards deletes the name across all apps."""
-    await conn.execute('DELETE FROM "migration" WHERE name = $1 AND app_name = $2', migration_id, app)
-    await conn.execute("DELETE FROM dbmigrate_history WHERE app_name = $1 AND migration_id = $2", app, migration_id)
+    await conn.execute(
+        """
+        WITH piccolo AS (DELETE FROM "migration" WHERE name = $2 AND app_name = $1)
+        DELETE FROM dbmigrate_history WHERE app_name = $1 AND migration_id = $2
+        """,
+        app,
+        migration_id,
+    )
 
 
 async def record_failure(conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, error: str) -> None:
@@ -161,6 +179,16 @@ async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) 
     )
 
 
+_UPSERT_HISTORY = """
+    INSERT INTO dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
+        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing}
+"""
+_NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
+_KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"
+
+
 async def _upsert_history(
     conn: asyncpg.Connection,
     app: str,
@@ -171,16 +199,8 @@ async def _upsert_history(
     error: str | None,
     keep_timing: bool = False,
 ) -> None:
-    timing = (
-        "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"
-        if keep_timing
-        else "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
-    )
     await conn.execute(
-        "INSERT INTO dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-        "ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum, "
-        f"recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing}",
+        _UPSERT_HISTORY.format(timing=_KEPT_TIMING if keep_timing else _NEW_TIMING),
         app,
         migration_id,
         state,

@@ -57,6 +57,7 @@ class SQLMigration(MigrationManager):
         return self.backwards_sql if backwards else self.forwards_sql
 
     async def run(self, backwards: bool = False) -> None:
+        """Piccolo's entry point (the piccolo CLI); dbmigrate's executor calls `execute` directly."""
         statements = self.statements(backwards)
         if self.preview:
             for statement in statements:
@@ -66,19 +67,17 @@ class SQLMigration(MigrationManager):
         async with AsyncExitStack() as stack:
             if self.wrap_in_transaction:
                 await stack.enter_async_context(engine.transaction())
-            for statement in statements:
-                if not is_blank(statement):
-                    await _execute(engine, statement)
+            transaction = engine.current_transaction.get()
+            connection = transaction.connection if transaction else await engine.get_new_connection()
+            try:
+                await self.execute(connection, backwards)
+            finally:
+                if transaction is None:
+                    await connection.close()
 
-
-async def _execute(engine, statement: str) -> None:
-    """Run `statement` (one or, in a transaction, several) with the simple query protocol."""
-    transaction = engine.current_transaction.get()
-    if transaction is not None:
-        await transaction.connection.execute(statement)
-        return
-    connection = await engine.get_new_connection()
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
+    async def execute(self, connection, backwards: bool = False) -> None:
+        """Run the steps on `connection` (an asyncpg connection), with the simple query protocol,
+        so that a transactional step may hold several statements."""
+        for statement in self.statements(backwards):
+            if not is_blank(statement):
+                await connection.execute(statement)

@@ -104,6 +104,8 @@ def backwards_plan(state: MigrationState, steps: int | None = None, to: str | No
     """
     if steps is not None and to is not None:
         raise UsageError("give STEPS or TO, not both")
+    if not state.applied:
+        raise UserError(f"{state.database}: no migration is applied, nothing to roll back")
     newest_first = sorted(state.applied, reverse=True)
     if to is not None:
         target = find(state.files, to, state.database)
