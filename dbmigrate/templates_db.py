@@ -43,39 +43,48 @@ def template_name(settings: Settings, database: Database) -> str:
 
 async def ensure_template(settings: Settings, database: Database) -> str:
     """The name of an up-to-date template of `database`, building it if needed."""
-    name = template_name(settings, database)
-    admin_url = connection.server_url(settings, database)
-    admin = await connection.connect(settings, admin_url, f"template {database.name}")
+    admin = await _admin(settings, database, f"template {database.name}")
     try:
-        if await _exists(admin, name):
-            return name
-        while not await admin.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK_KEY):
-            await asyncio.sleep(0.05)
-        try:
-            if not await _exists(admin, name):  # another process may have built it while we waited
-                await _build(settings, database, admin, name)
-        finally:
-            await admin.fetchval("SELECT pg_advisory_unlock($1)", _BUILD_LOCK_KEY)
+        return await _ensure_template(settings, database, admin)
     finally:
         await admin.close()
-    return name
 
 
 async def clone(settings: Settings, database: Database, new_name: str) -> str:
     """Create database `new_name` as a copy of the current template; return its URL."""
-    admin_url = connection.server_url(settings, database)
-    for attempt in (1, 2):
-        template = await ensure_template(settings, database)
-        admin = await connection.connect(settings, admin_url, f"clone {database.name}")
-        try:
-            await admin.execute(f"CREATE DATABASE {quote_identifier(new_name)} TEMPLATE {quote_identifier(template)}")
-            break
-        except asyncpg.InvalidCatalogNameError:
-            if attempt == 2:  # dropped as stale by a run of other code on this server, twice
-                raise
-        finally:
-            await admin.close()
-    return with_database(admin_url, new_name)
+    admin = await _admin(settings, database, f"clone {database.name}")
+    try:
+        for attempt in (1, 2):
+            template = await _ensure_template(settings, database, admin)
+            try:
+                await admin.execute(
+                    f"CREATE DATABASE {quote_identifier(new_name)} TEMPLATE {quote_identifier(template)}"
+                )
+                break
+            except asyncpg.InvalidCatalogNameError:
+                if attempt == 2:  # dropped as stale by a run of other code on this server, twice
+                    raise
+    finally:
+        await admin.close()
+    return with_database(connection.server_url(settings, database), new_name)
+
+
+async def _admin(settings: Settings, database: Database, purpose: str) -> asyncpg.Connection:
+    return await connection.connect(settings, connection.server_url(settings, database), purpose)
+
+
+async def _ensure_template(settings: Settings, database: Database, admin: asyncpg.Connection) -> str:
+    name = template_name(settings, database)
+    if await _exists(admin, name):
+        return name
+    while not await admin.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK_KEY):
+        await asyncio.sleep(0.05)
+    try:
+        if not await _exists(admin, name):  # another process may have built it while we waited
+            await _build(settings, database, admin, name)
+    finally:
+        await admin.fetchval("SELECT pg_advisory_unlock($1)", _BUILD_LOCK_KEY)
+    return name
 
 
 async def drop(settings: Settings, database: Database, name: str) -> None:
