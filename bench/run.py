@@ -1,0 +1,409 @@
+"""Benchmarks: the framework against its baselines, measured side by side in one run.
+
+Prints one markdown table (median of --runs runs per row) headed by the server's version, then how
+many targets passed. Always exits 0: benchmarks report, they do not gate. See bench/README.md.
+Every database it creates is named bench_* and dropped at the end, whatever happens.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import csv
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # piccolo_conf (migrations import it); migration_files
+
+from migration_files import write_sql_migration  # noqa: E402
+
+from dbmigrate import embedded, executor, loader, templates_db  # noqa: E402
+from dbmigrate.config import DATABASES, Database, load_settings  # noqa: E402
+from dbmigrate.urls import with_database  # noqa: E402
+
+PICCOLO = str(Path(sys.executable).parent / "piccolo")
+PG16_PSQL = Path(sysconfig.get_paths()["purelib"]) / "pgserver" / "pginstall" / "bin" / "psql"
+PSQL = str(PG16_PSQL) if PG16_PSQL.exists() else (shutil.which("psql") or "psql")
+ORION, MARKETDATA = DATABASES["orion"], DATABASES["marketdata"]
+BENCH_TABLE = "CREATE TABLE bench_instruments (id uuid PRIMARY KEY, symbol text, price numeric, listed_at timestamptz"
+BENCH_TABLE += ", attrs jsonb)"
+Pair = tuple[float, float]  # (framework ms, baseline ms) of one run
+
+
+@dataclass
+class Row:
+    label: str
+    framework_ms: float = float("nan")
+    baseline_ms: float = float("nan")
+    target: float | None = None  # the highest acceptable ratio; None: reported only
+    error: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.framework_ms / self.baseline_ms
+
+    @property
+    def ok(self) -> str:
+        if self.error:
+            return "error"
+        return "—" if self.target is None else ("yes" if self.ratio <= self.target else "NO")
+
+
+@dataclass
+class Bench:
+    """The server, the sizes, and every bench_ database created (all dropped by `cleanup`)."""
+
+    server: str  # URL of the maintenance database
+    runs: int
+    migrations: int  # small migrations added for rows 3 and 4
+    seed_rows: int
+    scratch: Path
+    created: set[str] = field(default_factory=set)
+
+    def url(self, dbname: str) -> str:
+        return with_database(self.server, dbname)
+
+    def create_db(self, tag: str) -> str:
+        name = f"bench_{tag}_{uuid.uuid4().hex[:8]}"
+        self.created.add(name)
+        admin(self.server, f'CREATE DATABASE "{name}"')
+        return name
+
+    def drop_db(self, name: str) -> None:
+        assert name.startswith("bench_"), name
+        if name.startswith("bench_tpl_"):  # a template must stop being one before it can be dropped
+            admin(self.server, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
+        admin(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.created.discard(name)
+
+    def cleanup(self) -> None:
+        for name in sorted(self.created):
+            with contextlib.suppress(Exception):
+                self.drop_db(name)
+
+    def settle(self) -> None:
+        """CHECKPOINT, so the writes of earlier CREATE/DROP DATABASEs do not land in the next timing."""
+        admin(self.server, "CHECKPOINT")
+
+    def timed(self, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
+        self.settle()
+        return run(cmd, cwd, env)
+
+    def env(self, *dbs: str, **extra: str) -> dict[str, str]:
+        """A CLI run's environment: the orion, rfq, marketdata databases (one name: all three are it)."""
+        env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.startswith("ORION_")}
+        urls = {
+            db.url_variable: self.url(name) for db, name in zip(DATABASES.values(), dbs * (3 // len(dbs)), strict=True)
+        }
+        # PYTHONDONTWRITEBYTECODE: write no __pycache__ into the project tree (migrations are imported).
+        return {**env, **urls, "PYTHONDONTWRITEBYTECODE": "1", **extra}
+
+
+def admin(url: str, sql: str) -> str | int:
+    async def go() -> str | int:
+        conn = await asyncpg.connect(url)
+        try:
+            return await conn.fetchval(sql) if sql.startswith("SELECT") else await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
+
+
+def run(cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
+    """Milliseconds the whole process `cmd` took; a failure stops the measurement with its stderr."""
+    started = time.perf_counter()
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} exited {result.returncode}: {result.stderr.strip()[-300:]}")
+    return elapsed_ms
+
+
+def dbmigrate(*args: str) -> list[str]:
+    return [sys.executable, "-m", "dbmigrate", *args]
+
+
+def psql(url: str, *args: str) -> list[str]:
+    return [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *args]
+
+
+def medians(bench: Bench, once: Callable[[], Pair]) -> Pair:
+    """Run `once` --runs times; the median of each side."""
+    pairs = [once() for _ in range(bench.runs)]
+    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+
+
+def forwards_sql(database: Database) -> str:
+    """The concatenated forwards SQL of `database`'s migrations, for `psql -1 -f`."""
+
+    async def collect() -> list[str]:
+        loaded = [await loader.load(m, ROOT) for m in loader.discover(ROOT, database)]
+        assert all(m.transactional and hasattr(m.manager, "forwards_sql") for m in loaded), "SQL migrations only"
+        return [statement for m in loaded for statement in m.manager.forwards_sql]
+
+    return "".join(f"{statement}\n;\n" for statement in asyncio.run(collect()))
+
+
+def project_copy(bench: Bench, name: str) -> Path:
+    """A copy of the project, as tests/conftest.py's `project` fixture makes it."""
+    copy = bench.scratch / name
+    copy.mkdir()
+    for item in ["piccolo_conf.py", *DATABASES]:
+        if (ROOT / item).is_dir():
+            shutil.copytree(ROOT / item, copy / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(ROOT / item, copy / item)
+    return copy
+
+
+def add_small_migrations(project: Path, count: int) -> tuple[str, list[str]]:
+    """`count` one-table orion migrations after the existing ones: (last existing ID, their SQL)."""
+    existing = loader.discover(project, ORION)
+    first = (existing[-1].number or 0) + 1
+    statements = [f"CREATE TABLE bench_t_{n} (id int)" for n in range(first, first + count)]
+    for n, statement in enumerate(statements, first):
+        write_sql_migration(project, "orion", f"{n:03d}_bench_t_{n}", statement, f"DROP TABLE bench_t_{n}")
+    return existing[-1].id, statements
+
+
+def migrate_from_empty(bench: Bench) -> Row:
+    files = {db.name: bench.scratch / f"{db.name}.sql" for db in DATABASES.values()}
+    for database in DATABASES.values():
+        files[database.name].write_text(forwards_sql(database))
+
+    def once() -> Pair:
+        ours = [bench.create_db(f"m_{name}") for name in DATABASES]
+        floor = {name: bench.create_db(f"p_{name}") for name in DATABASES}
+        try:
+            framework = bench.timed(dbmigrate("migrate", "all"), env=bench.env(*ours))
+            bench.settle()  # then the three psql processes back to back
+            baseline = sum(run(psql(bench.url(floor[name]), "-1", "-f", str(files[name]))) for name in DATABASES)
+        finally:
+            for name in [*ours, *floor.values()]:
+                bench.drop_db(name)
+        return framework, baseline
+
+    return Row("migrate all 3 dbs from empty (process) vs psql -1 -f ×3", *medians(bench, once), target=3)
+
+
+def noop_migrate(bench: Bench) -> Row:
+    dbs = [bench.create_db(f"n_{name}") for name in DATABASES]
+    env = bench.env(*dbs, ORION_DB="orion")
+    run(dbmigrate("migrate", "all"), env=env)
+
+    def once() -> Pair:
+        framework = bench.timed(dbmigrate("migrate", "all"), env=env)
+        return framework, bench.timed([PICCOLO, "migrations", "forwards", "orion"], env=env)
+
+    row = Row("no-op migrate all (process) vs piccolo migrations forwards orion", *medians(bench, once), target=0.5)
+    for name in dbs:
+        bench.drop_db(name)
+    return row
+
+
+def small_migrations(bench: Bench) -> list[Row]:
+    """Rows 3 and 4, on one project copy with `bench.migrations` one-table orion migrations added."""
+    project = project_copy(bench, "many")
+    before, statements = add_small_migrations(project, bench.migrations)
+    script = bench.scratch / "small.sql"
+    script.write_text("".join(f"{s};\n" for s in statements))
+    n = len(statements)
+    migrated: list[str] = []  # the last run's database, fully migrated, for the status row
+
+    def apply_once() -> Pair:
+        ours, floor = bench.create_db("a_ours"), bench.create_db("a_psql")
+        try:
+            run(dbmigrate("migrate", "orion", "--to", before), cwd=project, env=bench.env(ours))
+            framework = bench.timed(dbmigrate("migrate", "orion"), cwd=project, env=bench.env(ours)) / n
+            baseline = bench.timed(psql(bench.url(floor), "-1", "-f", str(script))) / n
+            tables = admin(bench.url(ours), "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_t_%'")
+            assert tables == n, f"{tables} of {n} small migrations applied"
+        finally:
+            bench.drop_db(floor)
+            if migrated:
+                bench.drop_db(migrated.pop())
+            migrated.append(ours)
+        return framework, baseline
+
+    label = f"apply {n} small migrations (process), per migration vs psql -1, per statement"
+    apply = Row(label, *medians(bench, apply_once))
+
+    few = project_copy(bench, "few")
+    add_small_migrations(few, max(0, 3 - len(loader.discover(few, ORION))))
+    few_db = bench.create_db("s_few")
+    run(dbmigrate("migrate", "orion"), cwd=few, env=bench.env(few_db))
+
+    def status_once() -> Pair:
+        framework = bench.timed(dbmigrate("status", "orion"), cwd=project, env=bench.env(migrated[0]))
+        return framework, bench.timed(dbmigrate("status", "orion"), cwd=few, env=bench.env(few_db))
+
+    label = f"status orion (process): {len(loader.discover(project, ORION))} applied vs 3"
+    status = Row(label, *medians(bench, status_once), target=1.2)
+    bench.drop_db(few_db)
+    bench.drop_db(migrated[0])
+    return [status, apply]
+
+
+def template_clone(bench: Bench) -> Row:
+    templates_db.TEMPLATE_PREFIX = "bench_tpl_"  # so the template has a bench_ name, ours to drop
+    target = bench.create_db("t_migrated")
+    settings = load_settings(ROOT)
+    settings = replace(settings, values={**settings.values, ORION.url_variable: bench.url(target)})
+
+    async def measure() -> Pair:
+        bench.created.add(await templates_db.ensure_template(settings, ORION))  # built once, untimed
+        conn = await asyncpg.connect(bench.server)
+        clone_ms, migrate_ms = [], []
+        for _ in range(bench.runs):
+            name = f"bench_clone_{uuid.uuid4().hex[:8]}"
+            bench.created.add(name)
+            await conn.execute("CHECKPOINT")
+            started = time.perf_counter()
+            await templates_db.clone(settings, ORION, name)
+            clone_ms.append((time.perf_counter() - started) * 1000)
+            await conn.execute(f'DROP DATABASE "{name}"')
+            bench.created.discard(name)
+            await conn.execute(f'DROP DATABASE "{target}" WITH (FORCE)')
+            await conn.execute("CHECKPOINT")
+            with contextlib.redirect_stdout(io.StringIO()):  # a test database has to be created either way
+                started = time.perf_counter()
+                await conn.execute(f'CREATE DATABASE "{target}"')
+                await executor.migrate(settings, ORION)
+                migrate_ms.append((time.perf_counter() - started) * 1000)
+        await conn.close()
+        return statistics.median(clone_ms), statistics.median(migrate_ms)
+
+    label = "fresh orion test db (in-process): templates_db.clone vs CREATE DATABASE + executor.migrate"
+    row = Row(label, *asyncio.run(measure()), target=0.1)
+    bench.drop_db(target)
+    return row
+
+
+def write_csv(path: Path, rows: int) -> None:
+    """`rows` instruments, the same every run (ids are UUIDv5 of the row number)."""
+    namespace = uuid.UUID("5e681040-bdf9-4c34-bc5b-0209d9207add")
+    epoch = datetime(2020, 1, 1, tzinfo=UTC)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "symbol", "price", "listed_at", "attrs"])
+        for i in range(rows):
+            attrs = f'{{"lot": {1 + i % 100}, "tags": ["bench", "t{i % 7}"], "venue": "X{i % 13:03d}"}}'
+            price = f"{(i * 7919) % 100000 / 100:.2f}"
+            listed = (epoch + timedelta(minutes=i)).isoformat()
+            writer.writerow([uuid.uuid5(namespace, f"bench:{i}"), f"SYM{i:06d}", price, listed, attrs])
+
+
+def seed_rows(bench: Bench) -> Row:
+    project = project_copy(bench, "seed")
+    number = (loader.discover(project, MARKETDATA)[-1].number or 0) + 1
+    write_sql_migration(
+        project, "marketdata", f"{number:03d}_bench_instruments", BENCH_TABLE, "DROP TABLE bench_instruments"
+    )
+    folder = project / "seeds" / "reference" / "marketdata"  # only our CSV: the copy has no other seeds
+    folder.mkdir(parents=True)
+    data = folder / "001_bench_instruments.csv"
+    write_csv(data, bench.seed_rows)
+    copy_command = f"\\copy bench_instruments FROM '{data}' WITH (FORMAT csv, HEADER true)"
+
+    def once() -> Pair:
+        ours, floor = bench.create_db("d_ours"), bench.create_db("d_psql")
+        try:
+            env = bench.env(ours, ORION_ENV="test")
+            run(dbmigrate("migrate", "marketdata"), cwd=project, env=env)
+            run(psql(bench.url(floor), "-c", BENCH_TABLE))
+            framework = bench.timed(dbmigrate("seed", "marketdata"), cwd=project, env=env)
+            baseline = bench.timed(psql(bench.url(floor), "-c", copy_command))
+            counts = {admin(bench.url(db), "SELECT count(*) FROM bench_instruments") for db in (ours, floor)}
+            assert counts == {bench.seed_rows}, f"loaded {counts} rows, expected {bench.seed_rows}"
+        finally:
+            bench.drop_db(ours)
+            bench.drop_db(floor)
+        return framework, baseline
+
+    return Row(f"seed {bench.seed_rows:,} CSV rows (process) vs psql \\copy", *medians(bench, once), target=2)
+
+
+def print_table(version: str, rows: list[Row]) -> None:
+    def ms(value: float) -> str:
+        return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+
+    print(f"{version}\n\n| measurement | framework (ms) | baseline (ms) | ratio | target | ok |")
+    print("| --- | ---: | ---: | ---: | --- | --- |")
+    for row in rows:
+        target = "—" if row.target is None else f"≤ {row.target:g}"
+        if row.error:
+            cells = ["—", "—", "—", target, f"error: {row.error}"]
+        else:
+            cells = [ms(row.framework_ms), ms(row.baseline_ms), f"{row.ratio:.2f}", target, row.ok]
+        print(f"| {row.label} | {' | '.join(cells)} |")
+    gated = [r for r in rows if r.target is not None]
+    print(f"\n{sum(r.ok == 'yes' for r in gated)} of {len(gated)} targets passed")
+
+
+def server() -> tuple[str, Path | None]:
+    """The configured server's maintenance URL, or the embedded one's (and its folder if we started it)."""
+    settings = load_settings(ROOT)
+    if not settings.uses_embedded_server:
+        return with_database(settings.url_for(ORION), "postgres"), None
+    running, started = embedded.ensure_running(settings.embedded_data_dir)
+    return running.url("postgres"), settings.embedded_data_dir if started else None
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, help="runs per measurement (median); default 5, 2 with --quick")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: fewer runs, smaller sizes")
+    args = parser.parse_args()
+    url, started_here = server()
+    bench = Bench(
+        server=url,
+        runs=args.runs or (2 if args.quick else 5),
+        migrations=50 if args.quick else 300,
+        seed_rows=10_000 if args.quick else 100_000,
+        scratch=Path(tempfile.mkdtemp(prefix="orion-bench-")),
+    )
+    rows: list[Row] = []
+
+    def attempt(label: str, measure: Callable[[Bench], Row | list[Row]]) -> None:
+        try:
+            result = measure(bench)
+            rows.extend(result if isinstance(result, list) else [result])
+        except Exception as error:  # one broken measurement must not hide the others
+            last_line = (str(error).strip().splitlines() or [""])[-1][:200]
+            rows.append(Row(label, error=f"{type(error).__name__}: {last_line}"))
+
+    try:
+        version = admin(url, "SELECT version()")
+        attempt("migrate all from empty", migrate_from_empty)
+        attempt("no-op migrate all", noop_migrate)
+        attempt("status orion / apply small migrations", small_migrations)
+        attempt("fresh test db from template", template_clone)
+        attempt("seed CSV rows", seed_rows)
+        print_table(version, rows)
+    finally:
+        bench.cleanup()
+        shutil.rmtree(bench.scratch, ignore_errors=True)
+        if started_here:
+            embedded.stop(started_here)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
