@@ -57,9 +57,13 @@ def test_kill_9_at_many_moments_never_leaves_a_migration_half_applied(project, d
     dbs.cli("migrate", "orion")
     ids = write_steps(project)
     seen_progress = set()
-    for delay in (0.15, 0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.1, 1.3):
+    # Kill once the runner has committed `progress` of the steps, `jitter` seconds later: inside a
+    # step's DDL (each sleeps 0.1 s), between steps, or while it records one.
+    moments = [(progress, jitter) for progress in range(STEPS) for jitter in (0.0, 0.05, 0.13)]
+    for progress, jitter in moments[::2]:
         runner = dbs.popen("migrate", "orion")
-        time.sleep(delay)
+        _wait_for_progress(dbs, ids, progress, runner)
+        time.sleep(jitter)
         runner.kill()
         runner.wait(timeout=10)
         wait_for_no_migrator(dbs)
@@ -72,6 +76,13 @@ def test_kill_9_at_many_moments_never_leaves_a_migration_half_applied(project, d
     dbs.cli("migrate", "orion")
     assert dbs.applied("orion") == migration_ids("orion") + ids
     assert_database_matches_its_records(dbs, ids)
+
+
+def _wait_for_progress(dbs: Databases, ids: list[str], progress: int, runner) -> None:
+    deadline = time.monotonic() + 60
+    while sum(1 for i in dbs.applied("orion") if i in ids) < progress and runner.poll() is None:
+        assert time.monotonic() < deadline, f"no progress to {progress} steps"
+        time.sleep(0.01)
 
 
 def test_kill_9_while_waiting_for_the_lock_leaves_nothing_behind(project, dbs: Databases):
