@@ -22,7 +22,7 @@ from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UserError
 from dbmigrate.loader import LoadedMigration, MigrationFile
 from dbmigrate.lock import migration_lock
-from dbmigrate.output import captured_stdout, piccolo_silenced, say
+from dbmigrate.output import captured_stdout, say
 from dbmigrate.state import MigrationState, backwards_plan, find, forwards_plan
 from dbmigrate.urls import redact
 
@@ -240,7 +240,7 @@ async def _run_once(
     lock_timeout = migration.lock_timeout or settings.lock_timeout
     statement_timeout = migration.statement_timeout or settings.statement_timeout
     set_timeouts = "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)"
-    with pinned(conn), piccolo_silenced():
+    with pinned(conn), captured_stdout():  # Piccolo prints progress; we say one line per migration
         if migration.transactional:
             async with _transaction(conn, migration):
                 await conn.execute(set_timeouts, lock_timeout, statement_timeout, True)

@@ -32,6 +32,3 @@ def captured_stdout() -> Iterator[io.StringIO]:
         _depth -= 1
         if _depth == 0:
             sys.stdout = _real_stdout
-
-
-piccolo_silenced = captured_stdout
