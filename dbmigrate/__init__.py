@@ -1,10 +1,14 @@
 """Orion's database migrations: Piccolo migrations, made parallel-safe and atomic.
 
 Layers, each importing only the ones above it:
-    config, urls, errors  which databases, which environment, where each lives
+    errors, urls, config  what went wrong; URLs; which databases, which environment, .env files
     embedded, connection  the embedded server; connections with bounded waits and clear errors
-    loader, recorder, lock, piccolo_engine, sql, executor
-                          the engine: find migrations, record them, one runner at a time, run them
-    commands, templates   migrate, down, create, status, create/drop databases, stop
-    cli                   the interface the Makefile and noxfile alias
+    loader, recorder, lock, state, piccolo_engine, sql, executor, seeder, templates_db
+                          the engine: find migrations, record them, one runner at a time, plan
+                          and run them, load seeds, clone migrated templates
+    catalog, schema_dump, verify, templates
+                          db-verify's checks; the text of new migration files
+    commands              one coroutine per command
+    cli, pytest_plugin    the interfaces: the command line the Makefile and noxfile alias, and
+                          pytest fixtures for any Orion service
 """

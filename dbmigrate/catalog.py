@@ -1,6 +1,7 @@
 """A schema as PostgreSQL's catalogs describe it, normalized so that two databases compare equal.
 
-`schema_catalog` reads tables, columns, constraints, indexes, triggers and functions of one schema,
+`schema_catalog` reads tables, columns, constraints, indexes, triggers, functions, views,
+sequences, enum and domain types, row-level security policies and extensions of one schema,
 leaving out the framework's own objects (Piccolo's `migration` table, anything named
 `dbmigrate_*`). `first_difference` names the first thing that differs, in one line.
 """
@@ -14,7 +15,9 @@ Catalog = dict[str, list[str]]
 
 def _not_framework(*names: str) -> str:
     """SQL condition: none of `names` (SQL expressions) names a framework object."""
-    return " AND ".join(f"{name} <> 'migration' AND {name} NOT LIKE 'dbmigrate\\_%'" for name in names)
+    return " AND ".join(
+        f"{name} NOT IN ('migration', 'migration_id_seq') AND {name} NOT LIKE 'dbmigrate\\_%'" for name in names
+    )
 
 
 _QUERIES: dict[str, str] = {
@@ -64,6 +67,32 @@ _QUERIES: dict[str, str] = {
         WHERE n.nspname = $1 AND p.prokind IN ('f', 'p') AND {_not_framework("p.proname")}
             AND NOT EXISTS (  -- functions of extensions (e.g. pgcrypto) are not the schema's
                 SELECT FROM pg_depend e WHERE e.objid = p.oid AND e.deptype = 'e')
+    """,
+    "views": f"""
+        SELECT c.relname || ' ' || c.relkind::text || ' ' || pg_get_viewdef(c.oid)
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relkind IN ('v', 'm') AND {_not_framework("c.relname")}
+    """,
+    "sequences": f"""
+        SELECT c.relname || ' ' || format_type(s.seqtypid, NULL) || ' start ' || s.seqstart
+            || ' increment ' || s.seqincrement
+        FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND {_not_framework("c.relname")}
+    """,
+    "types": """
+        SELECT t.typname || ' ' || t.typtype::text || ' '
+            || COALESCE((SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
+                         FROM pg_enum e WHERE e.enumtypid = t.oid), format_type(t.typbasetype, t.typtypmod))
+        FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+        WHERE n.nspname = $1 AND t.typtype IN ('e', 'd')
+    """,
+    "policies": """
+        SELECT tablename || ' ' || policyname || ' ' || cmd || ' ' || COALESCE(qual, '') || ' '
+            || COALESCE(with_check, '')
+        FROM pg_policies WHERE schemaname = $1
+    """,
+    "extensions": """
+        SELECT extname FROM pg_extension WHERE extname <> 'plpgsql' AND $1::text IS NOT NULL
     """,
 }
 

@@ -21,7 +21,8 @@ DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on o
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage and the error: we print one line
-        print(f"error: {message} (see `python -m dbmigrate {self.prog.split()[-1]} --help`)", file=sys.stderr)
+        command = "" if self.prog == "dbmigrate" else f" {self.prog.split()[-1]}"
+        print(f"error: {message} (see `python -m dbmigrate{command} --help`)", file=sys.stderr)
         raise SystemExit(2)
 
 
@@ -126,7 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         _fail(str(error), settings, error.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted; every migration that finished is recorded, the one running was rolled back", settings, 130)
+        _fail(
+            "interrupted: finished migrations are recorded, a transactional one in progress was rolled back; "
+            "run status to see where things stand",
+            settings,
+            130,
+        )
     except Exception as error:
         if os.environ.get("ORION_DEBUG"):
             raise

@@ -40,7 +40,7 @@ class Options:
 async def migrate(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
     """Apply pending migrations; several databases migrate concurrently."""
     _one_database_for_target(databases, options)
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     if options.dry_run:
         for database in databases:
             await executor.dry_run(settings, database, False, options.to, None, options.out_of_order)
@@ -50,7 +50,7 @@ async def migrate(settings: Settings, databases: list[Database], options: Option
 
 async def down(settings: Settings, database: Database, options: Options = Options()) -> None:
     """Roll back the last applied migration of one database (or STEPS of them, or back to TO)."""
-    await connection.prepare(settings)
+    await connection.prepare(settings, [database])
     if options.dry_run:
         await executor.dry_run(settings, database, True, options.to, options.steps)
         return
@@ -60,7 +60,7 @@ async def down(settings: Settings, database: Database, options: Options = Option
 
 async def status(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
     """Show, per database, what is applied, pending, modified, missing or failed."""
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     reports = []
     for database in databases:
         async with executor.connected(settings, database, f"status {database.name}") as conn:
@@ -79,7 +79,7 @@ async def status(settings: Settings, databases: list[Database], options: Options
 
 async def repair(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
     guard(settings, "repair", databases, options.confirm)
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     for database in databases:
         await executor.repair(settings, database)
 
@@ -88,19 +88,19 @@ async def baseline(settings: Settings, database: Database, options: Options = Op
     if not options.to:
         raise UsageError("baseline needs TO, the last migration the database already has (e.g. TO=003)")
     guard(settings, "baseline", [database], options.confirm)
-    await connection.prepare(settings)
+    await connection.prepare(settings, [database])
     await executor.baseline(settings, database, options.to)
 
 
 async def create_databases(settings: Settings, databases: list[Database]) -> None:
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     created = await connection.create_missing_databases(settings, databases)
     say(f"created {', '.join(created)}" if created else "every database already exists")
 
 
 async def drop_databases(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
     guard(settings, "drop", databases, options.confirm)
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     dropped = await connection.drop_databases(settings, databases)
     say(f"dropped {', '.join(dropped)}" if dropped else "no database to drop")
 
@@ -140,7 +140,7 @@ async def verify(settings: Settings, databases: list[Database], base: str | None
     """Prove each database's migrations on a scratch copy (verify.py); fail if any check fails."""
     from dbmigrate import verify as verification
 
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     problems = []
     for database in databases:
         problems += await verification.verify(settings, database, base)
@@ -154,7 +154,7 @@ async def schema_dump(settings: Settings, databases: list[Database]) -> None:
     """Regenerate schema/<database>.sql from scratch databases migrated from empty."""
     from dbmigrate import verify as verification
 
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     for database in databases:
         await verification.dump_schema(settings, database)
 
@@ -180,7 +180,7 @@ def guard(settings: Settings, command: str, databases: list[Database], confirm: 
 
 async def seed(settings: Settings, databases: list[Database]) -> None:
     """Load the seed data this environment gets (reference everywhere; development data in dev and test)."""
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
 
     async def seed_one(database: Database) -> None:
         async with executor.connected(settings, database, f"seed {database.name}") as conn:
@@ -192,7 +192,7 @@ async def seed(settings: Settings, databases: list[Database]) -> None:
 async def reset(settings: Settings, databases: list[Database], options: Options = Options()) -> None:
     """Drop, create, migrate (concurrently) and seed: the story's db:reset."""
     guard(settings, "reset", databases, options.confirm)
-    await connection.prepare(settings)
+    await connection.prepare(settings, databases)
     dropped = await connection.drop_databases(settings, databases)
     say(f"reset: dropped {', '.join(dropped) or 'nothing'}")
     if settings.environment == "test":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -94,6 +95,12 @@ class Settings:
             from dbmigrate.urls import with_database
 
             return with_database(main, database.default_dbname)
+        if not self.uses_embedded_server:
+            configured = ", ".join(db.url_variable for db in DATABASES.values() if self.get(db.url_variable))
+            raise UserError(
+                f"{database.url_variable} is not set but {configured} is: set {database.url_variable} "
+                f"(or DATABASE_URL, which the others default to), or unset them all to use the embedded server"
+            )
         return None
 
     @property
@@ -137,7 +144,7 @@ class Settings:
             value = float(raw)
         except ValueError:
             value = -1.0
-        if value < 0:
+        if not math.isfinite(value) or value < 0:
             raise UserError(f"{key}={raw!r} is not a number of seconds: set it to e.g. 30")
         return value
 
@@ -153,7 +160,11 @@ def select_databases(name: str | None) -> list[Database]:
 
 
 def find_project_root(start: Path | None = None) -> Path:
-    """The nearest folder at or above `start` holding piccolo_conf.py (Piccolo's own rule)."""
+    """ORION_PROJECT_ROOT, else the nearest folder at or above `start` holding piccolo_conf.py
+    (Piccolo's own rule)."""
+    configured = os.environ.get("ORION_PROJECT_ROOT")
+    if configured and start is None:
+        start = Path(configured)
     here = (start or Path.cwd()).resolve()
     for folder in (here, *here.parents):
         if (folder / "piccolo_conf.py").is_file():

@@ -33,14 +33,15 @@ def url_for(settings: Settings, database: Database) -> str:
     return server.url(database.default_dbname)
 
 
-async def prepare(settings: Settings) -> None:
-    """Call once per command, before `url_for`: validates every URL, or readies the embedded server.
+async def prepare(settings: Settings, databases: list[Database] | None = None) -> None:
+    """Call once per command, before `url_for`: validates the URLs of `databases` (default all),
+    or readies the embedded server.
 
     A freshly started embedded server gets the three databases at once, so a fresh clone needs no
     separate create step.
     """
     if not settings.uses_embedded_server:
-        for database in DATABASES.values():
+        for database in databases or DATABASES.values():
             url_for(settings, database)
         return
     _, started = embedded.ensure_running(settings.embedded_data_dir)
@@ -80,7 +81,7 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
         ) from None
     except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError) as error:
         raise UserError(
-            f"PostgreSQL at {where} refused the login ({_first_line(error)}): "
+            f"PostgreSQL at {where} refused the login ({first_line(error)}): "
             "check the user and password in the database URL"
         ) from None
     except TimeoutError:
@@ -95,7 +96,7 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
             "database URL and that the server is running"
         ) from None
     except asyncpg.PostgresError as error:
-        raise UserError(f"PostgreSQL at {where} refused the connection: {_first_line(error)}") from None
+        raise UserError(f"PostgreSQL at {where} refused the connection: {first_line(error)}") from None
 
 
 async def create_missing_databases(settings: Settings, databases: list[Database]) -> list[str]:
@@ -152,5 +153,6 @@ def _where(url: str) -> str:
     return redact(f"{host}:{port}/{database_name(url)}")
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, without secrets."""
     return redact(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)

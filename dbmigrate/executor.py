@@ -24,7 +24,6 @@ from dbmigrate.loader import LoadedMigration, MigrationFile
 from dbmigrate.lock import migration_lock
 from dbmigrate.output import captured_stdout, say
 from dbmigrate.state import MigrationState, backwards_plan, find, forwards_plan
-from dbmigrate.urls import redact
 
 _RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
@@ -209,20 +208,21 @@ async def _apply(
         try:
             await _run_once(settings, database, conn, migration, backwards, started)
             break
-        except asyncpg.LockNotAvailableError as error:
-            if attempt == retries:
-                raise _failure(settings, database, migration, backwards, error, attempts=attempt + 1) from None
-            pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
-            say(f"{database.name}: {migration.file.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
-            await asyncio.sleep(pause)
         except UserError:
             raise
         except Exception as error:
+            if isinstance(error, asyncpg.LockNotAvailableError) and attempt < retries:
+                pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
+                say(f"{database.name}: {migration.file.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
+                await asyncio.sleep(pause)
+                continue
             if not migration.transactional and not backwards and not _connection_lost(error):
-                await recorder.record_failure(
-                    conn, database.app, migration.file.id, migration.file.checksum, _error_text(error)
-                )
-            raise _failure(settings, database, migration, backwards, error) from None
+                # Partly applied, perhaps, and not recorded as applied: status must say so.
+                with contextlib.suppress(Exception):
+                    await recorder.record_failure(
+                        conn, database.app, migration.file.id, migration.file.checksum, _error_text(error)
+                    )
+            raise _failure(settings, database, migration, backwards, error, attempts=attempt + 1) from None
     elapsed_ms = (time.perf_counter() - started) * 1000
     say(f"{database.name}: {'reverted' if backwards else 'applied'} {migration.file.id} ({elapsed_ms:.0f} ms)")
 
@@ -311,32 +311,32 @@ def _failure(
     error: Exception,
     attempts: int = 1,
 ) -> UserError:
-    direction = "rolling back" if backwards else "applying"
-    where = f"{database.name}: {direction} {migration.file.id}"
+    where = f"{database.name}: {'rolling back' if backwards else 'applying'} {migration.file.id}"
     message = _error_text(error)
+    if isinstance(error, asyncpg.LockNotAvailableError):
+        timeout = migration.lock_timeout or settings.lock_timeout
+        message = (
+            f"a table it needs stayed locked past lock_timeout {timeout} ({attempts} attempt(s)); retry when the "
+            "table is quieter, or set LOCK_TIMEOUT in the migration"
+        )
+    elif isinstance(error, asyncpg.QueryCanceledError):
+        timeout = migration.statement_timeout or settings.statement_timeout
+        message = (
+            f"statement_timeout {timeout} reached ({message}); set STATEMENT_TIMEOUT in the migration to allow more"
+        )
+    if not migration.transactional:
+        shown = "" if backwards else " (status shows it)"
+        return UserError(
+            f"{where} failed midway and is NOT transactional, so it may be partly done{shown}: {message}. "
+            "Undo or finish its statements by hand (e.g. DROP INDEX CONCURRENTLY IF EXISTS an INVALID index), "
+            "then run the command again"
+        )
     if _connection_lost(error):
         return UserError(
             f"{where}: lost the connection to the server ({message}); its transaction did not commit: "
             "run the command again when the server is back"
         )
-    if isinstance(error, asyncpg.LockNotAvailableError):
-        timeout = migration.lock_timeout or settings.lock_timeout
-        return UserError(
-            f"{where} failed: a table it needs stayed locked past lock_timeout {timeout} ({attempts} attempt(s)); "
-            "nothing was applied. Retry when the table is quieter, or set LOCK_TIMEOUT in the migration"
-        )
-    if isinstance(error, asyncpg.QueryCanceledError):
-        timeout = migration.statement_timeout or settings.statement_timeout
-        message = (
-            f"statement_timeout {timeout} reached ({message}); set STATEMENT_TIMEOUT in the migration to allow more"
-        )
-    if migration.transactional:
-        return UserError(f"{where} failed and was rolled back; no later migration ran: {message}")
-    return UserError(
-        f"{where} failed midway and is NOT transactional, so it may be partly applied (status shows it): {message}. "
-        "Undo or finish its statements by hand (e.g. DROP INDEX CONCURRENTLY IF EXISTS an INVALID index), "
-        "then run the command again"
-    )
+    return UserError(f"{where} failed and was rolled back; no later migration ran: {message}")
 
 
 def _connection_lost(error: Exception) -> bool:
@@ -347,14 +347,11 @@ def _connection_lost(error: Exception) -> bool:
             asyncpg.ConnectionDoesNotExistError,
             asyncpg.InterfaceError,
             asyncpg.OperatorInterventionError,  # class 57: admin shutdown, crash shutdown
-            ConnectionError,
-            OSError,
+            ConnectionError,  # reset, refused, broken pipe; not every OSError a raw step may raise
         ),
     ) and not isinstance(error, asyncpg.QueryCanceledError)
 
 
 def _error_text(error: Exception) -> str:
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    if isinstance(error, asyncpg.PostgresError):
-        text = f"{type(error).__name__}: {text}"
-    return redact(text)
+    text = connection.first_line(error)
+    return f"{type(error).__name__}: {text}" if isinstance(error, asyncpg.PostgresError) else text

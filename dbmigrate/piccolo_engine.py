@@ -88,7 +88,7 @@ def _native_cli_url() -> str:
         # Start the embedded server (and its databases) if needed; runs outside Piccolo's loop.
         import threading
 
-        thread = threading.Thread(target=asyncio.run, args=(connection.prepare(settings),))
+        thread = threading.Thread(target=asyncio.run, args=(connection.prepare(settings, [database]),))
         thread.start()
         thread.join()
     return connection.url_for(settings, database)

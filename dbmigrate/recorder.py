@@ -55,6 +55,7 @@ FILE_REMOVED = "file_removed"  # applied, and its file deliberately deleted (acc
 class AppliedMigration:
     id: str
     ran_on: datetime | None
+    sequence: int  # the order migrations were applied in (Piccolo's serial id)
     checksum: str | None  # None: recorded by Piccolo itself, or before checksums existed
     duration_ms: int | None
     recorded_by: str | None
@@ -92,7 +93,9 @@ async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigrat
     if not await tables_exist(conn):
         return {}
     rows = await conn.fetch(
-        'SELECT name, min(ran_on) AS ran_on FROM "migration" WHERE app_name = $1 GROUP BY name ORDER BY name', app
+        'SELECT name, min(ran_on) AS ran_on, min(id) AS sequence FROM "migration" WHERE app_name = $1 '
+        "GROUP BY name ORDER BY name",
+        app,
     )
     history = {r["migration_id"]: r for r in await _history(conn, app) if r["state"] != FAILED}
     result: dict[str, AppliedMigration] = {}
@@ -101,6 +104,7 @@ async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigrat
         result[row["name"]] = AppliedMigration(
             id=row["name"],
             ran_on=row["ran_on"],
+            sequence=row["sequence"],
             checksum=h["checksum"] if h else None,
             duration_ms=h["duration_ms"] if h else None,
             recorded_by=h["recorded_by"] if h else None,

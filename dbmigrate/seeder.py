@@ -24,6 +24,7 @@ from pathlib import Path
 import asyncpg
 
 from dbmigrate.config import Database, Settings
+from dbmigrate.connection import quote_identifier
 from dbmigrate.errors import UserError
 from dbmigrate.lock import migration_lock
 from dbmigrate.output import say
@@ -117,8 +118,10 @@ async def _load_csv(conn: asyncpg.Connection, database: Database, seed_file: See
         header = next(csv.reader(handle), None)
     if not header:
         raise UserError(f"{label} is empty: it needs a header row of column names")
-    if await conn.fetchval(f"SELECT NOT EXISTS (SELECT 1 FROM public.{_quote(table)})"):
+    target = f"public.{quote_identifier(table)}"
+    if await conn.fetchval(f"SELECT NOT EXISTS (SELECT 1 FROM {target})"):
         # An empty table (a fresh database) cannot conflict: COPY straight in, as fast as \copy.
+        # (A file repeating a key then fails loudly instead of being skipped: a bug in the file.)
         status = await conn.copy_to_table(
             table,
             schema_name="public",
@@ -128,16 +131,16 @@ async def _load_csv(conn: asyncpg.Connection, database: Database, seed_file: See
             header=True,
         )
         return int(status.split()[-1])
-    columns = ", ".join(_quote(c) for c in header)
-    stage = f"seed_{table}"
-    await conn.execute(
-        f"CREATE TEMP TABLE {_quote(stage)} (LIKE public.{_quote(table)} INCLUDING DEFAULTS) ON COMMIT DROP"
+    columns = ", ".join(quote_identifier(c) for c in header)
+    stage = quote_identifier(f"seed_{table}")
+    await conn.execute(f"CREATE TEMP TABLE {stage} (LIKE {target} INCLUDING DEFAULTS) ON COMMIT DROP")
+    await conn.copy_to_table(
+        f"seed_{table}", source=_chunks(seed_file.path, label), columns=header, format="csv", header=True
     )
-    await conn.copy_to_table(stage, source=_chunks(seed_file.path, label), columns=header, format="csv", header=True)
     status = await conn.execute(
-        f"INSERT INTO public.{_quote(table)} ({columns}) SELECT {columns} FROM {_quote(stage)} ON CONFLICT DO NOTHING"
+        f"INSERT INTO {target} ({columns}) SELECT {columns} FROM {stage} ON CONFLICT DO NOTHING"
     )
-    await conn.execute(f"DROP TABLE {_quote(stage)}")
+    await conn.execute(f"DROP TABLE {stage}")
     return int(status.split()[-1])
 
 
@@ -161,7 +164,3 @@ async def _chunks(path: Path, label: str) -> AsyncIterator[bytes]:
 def _bar(fraction: float, width: int = 30) -> str:
     filled = round(fraction * width)
     return "[" + "#" * filled + "." * (width - filled) + "]"
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'

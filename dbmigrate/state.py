@@ -84,8 +84,6 @@ def forwards_plan(
     plan = state.pending
     if to is not None:
         target = find(state.files, to, state.database)
-        if target.id in state.applied:
-            return []
         plan = [m for m in plan if m.id <= target.id]
     late = [m.id for m in plan if m in state.out_of_order]
     if late and not allow_out_of_order:
@@ -98,15 +96,16 @@ def forwards_plan(
 
 
 def backwards_plan(state: MigrationState, steps: int | None = None, to: str | None = None) -> list[MigrationFile | str]:
-    """The applied migrations to revert, newest first: the last one, the last `steps`, or all after `to`.
-
-    A migration whose file is missing appears as its bare ID (the executor refuses it).
+    """The applied migrations to revert, most recently applied first: the last one, the last
+    `steps`, or all numbered after `to`. (After an out-of-order apply, "last" is the one applied
+    last, not the highest number.) A migration whose file is missing appears as its bare ID (the
+    executor refuses it).
     """
     if steps is not None and to is not None:
         raise UsageError("give STEPS or TO, not both")
     if not state.applied:
         raise UserError(f"{state.database}: no migration is applied, nothing to roll back")
-    newest_first = sorted(state.applied, reverse=True)
+    newest_first = sorted(state.applied, key=lambda i: state.applied[i].sequence, reverse=True)
     if to is not None:
         target = find(state.files, to, state.database)
         if target.id not in state.applied:

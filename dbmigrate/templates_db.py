@@ -18,15 +18,17 @@ import asyncio
 import contextlib
 import hashlib
 import io
+import time
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
 
-from dbmigrate import connection, executor, loader
+from dbmigrate import connection, executor, loader, recorder
 from dbmigrate.config import Database, Settings
 from dbmigrate.connection import quote_identifier
+from dbmigrate.errors import UserError
 from dbmigrate.urls import with_database
 
 TEMPLATE_PREFIX = "dbmigrate_tpl_"
@@ -36,8 +38,10 @@ KEEP_TEMPLATES = 3  # per database: the current one and two older, for branches 
 
 
 def template_name(settings: Settings, database: Database) -> str:
+    """Named after the migrations and the bookkeeping tables' layout: a change to either rebuilds."""
     files = loader.discover(settings.project_root, database)
-    digest = hashlib.sha256("\n".join(f"{m.id} {m.checksum}" for m in files).encode()).hexdigest()[:12]
+    content = [recorder.CREATE_PICCOLO_TABLE, recorder.CREATE_HISTORY_TABLE, *(f"{m.id} {m.checksum}" for m in files)]
+    digest = hashlib.sha256("\n".join(content).encode()).hexdigest()[:12]
     return f"{TEMPLATE_PREFIX}{database.name}_{digest}"
 
 
@@ -77,10 +81,17 @@ async def _ensure_template(settings: Settings, database: Database, admin: asyncp
     name = template_name(settings, database)
     if await _exists(admin, name):
         return name
+    deadline = time.monotonic() + settings.lock_wait_seconds
     while not await admin.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK_KEY):
+        if time.monotonic() > deadline:
+            raise UserError(
+                f"{database.name}: another process has been building a template for over "
+                f"{settings.lock_wait_seconds:g} s; retry, or raise ORION_MIGRATE_LOCK_WAIT"
+            )
         await asyncio.sleep(0.05)
     try:
         if not await _exists(admin, name):  # another process may have built it while we waited
+            await _drop_abandoned_builds(admin)
             await _build(settings, database, admin, name)
     finally:
         await admin.fetchval("SELECT pg_advisory_unlock($1)", _BUILD_LOCK_KEY)
@@ -115,6 +126,15 @@ async def _build(settings: Settings, database: Database, admin: asyncpg.Connecti
         await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(scratch)} WITH (FORCE)")
         raise
     await _drop_stale(admin, database, keep=name)
+
+
+async def _drop_abandoned_builds(admin: asyncpg.Connection) -> None:
+    """Scratch databases of builds whose process died. Safe: we hold the build lock, so none is live."""
+    rows = await admin.fetch(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, $1)", f"{TEMPLATE_PREFIX}build_"
+    )
+    for row in rows:
+        await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(row['datname'])} WITH (FORCE)")
 
 
 async def _drop_stale(admin: asyncpg.Connection, database: Database, keep: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from dbmigrate.errors import UserError
 
@@ -15,8 +15,11 @@ def validate(url: str, variable: str) -> str:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as error:
-        raise UserError(f"{variable} is not a valid URL ({error}): {redact(url)}") from None
+    except ValueError:
+        # The parser's own message can quote part of the password: say what to check instead.
+        raise UserError(
+            f"{variable} is not a valid URL (check the port, and percent-encode @ : / in the password): {redact(url)}"
+        ) from None
     if parts.scheme not in SCHEMES:
         raise UserError(
             f"{variable} must start with postgresql:// (got {redact(url)}), "
@@ -37,12 +40,6 @@ def with_database(url: str, dbname: str) -> str:
     """The same server and credentials as `url`, but database `dbname`."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + dbname))
-
-
-def without_query_option(url: str, option: str) -> str:
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != option]
-    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 # Greedy up to the token's last "@": a password may itself contain "@" or ":".

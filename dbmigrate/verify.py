@@ -181,6 +181,9 @@ async def _lint_one(conn, squawk: str, config: Path, folder: Path, migration: Lo
         command.append(f"--exclude={','.join([*configured, *exempt])}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     findings = [line for line in result.stdout.splitlines() if re.search(r": (warning|error): ", line)]
+    if result.returncode != 0 and not findings:  # e.g. an unknown rule name: nothing was linted
+        reason = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}").splitlines()[0]
+        return [f"{migration.file.id}: squawk could not lint it: {reason}"]
     return [f"{migration.file.id}: {_finding(line)}" for line in findings]
 
 
@@ -199,6 +202,8 @@ def _immutability(
     base = base or _default_base(root)
     if base is None:
         return [], "no BASE, origin/main or main to compare with: skipped"
+    if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
+        return [], "a new branch: nothing to compare with, skipped"
     folder = loader.migrations_folder(root, database).relative_to(root)
     listed = _git(root, "ls-tree", "-r", "--name-only", base, "--", str(folder))
     if listed is None:
@@ -209,7 +214,7 @@ def _immutability(
         current = root / relative
         if not current.exists():
             problems.append(f"{relative} exists on {base} but was deleted: never remove committed migrations")
-        elif current.read_bytes() != _git_bytes(root, "show", f"{base}:{relative}"):
+        elif current.read_bytes() != _git_show(root, f"{base}:{relative}"):
             problems.append(f"{relative} differs from {base}: never modify committed migrations, write a new one")
     base_paths = {root / p for p in at_base}
     numbers_at_base = [m.number for m in files if m.path in base_paths and m.number is not None]
@@ -235,8 +240,11 @@ def _git(root: Path, *args: str) -> str | None:
     return result.stdout.strip() if result.returncode == 0 else None
 
 
-def _git_bytes(root: Path, *args: str) -> bytes:
-    return subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=30).stdout
+def _git_show(root: Path, revision_path: str) -> bytes:
+    result = subprocess.run(["git", "show", revision_path], cwd=root, capture_output=True, timeout=30)
+    if result.returncode != 0:
+        raise UserError(f"git show {revision_path} failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
 
 
 async def _catalog(settings: Settings, database: Database) -> dict:

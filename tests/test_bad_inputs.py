@@ -172,3 +172,16 @@ def test_status_over_tcp_shows_urls_without_the_password(tcp_dbs: Databases):
     assert "postgresql://orion:***@127.0.0.1:" in out
     for secret in SECRETS:
         assert secret not in out
+
+
+def test_a_url_the_parser_rejects_never_shows_its_password(dbs: Databases):
+    dbs.extra_env["DATABASE_URL"] = "postgresql://orion:hunter2/x@127.0.0.1/orion"
+    line = one_line_error(dbs.cli("status", "orion", expect=1), "DATABASE_URL")
+    assert "hunter2" not in line
+
+
+def test_only_one_database_configured_works_for_it_and_says_what_is_missing_for_others(dbs: Databases):
+    dbs.extra_env.update(DATABASE_URL="", MARKETDATA_DATABASE_URL="")
+    dbs.cli("migrate", "rfq")
+    assert dbs.applied("rfq") == migration_ids("rfq")
+    one_line_error(dbs.cli("migrate", "orion", expect=1), "DATABASE_URL is not set but RFQ_DATABASE_URL is")

@@ -82,8 +82,13 @@ def test_out_of_order_migrations_are_shown_and_applied_only_when_allowed(project
     err = dbs.cli("migrate", "orion", expect=1).stderr
     assert "909_feature numbered before the last applied migration (910_main_branch)" in err
     assert "OUT_OF_ORDER=1" in err
+    err = dbs.cli("migrate", "orion", "--to", "910", expect=1).stderr  # not "up to date"
+    assert "909_feature numbered before the last applied migration" in err
     dbs.cli("migrate", "orion", "--out-of-order")
     assert "909_feature" in dbs.applied("orion")
+    # "down" reverts what was applied last, not the highest number.
+    assert "reverted 909_feature" in dbs.cli("down", "orion").stdout
+    assert "910_main_branch" in dbs.applied("orion")
 
 
 def test_baseline_marks_an_existing_database_without_running_anything(dbs: Databases):

@@ -35,6 +35,12 @@ def test_a_down_that_forgets_a_column_is_caught(project, dbs: Databases):
     assert "rolling back 905_two_columns does not restore the schema: columns: unexpected users.fax text" in err
 
 
+def test_a_down_that_leaves_a_sequence_behind_is_caught(project, dbs: Databases):
+    write_sql_migration(project, "orion", "905_counter", "CREATE SEQUENCE invoice_numbers", "SELECT 1")
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert "rolling back 905_counter does not restore the schema: sequences: unexpected invoice_numbers" in err
+
+
 def test_a_model_changed_without_a_migration_is_caught(project, dbs: Databases):
     tables = project / "rfq" / "tables.py"
     tables.write_text(
