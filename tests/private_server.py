@@ -83,7 +83,7 @@ class PrivateServer:
     def psql(self, sql: str, dbname: str = "postgres") -> str:
         env = {**os.environ, "PGPASSWORD": self.password}
         return subprocess.run(
-            [str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", self.url(dbname), "-c", sql],
+            [str(self.bin_dir / "psql"), "-XqAt", "-v", "ON_ERROR_STOP=1", "-d", self.url(dbname), "-c", sql],
             check=True,
             capture_output=True,
             text=True,
