@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbmigrate.errors import UsageError, UserError
+from dbmigrate.urls import with_database
 
 
 @dataclass(frozen=True)
@@ -92,8 +93,6 @@ class Settings:
             return own
         main = self.get(DATABASES["orion"].url_variable)
         if main:
-            from dbmigrate.urls import with_database
-
             return with_database(main, database.default_dbname)
         if not self.uses_embedded_server:
             configured = ", ".join(db.url_variable for db in DATABASES.values() if self.get(db.url_variable))
