@@ -49,3 +49,10 @@ def write_python_migration(project: Path, app: str, migration_id: str, body: str
         f"async def forwards():\n{indented}\n"
     )
     return path
+
+
+def write_add_phone(project: Path, migration_id: str) -> Path:
+    """A small reversible orion migration: users gets a phone column."""
+    return write_sql_migration(
+        project, "orion", migration_id, "ALTER TABLE users ADD COLUMN phone text", "ALTER TABLE users DROP COLUMN phone"
+    )

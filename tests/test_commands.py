@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import Databases, migration_ids
-from migration_files import write_sql_migration
+from migration_files import write_add_phone, write_sql_migration
 
 from dbmigrate.catalog import first_difference
 from dbmigrate.config import DATABASES
@@ -55,13 +55,7 @@ def test_migrate_one_database_leaves_the_others_alone(dbs: Databases):
 
 
 def test_status_shows_applied_and_pending_migrations_of_every_database(project, dbs: Databases):
-    write_sql_migration(
-        project,
-        "orion",
-        "902_add_phone",
-        "ALTER TABLE users ADD COLUMN phone text",
-        "ALTER TABLE users DROP COLUMN phone",
-    )
+    write_add_phone(project, "902_add_phone")
     dbs.cli("migrate", "orion")
     write_sql_migration(
         project, "orion", "903_add_fax", "ALTER TABLE users ADD COLUMN fax text", "ALTER TABLE users DROP COLUMN fax"
@@ -74,13 +68,7 @@ def test_status_shows_applied_and_pending_migrations_of_every_database(project, 
 
 
 def test_down_rolls_back_the_last_migration_only(project, dbs: Databases):
-    write_sql_migration(
-        project,
-        "orion",
-        "902_add_phone",
-        "ALTER TABLE users ADD COLUMN phone text",
-        "ALTER TABLE users DROP COLUMN phone",
-    )
+    write_add_phone(project, "902_add_phone")
     dbs.cli("migrate", "orion")
     out = dbs.cli("down", "orion").stdout
     assert "orion: reverted 902_add_phone" in out

@@ -6,13 +6,11 @@ from __future__ import annotations
 import json
 
 from conftest import Databases, migration_ids
-from migration_files import write_sql_migration
+from migration_files import write_add_phone, write_sql_migration
 
 
-def add_phone(project, migration_id: str = "905_add_phone"):
-    return write_sql_migration(
-        project, "orion", migration_id, "ALTER TABLE users ADD COLUMN phone text", "ALTER TABLE users DROP COLUMN phone"
-    )
+def add_phone(project):
+    return write_add_phone(project, "905_add_phone")
 
 
 def status_json(dbs: Databases, name: str) -> dict:
