@@ -1,0 +1,10 @@
+-- migrate:up
+CREATE TABLE wh_warehouses (
+    id bigserial PRIMARY KEY,
+    code text NOT NULL UNIQUE,
+    name text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- migrate:down
+DROP TABLE wh_warehouses;

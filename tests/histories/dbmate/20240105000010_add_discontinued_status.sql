@@ -1,0 +1,4 @@
+-- migrate:up
+ALTER TYPE wh_stock_status ADD VALUE 'discontinued';
+
+-- migrate:down

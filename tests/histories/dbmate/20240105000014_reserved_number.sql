@@ -1,0 +1,4 @@
+-- migrate:up
+-- Kept so the numbering matches production: the change it held was reverted.
+
+-- migrate:down

@@ -1,0 +1,5 @@
+-- migrate:up
+CREATE INDEX wh_items_reserved_idx ON wh_items (warehouse_id) WHERE status = 'reserved';
+
+-- migrate:down
+DROP INDEX wh_items_reserved_idx;

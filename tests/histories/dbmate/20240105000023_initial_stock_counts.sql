@@ -1,0 +1,13 @@
+-- migrate:up
+DO $migration$
+DECLARE
+    item record;
+BEGIN
+    FOR item IN SELECT id FROM wh_items WHERE id % 10 = 0 ORDER BY id LOOP
+        INSERT INTO wh_stock_movements (item_id, quantity, note) VALUES (item.id, 5, 'initial count');
+    END LOOP;
+END
+$migration$;
+
+-- migrate:down
+DELETE FROM wh_stock_movements WHERE note = 'initial count';

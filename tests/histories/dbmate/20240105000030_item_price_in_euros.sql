@@ -1,0 +1,5 @@
+-- migrate:up
+ALTER TABLE wh_items ADD COLUMN price_eur numeric GENERATED ALWAYS AS (price_cents / 100.0) STORED;
+
+-- migrate:down
+ALTER TABLE wh_items DROP COLUMN price_eur;

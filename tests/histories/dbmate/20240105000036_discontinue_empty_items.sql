@@ -1,0 +1,6 @@
+-- migrate:up
+UPDATE wh_items SET status = 'discontinued'
+WHERE id NOT IN (SELECT item_id FROM wh_stock_movements);
+
+-- migrate:down
+UPDATE wh_items SET status = 'in_stock' WHERE status = 'discontinued';

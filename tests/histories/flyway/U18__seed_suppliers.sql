@@ -1,0 +1,1 @@
+DELETE FROM wh_suppliers WHERE country IN ('IE', 'DE', 'GB');

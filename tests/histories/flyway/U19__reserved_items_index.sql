@@ -1,0 +1,1 @@
+DROP INDEX wh_items_reserved_idx;

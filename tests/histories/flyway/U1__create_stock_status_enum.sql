@@ -1,0 +1,1 @@
+DROP TYPE wh_stock_status;

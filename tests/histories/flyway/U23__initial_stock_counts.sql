@@ -1,0 +1,1 @@
+DELETE FROM wh_stock_movements WHERE note = 'initial count';

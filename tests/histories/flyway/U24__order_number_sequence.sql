@@ -1,0 +1,1 @@
+DROP SEQUENCE wh_order_number_seq;

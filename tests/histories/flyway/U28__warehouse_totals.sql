@@ -1,0 +1,1 @@
+DROP MATERIALIZED VIEW wh_warehouse_totals;

@@ -1,0 +1,1 @@
+ALTER TABLE wh_orders DROP CONSTRAINT wh_orders_status_check;

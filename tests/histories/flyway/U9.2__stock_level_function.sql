@@ -1,0 +1,1 @@
+DROP FUNCTION wh_stock_level(bigint);

@@ -1,0 +1,1 @@
+CREATE INDEX wh_items_reserved_idx ON wh_items (warehouse_id) WHERE status = 'reserved';

@@ -1,0 +1,5 @@
+CREATE MATERIALIZED VIEW wh_warehouse_totals AS
+SELECT w.code, count(i.id) AS items
+FROM wh_warehouses AS w LEFT JOIN wh_items AS i ON i.warehouse_id = w.id
+GROUP BY w.code
+WITH DATA;

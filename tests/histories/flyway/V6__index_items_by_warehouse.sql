@@ -1,0 +1,2 @@
+-- flyway:executeInTransaction=false
+CREATE INDEX CONCURRENTLY wh_items_warehouse_idx ON wh_items (warehouse_id);

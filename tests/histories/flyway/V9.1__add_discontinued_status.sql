@@ -1,0 +1,1 @@
+ALTER TYPE wh_stock_status ADD VALUE 'discontinued';

@@ -1,0 +1,1 @@
+UPDATE wh_items SET status = 'in_stock' WHERE status = 'discontinued';

@@ -1,0 +1,6 @@
+CREATE PROCEDURE wh_restock(p_item bigint, p_quantity integer)
+LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO wh_stock_movements (item_id, quantity, note) VALUES (p_item, p_quantity, 'restock');
+END
+$$;

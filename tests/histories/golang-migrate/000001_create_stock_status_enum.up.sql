@@ -1,0 +1,1 @@
+CREATE TYPE wh_stock_status AS ENUM ('in_stock', 'reserved', 'shipped');

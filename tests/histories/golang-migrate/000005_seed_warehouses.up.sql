@@ -1,0 +1,5 @@
+INSERT INTO wh_warehouses (code, name) VALUES
+    ('AMS1', 'Amsterdam'),
+    ('FRA1', 'Frankfurt'),
+    ('LON1', 'London; Docklands'),  -- a semicolon inside a string
+    ('DUB1', 'Dublin /* not a comment */');

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY wh_items_warehouse_idx;

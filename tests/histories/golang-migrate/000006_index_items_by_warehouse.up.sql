@@ -1,0 +1,1 @@
+CREATE INDEX CONCURRENTLY wh_items_warehouse_idx ON wh_items (warehouse_id);

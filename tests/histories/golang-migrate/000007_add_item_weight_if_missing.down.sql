@@ -1,0 +1,1 @@
+ALTER TABLE wh_items DROP COLUMN weight_grams;

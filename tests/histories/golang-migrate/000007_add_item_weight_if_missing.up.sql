@@ -1,0 +1,10 @@
+DO $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM information_schema.columns
+        WHERE table_name = 'wh_items' AND column_name = 'weight_grams'
+    ) THEN
+        ALTER TABLE wh_items ADD COLUMN weight_grams integer;
+    END IF;
+END
+$$;

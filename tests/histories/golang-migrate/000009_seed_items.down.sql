@@ -1,0 +1,1 @@
+DELETE FROM wh_items WHERE sku LIKE 'SKU-%';

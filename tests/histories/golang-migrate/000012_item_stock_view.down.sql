@@ -1,0 +1,1 @@
+DROP VIEW wh_item_stock;

@@ -1,0 +1,1 @@
+UPDATE wh_items SET weight_grams = price_cents / 10 WHERE weight_grams IS NULL;

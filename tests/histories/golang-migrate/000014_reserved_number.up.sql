@@ -1,0 +1,1 @@
+-- Kept so the numbering matches production: the change it held was reverted.

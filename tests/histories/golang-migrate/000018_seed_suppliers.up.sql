@@ -1,0 +1,4 @@
+INSERT INTO wh_suppliers (name, country, email) VALUES
+    ('O''Reilly Parts', 'IE', 'sales@oreilly.example'),
+    ('Müller GmbH', 'DE', NULL),
+    (E'Tab\tSeparated Ltd', 'GB', 'tabs@example.org');

@@ -1,0 +1,1 @@
+ALTER TABLE wh_items RENAME COLUMN display_name TO title;

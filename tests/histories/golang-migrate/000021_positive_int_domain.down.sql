@@ -1,0 +1,1 @@
+DROP DOMAIN wh_positive_int;

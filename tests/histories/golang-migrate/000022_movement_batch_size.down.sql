@@ -1,0 +1,1 @@
+ALTER TABLE wh_stock_movements DROP COLUMN batch_size;

@@ -1,0 +1,1 @@
+CREATE SEQUENCE wh_order_number_seq START 1000 INCREMENT 10;

@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY wh_orders_number_key;

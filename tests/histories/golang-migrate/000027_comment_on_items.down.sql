@@ -1,0 +1,1 @@
+COMMENT ON TABLE wh_items IS NULL;

@@ -1,0 +1,1 @@
+DROP PROCEDURE wh_restock(bigint, integer);

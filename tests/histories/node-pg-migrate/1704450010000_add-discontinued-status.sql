@@ -1,0 +1,4 @@
+-- Up Migration
+ALTER TYPE wh_stock_status ADD VALUE 'discontinued';
+
+-- Down Migration

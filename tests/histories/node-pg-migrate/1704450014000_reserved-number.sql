@@ -1,0 +1,4 @@
+-- Up Migration
+-- Kept so the numbering matches production: the change it held was reverted.
+
+-- Down Migration

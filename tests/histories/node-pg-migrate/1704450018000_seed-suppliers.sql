@@ -1,0 +1,8 @@
+-- Up Migration
+INSERT INTO wh_suppliers (name, country, email) VALUES
+    ('O''Reilly Parts', 'IE', 'sales@oreilly.example'),
+    ('Müller GmbH', 'DE', NULL),
+    (E'Tab\tSeparated Ltd', 'GB', 'tabs@example.org');
+
+-- Down Migration
+DELETE FROM wh_suppliers WHERE country IN ('IE', 'DE', 'GB');
