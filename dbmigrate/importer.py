@@ -37,6 +37,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UsageError, UserError
 
 DBMATE = "dbmate"
@@ -580,3 +581,28 @@ def python_source(app: str, migration_id: str, tool: str, migration: SourceMigra
 
 def _string(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)
+
+
+def import_history(settings: Settings, database: Database, folder: Path, format: str | None) -> list[Path]:
+    """`make db-migrate-import`: write `folder`'s history as migrations of `database`, after its
+    existing ones. Writes nothing unless every file can be written."""
+    from dbmigrate import loader
+
+    tool, history = read_history(folder, format)
+    root = settings.project_root
+    existing = [(m.id, m.path) for m in loader.discover(root, database)]
+    planned = plan(loader.migrations_folder(root, database), database.app, existing, tool, history)
+    write(planned)
+    notes = []
+    outside = sum(1 for item in planned if not item.source.transactional)
+    irreversible = sum(1 for item in planned if not item.source.reversible)
+    if outside:
+        notes.append(f"{outside} run outside a transaction")
+    if irreversible:
+        notes.append(f"{irreversible} cannot be rolled back")
+    print(
+        f"{database.name}: imported {len(planned)} {tool} migration(s) as {planned[0].migration_id} .. "
+        f"{planned[-1].migration_id} into {loader.migrations_folder(root, database).relative_to(root)}"
+        + (f" ({'; '.join(notes)})" if notes else "")
+    )
+    return [path for item in planned for path in item.files]
