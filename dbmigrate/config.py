@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbmigrate.errors import UsageError, UserError
+from dbmigrate.postgres_releases import DEFAULT_MAJOR, RELEASES, supported
 from dbmigrate.urls import with_database
 
 
@@ -132,8 +133,24 @@ class Settings:
         return int(raw)
 
     @property
-    def embedded_data_dir(self) -> Path:
+    def postgres_major(self) -> int:
+        """The embedded server's major version: ORION_PG_VERSION, else the newest that passes everything."""
+        raw = self.get("ORION_PG_VERSION", str(DEFAULT_MAJOR)).strip()
+        if not raw.isdigit() or int(raw) not in RELEASES:
+            raise UserError(
+                f"ORION_PG_VERSION={raw!r} is not a PostgreSQL major version this project ships: "
+                f"choose one of {supported()}"
+            )
+        return int(raw)
+
+    @property
+    def embedded_data_root(self) -> Path:
         return Path(self.get("ORION_PGDATA", str(self.project_root / ".pgdata")))
+
+    @property
+    def embedded_data_dir(self) -> Path:
+        """One folder per major version (`.pgdata/18`): switching versions never touches another's data."""
+        return self.embedded_data_root / str(self.postgres_major)
 
     def _seconds(self, key: str, default: float) -> float:
         raw = self.get(key)

@@ -13,15 +13,20 @@ import os
 import re
 import shutil
 import subprocess
-import warnings
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
+from dbmigrate import postgres_install
 from dbmigrate.errors import UserError
+from dbmigrate.postgres_releases import RELEASES
 
 SCHEMA_FOLDER = "schema"
 EXCLUDED_TABLES = ("migration", "migration_id_seq", "dbmigrate_history")
 _DROPPED_LINE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config|\\restrict|\\unrestrict)")
+# PostgreSQL 18 names NOT NULL constraints and pg_dump spells out an inherited one (a partition's
+# column): `col type CONSTRAINT parent_col_not_null NOT NULL`. The default name says nothing, and
+# older versions print plain `NOT NULL`, so the snapshot compares equal on every major.
+_DEFAULT_NOT_NULL_NAME = re.compile(r'^(\s+"?(?P<column>[^\s"]+)"? .*) CONSTRAINT "?(?P<name>[^\s"]+)"? NOT NULL')
 
 
 def snapshot_path(root: Path, database_name: str) -> Path:
@@ -29,17 +34,12 @@ def snapshot_path(root: Path, database_name: str) -> Path:
 
 
 def pg_dump_for(server_major: int) -> str:
-    """A pg_dump of the server's major version (pg_dump refuses newer servers; older ones differ)."""
+    """A pg_dump of the server's major version (pg_dump refuses newer servers; older ones differ):
+    ORION_PG_BIN's, else the pinned embedded build of that major (installed on first use)."""
     candidates = [Path(p) / "pg_dump" for p in os.environ.get("ORION_PG_BIN", "").split(os.pathsep) if p]
+    if server_major in RELEASES:
+        candidates.append(postgres_install.ensure_installed(server_major) / "pg_dump")
     candidates += sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # platformdirs, on import, without XDG_RUNTIME_DIR
-            import pgserver._commands
-
-        candidates.append(pgserver._commands.POSTGRES_BIN_PATH / "pg_dump")
-    except ImportError:
-        pass
     on_path = shutil.which("pg_dump")
     if on_path:
         candidates.append(Path(on_path))
@@ -56,7 +56,7 @@ def dump(url: str, server_major: int) -> str:
     """The normalised schema of the database at `url`."""
     command = [pg_dump_for(server_major), "--schema-only", "--no-owner", "--no-privileges"]
     command += [f"--exclude-table={table}" for table in EXCLUDED_TABLES]
-    env = {**os.environ, **_libpq_env(url)}
+    env = {**os.environ, **libpq_env(url)}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     if result.returncode != 0:
         raise UserError(f"pg_dump failed: {result.stderr.strip().splitlines()[-1] if result.stderr else 'no output'}")
@@ -64,12 +64,19 @@ def dump(url: str, server_major: int) -> str:
 
 
 def normalise(text: str) -> str:
-    lines = [line.rstrip() for line in text.splitlines() if not _DROPPED_LINE.match(line)]
+    lines = [_plain_not_null(line.rstrip()) for line in text.splitlines() if not _DROPPED_LINE.match(line)]
     out: list[str] = []
     for line in lines:
         if line or (out and out[-1]):  # collapse runs of blank lines
             out.append(line)
     return "\n".join(out).strip() + "\n"
+
+
+def _plain_not_null(line: str) -> str:
+    match = _DEFAULT_NOT_NULL_NAME.match(line)
+    if match and match["name"].endswith(f"_{match['column']}_not_null"):
+        return f"{match[1]} NOT NULL{line[match.end() :]}"
+    return line
 
 
 def first_difference(expected: str, actual: str) -> str | None:
@@ -98,7 +105,7 @@ def _major(pg_dump: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _libpq_env(url: str) -> dict[str, str]:
+def libpq_env(url: str) -> dict[str, str]:
     """The URL as libpq environment variables, so the password never appears on a command line."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))

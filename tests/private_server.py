@@ -2,9 +2,9 @@
 the embedded server (trust auth, Unix socket only) cannot give: a wrong password, a TCP URL, a
 server stopped in the middle of a run.
 
-It uses Debian's PostgreSQL 15 binaries when installed (a second server version), else the
-binaries shipped in pgserver's wheel. PostgreSQL refuses to run as root, so under root the
-cluster belongs to the `postgres` or `pgserver` system user.
+It uses Debian's PostgreSQL 15 binaries when installed (a second build of that version), else the
+project's pinned PostgreSQL 15 build (postgres_releases.py). PostgreSQL refuses to run as root, so
+under root the cluster belongs to the `postgres` system user, as the embedded server's does.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
+from dbmigrate import embedded, postgres_install
+
 DEBIAN_15 = Path("/usr/lib/postgresql/15/bin")
 USER = "orion"
 
@@ -28,22 +30,12 @@ def binaries() -> Path:
         return Path(configured)
     if (DEBIAN_15 / "initdb").exists():
         return DEBIAN_15
-    import pgserver._commands
-
-    return pgserver._commands.POSTGRES_BIN_PATH
+    return postgres_install.ensure_installed(15)
 
 
 def _system_user() -> str | None:
-    if os.geteuid() != 0:
-        return None
-    for name in ("postgres", "pgserver"):
-        try:
-            pwd.getpwnam(name)
-            return name
-        except KeyError:
-            continue
-    subprocess.run(["useradd", "--system", "--no-create-home", "pgserver"], check=True)
-    return "pgserver"
+    owner = embedded.server_owner()  # creates the `postgres` system user under root if missing
+    return pwd.getpwuid(owner[0]).pw_name if owner else None
 
 
 def _free_port() -> int:
