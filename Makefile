@@ -19,7 +19,7 @@ CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
 .DEFAULT_GOAL := help
 .PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
         db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
-        db-create db-drop db-stop test lint bench
+        db-create db-drop db-stop db-shell test lint bench
 
 help: ## list every target
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	@$(PY) -m dbmigrate.postgres_install  # the pinned PostgreSQL of ORION_PG_VERSION (default 18)
 	@touch $@
 
 db-migrate: $(STAMP) ## apply pending migrations of DB (default orion) [TO=003] [DRY_RUN=1] [OUT_OF_ORDER=1]
@@ -76,6 +77,9 @@ db-drop: $(STAMP) ## drop the databases of DB (default all)
 
 db-stop: $(STAMP) ## stop the embedded PostgreSQL server
 	@$(CLI) stop
+
+db-shell: $(STAMP) ## psql on DB (default orion), embedded or configured; with piped input: run it, exit
+	@$(CLI) shell $(or $(DB),orion)
 
 test: $(STAMP) ## run the test suite (real PostgreSQL; starts the embedded server when none is configured)
 	$(PY) -m pytest -n 2 -q

@@ -56,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("create-databases", "create the databases that do not exist", None)
     command("drop-databases", "drop the databases", None, "confirm")
     command("stop", "stop the embedded PostgreSQL server", "none")
+    command("shell", "open psql on one database; with piped input, run it and exit", DEFAULT_DATABASE)
     return parser
 
 
@@ -75,6 +76,13 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
     if args.command == "stop":
         commands.stop_embedded(settings)
         return
+    if args.command == "shell":
+        from dbmigrate import shell
+
+        databases = select_databases(args.database)
+        if len(databases) != 1:
+            raise UsageError(f"shell opens one database: name one of {', '.join(DATABASES)}")
+        shell.exec_psql(*await shell.command(settings, databases[0]))
     databases = select_databases(args.database)
     if args.command in ("down", "create", "baseline") and len(databases) != 1:
         raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
