@@ -317,7 +317,7 @@ $$;
     ),
     Step(
         "first restock",
-        "CALL wh_restock((SELECT min(id) FROM wh_items), 7);\n",
+        "CALL wh_restock(1, 7);\n",
         "DELETE FROM wh_stock_movements WHERE note = 'restock';\n",
     ),
     Step(

@@ -1,5 +1,5 @@
 -- Up Migration
-CALL wh_restock((SELECT min(id) FROM wh_items), 7);
+CALL wh_restock(1, 7);
 
 -- Down Migration
 DELETE FROM wh_stock_movements WHERE note = 'restock';

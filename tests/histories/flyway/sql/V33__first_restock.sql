@@ -1,1 +1,1 @@
-CALL wh_restock((SELECT min(id) FROM wh_items), 7);
+CALL wh_restock(1, 7);
