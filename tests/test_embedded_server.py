@@ -133,3 +133,20 @@ def test_snapshots_ignore_postgresql_18s_default_not_null_constraint_names():
     named = "CREATE TABLE public.t (\n    id uuid CONSTRAINT id_must_be_set NOT NULL\n);"
     assert normalise(pg18) == normalise(pg17)
     assert "CONSTRAINT id_must_be_set NOT NULL" in normalise(named)  # a name someone chose stays
+
+
+def test_db_shell_uses_the_embedded_servers_own_psql(pgdata: Path):
+    result = subprocess.run(
+        [sys.executable, "-m", "dbmigrate", "shell", "rfq"],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.startswith("ORION_")},
+            "ORION_PGDATA": str(pgdata),
+        },
+        input="SELECT current_database(), current_setting('server_version_num')::int / 10000 AS major;",
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "orion_rfq" in result.stdout and f" {DEFAULT_MAJOR}\n" in result.stdout
