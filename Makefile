@@ -19,7 +19,7 @@ CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
 .DEFAULT_GOAL := help
 .PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
         db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
-        db-create db-drop db-stop db-shell test lint bench
+        db-create db-drop db-stop db-shell db-migrate-import test lint bench
 
 help: ## list every target
 	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
@@ -48,8 +48,8 @@ db-migrate-status: $(STAMP) ## show migrations of DB (default all) [CHECK=1 fail
 db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now (Flyway's repair)
 	@$(CLI) repair $(DB) $(CONFIRM_FLAG)
 
-db-migrate-baseline: $(STAMP) ## mark an existing DB as migrated up to TO=003 without running anything
-	@$(CLI) baseline $(or $(DB),orion) $(TO_FLAG) $(CONFIRM_FLAG)
+db-migrate-baseline: $(STAMP) ## mark an existing DB as migrated up to TO=003, or as FROM_TOOL=dbmate|golang-migrate|flyway|node-pg-migrate's table says, running nothing
+	@$(CLI) baseline $(or $(DB),orion) $(TO_FLAG) $(CONFIRM_FLAG) $(if $(FROM_TOOL),--from-tool "$(FROM_TOOL)")
 
 db-migrate-all: $(STAMP) ## migrate every database, concurrently
 	@$(CLI) migrate all
@@ -80,6 +80,9 @@ db-stop: $(STAMP) ## stop the embedded PostgreSQL server
 
 db-shell: $(STAMP) ## psql on DB (default orion), embedded or configured; with piped input: run it, exit
 	@$(CLI) shell $(or $(DB),orion)
+
+db-migrate-import: $(STAMP) ## write another tool's migrations as DB's, after its own: FROM=folder DB=orion [FORMAT=dbmate|golang-migrate|flyway|node-pg-migrate]
+	@$(CLI) import $(DB) $(if $(FROM),--from "$(FROM)") $(if $(FORMAT),--format "$(FORMAT)")
 
 test: $(STAMP) ## run the test suite (real PostgreSQL; starts the embedded server when none is configured)
 	$(PY) -m pytest -n 2 -q

@@ -48,7 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auto", action="store_true", help="fill it from changes to tables.py")
     command("status", "show applied, pending, modified, missing and failed migrations", None, "check", "format")
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
-    command("baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm")
+    p = command(
+        "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
+    )
+    p.add_argument("--from-tool", metavar="TOOL", help="instead of --to: what this tool's own table says it applied")
     command("verify", "prove migrations on a scratch database: up/down/up, drift, lint, immutability", None, "base")
     command("schema-dump", "write schema/<database>.sql from a database migrated from empty", None)
     command("seed", "load seed data (reference; development data in development and test)", None)
@@ -56,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     command("create-databases", "create the databases that do not exist", None)
     command("drop-databases", "drop the databases", None, "confirm")
     command("stop", "stop the embedded PostgreSQL server", "none")
+    p = command("import", "write another tool's migrations (dbmate, golang-migrate, flyway, node-pg-migrate)", None)
+    p.add_argument("--from", dest="source", required=True, metavar="FOLDER", help="the folder of migrations to import")
+    p.add_argument("--format", help="dbmate, golang-migrate, flyway or node-pg-migrate; detected when not given")
     command("shell", "open psql on one database; with piped input, run it and exit", DEFAULT_DATABASE)
     return parser
 
@@ -84,7 +90,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             raise UsageError(f"shell opens one database: name one of {', '.join(DATABASES)}")
         shell.exec_psql(*await shell.command(settings, databases[0]))
     databases = select_databases(args.database)
-    if args.command in ("down", "create", "baseline") and len(databases) != 1:
+    if args.command in ("down", "create", "baseline", "import") and len(databases) != 1:
         raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
     options = commands.Options(
         to=getattr(args, "to", None),
@@ -106,6 +112,21 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             await commands.status(settings, databases, options)
         case "repair":
             await commands.repair(settings, databases, options)
+        case "baseline" if args.from_tool:
+            if options.to:
+                raise UsageError("baseline takes TO or FROM_TOOL, not both")
+            from dbmigrate import adopt
+
+            commands.guard(settings, "baseline", databases, options.confirm)
+            await adopt.baseline_from_tool(settings, databases[0], args.from_tool)
+        case "import":
+            from pathlib import Path
+
+            from dbmigrate import importer
+
+            if not args.source.strip():
+                raise UsageError("import needs FROM, the folder of migrations to import")
+            importer.import_history(settings, databases[0], Path(args.source), args.format)
         case "baseline":
             await commands.baseline(settings, databases[0], options)
         case "verify":
