@@ -150,3 +150,10 @@ def test_db_shell_uses_the_embedded_servers_own_psql(pgdata: Path):
     )
     assert result.returncode == 0, result.stderr
     assert "orion_rfq" in result.stdout and f" {DEFAULT_MAJOR}\n" in result.stdout
+
+
+def test_ci_verifies_every_major_the_project_ships():
+    script = (ROOT / ".ci" / "run").read_text()
+    loop = next(line for line in script.splitlines() if line.startswith("for major in"))
+    assert loop.split(" in ", 1)[1].rstrip("; do").split() == [str(major) for major in RELEASES]
+    assert "ORION_PG_VERSION=$major make db-verify" in script
