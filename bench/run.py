@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import contextlib
 import csv
-import io
 import os
 import shutil
 import statistics
@@ -35,6 +34,8 @@ from migration_files import write_sql_migration  # noqa: E402
 
 from dbmigrate import embedded, executor, loader, templates_db  # noqa: E402
 from dbmigrate.config import DATABASES, Database, load_settings  # noqa: E402
+from dbmigrate.reporting import quiet  # noqa: E402
+from dbmigrate.target import Target  # noqa: E402
 from dbmigrate.urls import with_database  # noqa: E402
 
 PICCOLO = str(Path(sys.executable).parent / "piccolo")
@@ -155,8 +156,8 @@ def forwards_sql(database: Database) -> str:
 
     async def collect() -> list[str]:
         loaded = [await loader.load(m, ROOT) for m in loader.discover(ROOT, database)]
-        assert all(m.transactional and hasattr(m.manager, "forwards_sql") for m in loaded), "SQL migrations only"
-        return [statement for m in loaded for statement in m.manager.forwards_sql]
+        assert all(m.transactional and m.statements() is not None for m in loaded), "SQL migrations only"
+        return [statement.sql for m in loaded for statement in m.statements()]
 
     return "".join(f"{statement}\n;\n" for statement in asyncio.run(collect()))
 
@@ -282,10 +283,10 @@ def template_clone(bench: Bench) -> Row:
             bench.created.discard(name)
             await conn.execute(f'DROP DATABASE "{target}" WITH (FORCE)')
             await conn.execute("CHECKPOINT")
-            with contextlib.redirect_stdout(io.StringIO()):  # a test database has to be created either way
+            with quiet():  # a test database has to be created either way
                 started = time.perf_counter()
                 await conn.execute(f'CREATE DATABASE "{target}"')
-                await executor.migrate(settings, ORION)
+                await executor.migrate(Target.resolve(settings, ORION))
                 migrate_ms.append((time.perf_counter() - started) * 1000)
         await conn.close()
         return statistics.median(clone_ms), statistics.median(migrate_ms)

@@ -108,16 +108,30 @@ async def schema_catalog(conn: asyncpg.Connection, schema: str = "public") -> Ca
 
 
 def first_difference(expected: Catalog, actual: Catalog) -> str | None:
-    """One line naming the first difference, e.g. `columns: missing users.email ...`; None if equal."""
+    """One line naming the first difference, e.g. `columns: missing users.email ...`; None if equal.
+
+    A changed object (same name, other definition) shows both sides: `expected X, got Y`.
+    """
     extra_kinds = sorted((expected.keys() | actual.keys()) - _QUERIES.keys())
     for kind in [*_QUERIES, *extra_kinds]:
         want, got = expected.get(kind, []), actual.get(kind, [])
         missing = [item for item in want if item not in got]
+        unexpected = [item for item in got if item not in want]
+        for item in missing:
+            changed = next((other for other in unexpected if _name(other) == _name(item)), None)
+            if changed is not None:
+                return f"{kind}: expected {item}, got {changed}"
         if missing:
             return f"{kind}: missing {missing[0]}"
-        unexpected = [item for item in got if item not in want]
         if unexpected:
             return f"{kind}: unexpected {unexpected[0]}"
         if want != got:  # same items, different multiplicity
             return f"{kind}: expected {len(want)} entries, got {len(got)}"
     return None
+
+
+def _name(description: str) -> str:
+    """What a one-line description is of: `users.email` of `users.email text NOT NULL`, the table
+    and name of a constraint, the name of an index, trigger, function, view, sequence or type."""
+    words = description.split(" ")
+    return " ".join(words[:2]) if len(words) > 2 and not words[0].endswith(")") and "." not in words[0] else words[0]

@@ -22,9 +22,11 @@ from dbmigrate.config import Database, postgres_duration
 from dbmigrate.errors import UserError
 
 if TYPE_CHECKING:
-    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+    from dbmigrate.migration import Migration
 
 MIGRATIONS_FOLDER = "piccolo_migrations"
+UP_SUFFIX = ".up.sql"  # SQLMigration.sql_files(__file__) reads <stem>.up.sql and <stem>.down.sql
+DOWN_SUFFIX = ".down.sql"
 _ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", re.MULTILINE)
 _NUMBERED_ID = re.compile(r"^(?P<number>\d+)_")
 
@@ -34,7 +36,7 @@ class MigrationFile:
     app: str
     id: str
     path: Path
-    checksum: str  # sha256 of the file, line endings normalised: what "modified" is judged by
+    checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
 
     @property
     def number(self) -> int | None:
@@ -65,8 +67,10 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
         content = path.read_bytes()
         match = _ID_LINE.search(content.decode("utf-8", errors="replace"))
         if not match:
-            raise UserError(f'{path.relative_to(root)} has no ID line: add e.g. ID = "004_{path.stem}"')
-        migration = MigrationFile(app=database.app, id=match.group("id"), path=path, checksum=checksum(content))
+            raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
+        migration = MigrationFile(
+            app=database.app, id=match.group("id"), path=path, checksum=file_checksum(path, content)
+        )
         twin = found.get(migration.id)
         if twin:
             raise UserError(
@@ -77,35 +81,37 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
     return sorted(found.values(), key=lambda m: m.id)
 
 
+def sibling_sql_files(migration_file: Path) -> list[Path]:
+    """The .up.sql / .down.sql files that belong to `migration_file` (covered by its checksum)."""
+    candidates = (migration_file.with_name(migration_file.stem + s) for s in (UP_SUFFIX, DOWN_SUFFIX))
+    return [path for path in candidates if path.is_file()]
+
+
+def implied_id(path: Path, app: str) -> str:
+    """The ID a file's name implies: `orion_003_add_x.py` -> `003_add_x`."""
+    stem = path.stem
+    return stem[len(app) + 1 :] if stem.startswith(f"{app}_") else stem
+
+
 def checksum(content: bytes) -> str:
     return hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
 
 
-@dataclass(frozen=True)
-class LoadedMigration:
-    """A migration file imported: Piccolo's manager, and the timeouts it asks for."""
-
-    file: MigrationFile
-    manager: MigrationManager
-    lock_timeout: str | None  # module-level LOCK_TIMEOUT = "30s" overrides the configured one
-    statement_timeout: str | None  # STATEMENT_TIMEOUT = "2h"
-    lock_retries: int | None  # LOCK_RETRIES = 0
-    squawk_exempt: dict[str, str]  # SQUAWK_EXEMPT = {"rule": "why it is safe here"} (db-verify's lint)
-
-    @property
-    def transactional(self) -> bool:
-        return self.manager.wrap_in_transaction
-
-    @property
-    def is_sql(self) -> bool:
-        """An SQLMigration: its SQL is all that runs (see sql.py)."""
-        from dbmigrate.sql import SQLMigration
-
-        return isinstance(self.manager, SQLMigration)
+def file_checksum(path: Path, content: bytes) -> str:
+    """The checksum of a migration: its .py alone (as before sibling files existed), or the .py and
+    its sibling SQL files, each with its name, so a changed or renamed .sql file counts too."""
+    siblings = sibling_sql_files(path)
+    if not siblings:
+        return checksum(content)
+    parts = [content] + [s.name.encode() + b"\0" + s.read_bytes() for s in siblings]
+    return checksum(b"\0".join(parts))
 
 
-async def load(migration: MigrationFile, root: Path) -> LoadedMigration:
-    """Import `migration` and build its MigrationManager."""
+async def load(migration: MigrationFile, root: Path) -> Migration:
+    """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
+    from dbmigrate.migration import MigrationOptions, PiccoloOperations, SQLSteps
+    from dbmigrate.sql import SQLMigration
+
     module, manager = await _load_module_and_manager(migration, root)
     where = migration.relative_path(root)
 
@@ -116,10 +122,7 @@ async def load(migration: MigrationFile, root: Path) -> LoadedMigration:
         return value
 
     lock_timeout, statement_timeout = option("LOCK_TIMEOUT", str), option("STATEMENT_TIMEOUT", str)
-
-    return LoadedMigration(
-        file=migration,
-        manager=manager,
+    options = MigrationOptions(
         lock_timeout=postgres_duration(lock_timeout, f"{where}: LOCK_TIMEOUT") if lock_timeout else None,
         statement_timeout=(
             postgres_duration(statement_timeout, f"{where}: STATEMENT_TIMEOUT") if statement_timeout else None
@@ -127,10 +130,14 @@ async def load(migration: MigrationFile, root: Path) -> LoadedMigration:
         lock_retries=option("LOCK_RETRIES", int),
         squawk_exempt=option("SQUAWK_EXEMPT", dict) or {},
     )
+    if isinstance(manager, SQLMigration):
+        return SQLSteps(migration, options, manager)
+    return PiccoloOperations(migration, options, manager)
 
 
 async def _load_module_and_manager(migration: MigrationFile, root: Path):
-    module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}"
+    # The checksum is part of the name: a file changed since it was imported is imported again.
+    module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}_{migration.checksum[:12]}"
     try:
         module = sys.modules.get(module_name) or _import(module_name, migration.path)
         manager = await module.forwards()

@@ -11,6 +11,8 @@ Outside a command (the `piccolo` CLI), the engine connects to the database named
 
 from __future__ import annotations
 
+import builtins
+import io
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +23,7 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 _pinned_connection: ContextVar[asyncpg.Connection | None] = ContextVar("dbmigrate_pinned_connection", default=None)
+_piccolo_output: ContextVar[io.StringIO | None] = ContextVar("dbmigrate_piccolo_output", default=None)
 
 
 class _BorrowedConnection:
@@ -62,6 +65,36 @@ def pinned(conn: asyncpg.Connection) -> Iterator[None]:
         yield
     finally:
         _pinned_connection.reset(token)
+
+
+@contextmanager
+def piccolo_prints() -> Iterator[io.StringIO]:
+    """What Piccolo's migration manager prints in the current task (progress, preview DDL) goes to
+    the yielded buffer instead of stdout. Per task, so concurrent migrations never mix, and
+    sys.stdout is never swapped."""
+    _route_piccolo_prints()
+    buffer = io.StringIO()
+    token = _piccolo_output.set(buffer)
+    try:
+        yield buffer
+    finally:
+        _piccolo_output.reset(token)
+
+
+def _piccolo_print(*args: Any, **kwargs: Any) -> None:
+    buffer = _piccolo_output.get()
+    if buffer is None or kwargs.get("file") not in (None, buffer):
+        builtins.print(*args, **kwargs)
+    else:
+        builtins.print(*args, **{**kwargs, "file": buffer})
+
+
+def _route_piccolo_prints() -> None:
+    """Give Piccolo's migration modules their own `print` (a module global shadows the builtin)."""
+    from piccolo.apps.migrations.auto import migration_manager, schema_differ
+
+    migration_manager.print = _piccolo_print  # type: ignore[attr-defined]
+    schema_differ.print = _piccolo_print  # type: ignore[attr-defined]
 
 
 def framework_engine() -> FrameworkEngine:

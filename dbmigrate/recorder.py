@@ -9,7 +9,10 @@ with our `status`.
 Beside it, `dbmigrate_history` keeps what Piccolo does not: the checksum of each applied file,
 when, how long and by whom, written in the same transaction; and, for a non-transactional
 migration that failed midway (and so is not applied), the failure, until a rerun or a repair
-clears it.
+clears it. A non-transactional migration also leaves a trail while it runs: a `running` row,
+written in autocommit before its first statement and updated after each one, so a runner killed
+midway (or a server that went away) leaves behind which migration is incomplete and which
+statement ran last.
 """
 
 from __future__ import annotations
@@ -36,25 +39,41 @@ CREATE_HISTORY_TABLE = """
 CREATE TABLE IF NOT EXISTS dbmigrate_history (
     app_name text NOT NULL,
     migration_id text NOT NULL,
-    state text NOT NULL CHECK (state IN ('applied', 'failed', 'file_removed')),
+    state text NOT NULL CONSTRAINT dbmigrate_history_state_check
+        CHECK (state IN ('applied', 'failed', 'running', 'file_removed')),
     checksum text NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),
     duration_ms integer,
     recorded_by text NOT NULL,
     error text,
+    statements_done integer,
+    statements_total integer,
+    last_statement text,
     PRIMARY KEY (app_name, migration_id)
 )
 """
 
+# A table made before non-transactional migrations were tracked statement by statement.
+_UPGRADE_HISTORY_TABLE = """
+ALTER TABLE dbmigrate_history
+    ADD COLUMN IF NOT EXISTS statements_done integer,
+    ADD COLUMN IF NOT EXISTS statements_total integer,
+    ADD COLUMN IF NOT EXISTS last_statement text,
+    DROP CONSTRAINT IF EXISTS dbmigrate_history_state_check,
+    ADD CONSTRAINT dbmigrate_history_state_check CHECK (state IN ('applied', 'failed', 'running', 'file_removed'))
+"""
+
 APPLIED = "applied"
 FAILED = "failed"
+RUNNING = "running"  # a non-transactional migration under way, or interrupted (see module docstring)
 FILE_REMOVED = "file_removed"  # applied, and its file deliberately deleted (accepted by repair)
 
 
 @dataclass(frozen=True)
 class AppliedMigration:
     id: str
-    ran_on: datetime | None
+    ran_on: datetime | None  # Piccolo's column: a timestamp without time zone
+    recorded_at: datetime | None  # ours, with time zone; None when Piccolo alone recorded it
     sequence: int  # the order migrations were applied in (Piccolo's serial id)
     checksum: str | None  # None: recorded by Piccolo itself, or before checksums existed
     duration_ms: int | None
@@ -64,9 +83,15 @@ class AppliedMigration:
 
 @dataclass(frozen=True)
 class FailedMigration:
+    """A non-transactional migration that did not finish: it failed, or it was interrupted."""
+
     id: str
     failed_at: datetime
     error: str
+    interrupted: bool  # the runner or the connection died: no error was seen
+    statements_done: int | None
+    statements_total: int | None
+    last_statement: str | None  # the last statement that finished: "line 3: CREATE INDEX ..."
 
 
 def who() -> str:
@@ -86,6 +111,12 @@ async def ensure_tables(conn: asyncpg.Connection) -> None:
     """Create both tables if needed. Call under the migration lock: IF NOT EXISTS alone races."""
     await conn.execute(CREATE_PICCOLO_TABLE)
     await conn.execute(CREATE_HISTORY_TABLE)
+    upgraded = await conn.fetchval(
+        "SELECT count(*) = 3 FROM pg_attribute WHERE attrelid = 'dbmigrate_history'::regclass "
+        "AND attname IN ('statements_done', 'statements_total', 'last_statement')"
+    )
+    if not upgraded:
+        await conn.execute(_UPGRADE_HISTORY_TABLE)
 
 
 async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigration]:
@@ -97,13 +128,14 @@ async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigrat
         "GROUP BY name ORDER BY name",
         app,
     )
-    history = {r["migration_id"]: r for r in await _history(conn, app) if r["state"] != FAILED}
+    history = {r["migration_id"]: r for r in await _history(conn, app) if r["state"] not in (FAILED, RUNNING)}
     result: dict[str, AppliedMigration] = {}
     for row in rows:
         h = history.get(row["name"])
         result[row["name"]] = AppliedMigration(
             id=row["name"],
             ran_on=row["ran_on"],
+            recorded_at=h["recorded_at"] if h else None,
             sequence=row["sequence"],
             checksum=h["checksum"] if h else None,
             duration_ms=h["duration_ms"] if h else None,
@@ -114,11 +146,19 @@ async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigrat
 
 
 async def failed(conn: asyncpg.Connection, app: str) -> dict[str, FailedMigration]:
-    """Non-transactional migrations that failed midway and have not been rerun or repaired since."""
+    """Non-transactional migrations that failed or were interrupted midway, not rerun or repaired since."""
     return {
-        r["migration_id"]: FailedMigration(r["migration_id"], r["recorded_at"], r["error"] or "")
+        r["migration_id"]: FailedMigration(
+            id=r["migration_id"],
+            failed_at=r["recorded_at"],
+            error=r["error"] or "",
+            interrupted=r["state"] == RUNNING,
+            statements_done=r.get("statements_done"),
+            statements_total=r.get("statements_total"),
+            last_statement=r.get("last_statement"),
+        )
         for r in await _history(conn, app)
-        if r["state"] == FAILED
+        if r["state"] in (FAILED, RUNNING)
     }
 
 
@@ -161,9 +201,43 @@ async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str
     )
 
 
-async def record_failure(conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, error: str) -> None:
-    """A non-transactional migration failed midway: not applied, maybe partly done. Shown by status."""
-    await _upsert_history(conn, app, migration_id, FAILED, checksum, None, error)
+async def record_started(
+    conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, total: int | None
+) -> None:
+    """A non-transactional migration is about to run its first statement (autocommit: it stays)."""
+    await _upsert_history(conn, app, migration_id, RUNNING, checksum, None, None)
+    await conn.execute(
+        "UPDATE dbmigrate_history SET statements_done = 0, statements_total = $3, last_statement = NULL "
+        "WHERE app_name = $1 AND migration_id = $2",
+        app,
+        migration_id,
+        total,
+    )
+
+
+async def record_progress(conn: asyncpg.Connection, app: str, migration_id: str, done: int, statement: str) -> None:
+    """Statement number `done` of a non-transactional migration finished (autocommit)."""
+    await conn.execute(
+        "UPDATE dbmigrate_history SET statements_done = $3, last_statement = $4, recorded_at = now() "
+        "WHERE app_name = $1 AND migration_id = $2",
+        app,
+        migration_id,
+        done,
+        statement,
+    )
+
+
+async def record_failure(conn: asyncpg.Connection, app: str, migration_id: str, error: str) -> None:
+    """A non-transactional migration failed midway: not applied, maybe partly done. Shown by status.
+    Keeps the progress written while it ran."""
+    await conn.execute(
+        "UPDATE dbmigrate_history SET state = $3, error = $4, recorded_at = now() "
+        "WHERE app_name = $1 AND migration_id = $2",
+        app,
+        migration_id,
+        FAILED,
+        error,
+    )
 
 
 async def record_checksum(conn: asyncpg.Connection, app: str, migration_id: str, checksum: str) -> None:
@@ -177,7 +251,7 @@ async def record_file_removed(conn: asyncpg.Connection, app: str, migration_id: 
 
 async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
     await conn.execute(
-        "DELETE FROM dbmigrate_history WHERE app_name = $1 AND migration_id = $2 AND state = 'failed'",
+        "DELETE FROM dbmigrate_history WHERE app_name = $1 AND migration_id = $2 AND state IN ('failed', 'running')",
         app,
         migration_id,
     )
@@ -187,7 +261,8 @@ _UPSERT_HISTORY = """
     INSERT INTO dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
-        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing}
+        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing},
+        statements_done = NULL, statements_total = NULL, last_statement = NULL
 """
 _NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
 _KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"

@@ -27,7 +27,7 @@ from dbmigrate.config import Database, Settings
 from dbmigrate.connection import quote_identifier
 from dbmigrate.errors import UserError
 from dbmigrate.lock import migration_lock
-from dbmigrate.output import say
+from dbmigrate.reporting import say
 from dbmigrate.urls import redact
 
 SEEDS_FOLDER = "seeds"

@@ -6,78 +6,75 @@ raw steps run before its own operations. An SQLMigration separates the two jobs,
 `SeparateDatabaseAndState` does:
 
   * `sql(forwards, backwards)` steps are what runs against the database, in order (backwards
-    steps in reverse order);
+    steps in reverse order); `sql_files(__file__)` reads them from sibling `<stem>.up.sql` and
+    `<stem>.down.sql` files instead (dbmate-style), which editors and squawk read as SQL;
   * Piccolo operations added to it (`add_table`, `add_column`, ...) only describe the same change
     to Piccolo's schema snapshot, so `piccolo migrations new --auto` diffs tables.py against it.
     They are never executed.
 
-The SQL is plain text, so it can be shown (dry runs) and linted. A step of a migration created
-with `wrap_in_transaction=False` must be a single statement (e.g. CREATE INDEX CONCURRENTLY).
+Backwards SQL that holds no statement makes the migration irreversible (`down` refuses it), unless
+it says so on purpose with `NOTHING_TO_UNDO` (Django's `RunSQL.noop`). The statements are split by
+PostgreSQL's own parser (statements.py); dbmigrate's executor runs them through migration.py.
 """
 
 from __future__ import annotations
 
-import re
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-from piccolo.engine import engine_finder
 
-_COMMENTS = re.compile(r"--[^\n]*|/\*.*?\*/", re.DOTALL)
+from dbmigrate.loader import DOWN_SUFFIX, UP_SUFFIX
 
-
-def is_blank(statement: str) -> bool:
-    """True for a step of only comments and white space (a fresh skeleton): nothing to send."""
-    return not _COMMENTS.sub("", statement).strip()
+# Backwards SQL that declares "rolling back needs no SQL": a visible choice, not an empty skeleton.
+NOTHING_TO_UNDO = "-- dbmigrate: nothing to undo\n"
 
 
-class IrreversibleMigration(Exception):
-    pass
+@dataclass(frozen=True)
+class SQLText:
+    """SQL and where it came from: a sibling .sql file, or the migration's own .py (path None)."""
+
+    text: str
+    path: Path | None = None
+
+    @property
+    def declares_nothing_to_undo(self) -> bool:
+        return NOTHING_TO_UNDO.strip() in (line.strip() for line in self.text.splitlines())
+
+
+@dataclass(frozen=True)
+class SQLStep:
+    forwards: SQLText
+    backwards: SQLText | None  # None: this step cannot be undone
 
 
 @dataclass
 class SQLMigration(MigrationManager):
-    forwards_sql: list[str] = field(default_factory=list)
-    backwards_sql: list[str] = field(default_factory=list)
-    irreversible: bool = False
+    steps: list[SQLStep] = field(default_factory=list)
 
     def sql(self, forwards: str, backwards: str | None) -> SQLMigration:
-        """Add a step. `backwards=None` makes the whole migration irreversible."""
-        self.forwards_sql.append(forwards)
-        if backwards is None:
-            self.irreversible = True
-        else:
-            self.backwards_sql.insert(0, backwards)
+        """Add a step. `backwards=None` (or SQL with no statement) makes the migration irreversible;
+        `backwards=NOTHING_TO_UNDO` says that undoing it needs no SQL."""
+        self.steps.append(SQLStep(SQLText(forwards), None if backwards is None else SQLText(backwards)))
         return self
 
-    def statements(self, backwards: bool = False) -> list[str]:
-        if backwards and self.irreversible:
-            raise IrreversibleMigration(self.migration_id)
-        return self.backwards_sql if backwards else self.forwards_sql
+    def sql_files(self, migration_file: str | Path) -> SQLMigration:
+        """Add the step held by `<stem>.up.sql` (required) and `<stem>.down.sql` (optional) beside it."""
+        base = Path(migration_file)
+        up, down = base.with_name(base.stem + UP_SUFFIX), base.with_name(base.stem + DOWN_SUFFIX)
+        if not up.is_file():
+            raise FileNotFoundError(f"{up.name} is missing: sql_files() reads the migration's SQL from it")
+        backwards = SQLText(down.read_text(encoding="utf-8"), down) if down.is_file() else None
+        self.steps.append(SQLStep(SQLText(up.read_text(encoding="utf-8"), up), backwards))
+        return self
+
+    @property
+    def forwards_sql(self) -> list[str]:
+        return [step.forwards.text for step in self.steps]
 
     async def run(self, backwards: bool = False) -> None:
-        """Piccolo's entry point (the piccolo CLI); dbmigrate's executor calls `execute` directly."""
-        statements = self.statements(backwards)
-        if self.preview:
-            for statement in statements:
-                print(statement.strip() + "\n")
-            return
-        engine = engine_finder()
-        async with AsyncExitStack() as stack:
-            if self.wrap_in_transaction:
-                await stack.enter_async_context(engine.transaction())
-            transaction = engine.current_transaction.get()
-            connection = transaction.connection if transaction else await engine.get_new_connection()
-            try:
-                await self.execute(connection, backwards)
-            finally:
-                if transaction is None:
-                    await connection.close()
+        """Piccolo's entry point, for `piccolo migrations forwards|backwards` (which take no lock):
+        the same statements dbmigrate's executor runs, on Piccolo's engine."""
+        from dbmigrate.migration import SQLSteps
 
-    async def execute(self, connection, backwards: bool = False) -> None:
-        """Run the steps on `connection` (an asyncpg connection), with the simple query protocol,
-        so that a transactional step may hold several statements."""
-        for statement in self.statements(backwards):
-            if not is_blank(statement):
-                await connection.execute(statement)
+        await SQLSteps.for_piccolo_cli(self).run_on_piccolo_engine(backwards, preview=self.preview)

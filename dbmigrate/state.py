@@ -4,7 +4,7 @@ which migrations a command will run, in which order. Pure functions of that stat
 A file is *modified* when its checksum differs from the one recorded when it was applied,
 *missing* when it was applied but is gone, *out of order* when it is pending but numbered before
 one already applied (two branches merged), *failed* when it is a non-transactional migration that
-failed midway.
+failed midway, *incomplete* when one was interrupted midway (its runner or connection died).
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def backwards_plan(state: MigrationState, steps: int | None = None, to: str | No
     if steps is not None and to is not None:
         raise UsageError("give STEPS or TO, not both")
     if not state.applied:
-        raise UserError(f"{state.database}: no migration is applied, nothing to roll back")
+        return []
     newest_first = sorted(state.applied, key=lambda i: state.applied[i].sequence, reverse=True)
     if to is not None:
         target = find(state.files, to, state.database)
@@ -115,6 +115,11 @@ def backwards_plan(state: MigrationState, steps: int | None = None, to: str | No
         count = 1 if steps is None else steps
         if count < 1:
             raise UsageError(f"STEPS must be 1 or more, not {count}")
+        if count > len(newest_first):
+            raise UsageError(
+                f"{state.database}: STEPS={count} but only {len(newest_first)} migration(s) are applied: "
+                f"use STEPS={len(newest_first)} to roll back all of them"
+            )
         chosen = newest_first[:count]
     by_id = {m.id: m for m in state.files}
     return [by_id.get(i, i) for i in chosen]

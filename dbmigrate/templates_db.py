@@ -15,12 +15,9 @@ Builders on several processes (pytest-xdist) serialise on an advisory lock taken
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
-import io
 import time
 import uuid
-from dataclasses import replace
 from datetime import UTC, datetime
 
 import asyncpg
@@ -29,6 +26,8 @@ from dbmigrate import connection, executor, loader, recorder
 from dbmigrate.config import Database, Settings
 from dbmigrate.connection import quote_identifier
 from dbmigrate.errors import UserError
+from dbmigrate.reporting import quiet
+from dbmigrate.target import Target
 from dbmigrate.urls import with_database
 
 TEMPLATE_PREFIX = "dbmigrate_tpl_"
@@ -115,9 +114,8 @@ async def _build(settings: Settings, database: Database, admin: asyncpg.Connecti
     await admin.execute(f"CREATE DATABASE {quote_identifier(scratch)}")
     try:
         scratch_url = with_database(connection.server_url(settings, database), scratch)
-        scratch_settings = replace(settings, values={**settings.values, database.url_variable: scratch_url})
-        with contextlib.redirect_stdout(io.StringIO()):  # per-migration lines are noise in a test run
-            await executor.migrate(scratch_settings, database)
+        with quiet():  # per-migration lines are noise in a test run
+            await executor.migrate(Target.resolve(settings, database).with_url(scratch_url))
         await admin.execute(f"ALTER DATABASE {quote_identifier(scratch)} RENAME TO {quote_identifier(name)}")
         await admin.execute(f"ALTER DATABASE {quote_identifier(name)} WITH IS_TEMPLATE true")
         built = datetime.now(UTC).isoformat(timespec="seconds")

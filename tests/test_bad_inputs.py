@@ -81,7 +81,7 @@ def test_a_migration_file_that_does_not_import_names_file_and_line(project, dbs:
         dbs.cli("migrate", "orion", expect=1), "orion/piccolo_migrations/orion_905_broken.py does not load", "line 2"
     )
     assert "ModuleNotFoundError" in line
-    assert dbs.applied("orion") == migration_ids("orion")  # everything before it still applied
+    assert dbs.applied("orion") == []  # every planned migration is loaded before the first runs: nothing ran
 
 
 def test_a_migration_file_with_a_syntax_error(project, dbs: Databases):
@@ -90,8 +90,13 @@ def test_a_migration_file_with_a_syntax_error(project, dbs: Databases):
     one_line_error(dbs.cli("migrate", "orion", expect=1), "orion_905_syntax.py does not load", "SyntaxError")
 
 
-def test_down_with_nothing_applied(dbs: Databases):
-    one_line_error(dbs.cli("down", "marketdata", expect=1), "no migration is applied")
+def test_down_with_more_steps_than_applied_is_refused_and_reverts_nothing(dbs: Databases):
+    dbs.cli("migrate", "marketdata")
+    applied = dbs.applied("marketdata")
+    one_line_error(
+        dbs.cli("down", "marketdata", "--steps", "9", expect=2), "STEPS=9", f"only {len(applied)} migration(s)"
+    )
+    assert dbs.applied("marketdata") == applied
 
 
 def test_down_of_an_irreversible_migration(project, dbs: Databases):
