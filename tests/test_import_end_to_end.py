@@ -294,3 +294,25 @@ def test_flyway_failed_migration_is_refused_until_repaired(project: Path, dbs: D
 def test_baseline_takes_to_or_from_tool_not_both(dbs: Databases):
     result = dbs.cli("baseline", APP, "--to", "001", "--from-tool", "dbmate", expect=2)
     assert result.stderr.count("\n") == 1 and "not both" in result.stderr
+
+
+def test_imported_downs_roll_back_to_what_psql_built_at_that_point_and_irreversible_ones_refuse(
+    project: Path, dbs: Databases, server_url: str, tmp_path: Path
+):
+    fresh_app(project)
+    scripts = source_scripts("golang-migrate")
+    dbs.cli("import", APP, "--from", str(HISTORIES / "golang-migrate"))
+    dbs.cli("migrate", APP)
+    dbs.cli("down", APP, "--to", "014")  # reverts 036 .. 015, CONCURRENTLY ones outside a transaction
+    partial_url = scratch_database(dbs, server_url, "partial")
+    try:
+        psql_apply(partial_url, scripts[:14], tmp_path)
+        assert first_difference(catalog_of(partial_url), dbs.catalog(APP)) is None
+        assert row_counts(dbs.url(APP)) == row_counts(partial_url)
+    finally:
+        drop_scratch(dbs, server_url, "partial")
+    dbs.cli("down", APP)  # 014 had an empty up and down: nothing to undo
+    refused = dbs.cli("down", APP, expect=1)  # 013 has no down in the source
+    assert "013_backfill_weights" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
+    dbs.cli("migrate", APP)
+    assert len(dbs.applied(APP)) == len(STEPS)
