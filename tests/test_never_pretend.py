@@ -12,7 +12,12 @@ import time
 from conftest import Databases, migration_ids
 from migration_files import write_sql_migration
 
-INDEXES = "CREATE INDEX CONCURRENTLY idx_users_a ON users (email);\nCREATE INDEX CONCURRENTLY idx_users_b ON users (username);"
+INDEXES = "\n".join(
+    [
+        "CREATE INDEX CONCURRENTLY idx_users_a ON users (email);",
+        "CREATE INDEX CONCURRENTLY idx_users_b ON users (username);",
+    ]
+)
 SLOW_SECOND = "CREATE INDEX CONCURRENTLY idx_users_a ON users (email);\nSELECT pg_sleep(60);"
 
 
