@@ -25,7 +25,8 @@ refuses inside a transaction block (`CONCURRENTLY`, `VACUUM`, `CREATE|DROP DATAB
 states it explicitly, and only its marker counts.
 
 A missing or empty down makes the imported migration irreversible, unless its up is empty too:
-then the down declares that there is nothing to undo. Each generated file records where it came
+then the down declares that there is nothing to undo, and the migration runs nothing either way
+(its `.py` has no SQL step, since migrate refuses a step without a statement). Each generated file records where it came
 from (`SOURCE_TOOL`, `SOURCE_VERSION`: the value the tool's own bookkeeping table holds), which
 adopt.py matches against a live database.
 """
@@ -576,8 +577,18 @@ def python_source(app: str, migration_id: str, tool: str, migration: SourceMigra
         f"{_assign('SOURCE_VERSION', migration.version)}\n\n"
         "async def forwards():\n"
         f"{call}\n"
-        "    return manager.sql_files(__file__)\n"
+        f"{_NO_STATEMENT if migration.up_is_empty else _SQL_FILES}"
     )
+
+
+# A source migration whose up holds no statement is a no-op both ways. A migration with SQL steps
+# must have a statement to run (migrate refuses an unfilled one), so this one has no steps at all;
+# its .up.sql (and .down.sql) stay beside it, verbatim, for the record.
+_SQL_FILES = "    return manager.sql_files(__file__)\n"
+_NO_STATEMENT = (
+    "    # The source migration holds no statement (see the .up.sql beside this file): nothing runs, either way.\n"
+    "    return manager\n"
+)
 
 
 def _assign(name: str, value: str) -> str:

@@ -194,6 +194,7 @@ def test_generated_file_follows_the_sql_files_format(tmp_path: Path):
     assert not (folder / "orion_011_add_discontinued_status.down.sql").exists()
     assert not (folder / "orion_014_backfill_weights.down.sql").exists()
     assert (folder / "orion_015_reserved_number.down.sql").read_text() == NOTHING_TO_UNDO
+    assert "sql_files" not in (folder / "orion_015_reserved_number.py").read_text()  # no statement to run
     for item in planned:
         ast.parse(item.files[next(iter(item.files))])
 
