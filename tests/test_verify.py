@@ -115,3 +115,58 @@ def test_the_github_workflow_is_valid_and_covers_every_database_and_version():
     steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["verify"]["steps"])
     assert "nox -s db_verify -- ${{ matrix.database }}" in steps
     assert "make test" in " ".join(str(s.get("run", "")) for s in workflow["jobs"]["tests"]["steps"])
+
+
+def test_verify_stops_at_the_first_walk_failure_skips_the_snapshot_and_still_lints_every_file(project, dbs: Databases):
+    write_sql_migration(project, "orion", "905_fine", "CREATE TABLE fine (id int)", "DROP TABLE fine")
+    write_sql_migration(project, "orion", "906_leaky", "CREATE TABLE leaky (id int)", "SELECT 1")
+    write_sql_migration(
+        project,
+        "orion",
+        "907_retype",
+        "ALTER TABLE users ALTER COLUMN email TYPE text",
+        "ALTER TABLE users ALTER COLUMN email TYPE varchar(255)",
+    )
+    result = dbs.cli("verify", "orion", expect=1)
+    out, err = result.stdout, result.stderr
+    assert "rolling back 906_leaky does not restore the schema" in out + err
+    assert "stopped at 906_leaky: 3 of 5 migration(s) walked" in out + err
+    assert "skip snapshot: the migrations did not all apply" in out
+    assert "differs from schema/orion.sql" not in out + err  # no advice that cannot help
+    assert "907_retype: orion/piccolo_migrations/orion_907_retype.py line 12: changing-column-type" in out + err
+
+
+def test_lint_new_lints_only_migrations_not_on_the_base_branch(project, dbs: Databases):
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "base")
+    write_sql_migration(project, "orion", "905_t", "CREATE TABLE t (id int)", "DROP TABLE t")
+    dbs.cli("schema-dump", "orion")
+    out = dbs.cli("verify", "orion", "--base", "main", "--lint", "new").stdout
+    assert "squawk finds nothing in 1 migration(s) not on the base branch (2 left out: LINT=new)" in out
+
+
+def test_verify_reads_and_hashes_each_migration_file_once(project, dbs: Databases):
+    for number in range(905, 925):
+        write_sql_migration(
+            project, "orion", f"{number}_t", f"CREATE TABLE t{number} (id int)", f"DROP TABLE t{number}"
+        )
+    dbs.cli("schema-dump", "orion")
+    counting = (
+        "import collections, sys\n"
+        "from dbmigrate import cli, loader\n"
+        "counts = collections.Counter()\n"
+        "real = loader.file_checksum\n"
+        "def counted(path, content):\n"
+        "    counts[path.name] += 1\n"
+        "    return real(path, content)\n"
+        "loader.file_checksum = counted\n"
+        "try:\n"
+        "    cli.main(['verify', 'orion'])\n"
+        "finally:\n"
+        "    print('hashed', len(counts), 'files, at most', max(counts.values()), 'times each', file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", counting], cwd=project, env=dbs.env, capture_output=True, text=True, timeout=300
+    )
+    assert "hashed 22 files, at most 1 times each" in result.stderr, result.stderr
