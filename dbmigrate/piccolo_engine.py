@@ -5,8 +5,9 @@ piccolo_conf.py. Inside a framework command, `pinned(conn)` makes that engine ha
 (the connection holding the database's migration lock) to the current asyncio task, so:
   * the migration, its raw steps and its bookkeeping row share one connection and one transaction;
   * several databases can migrate concurrently in one process, each task on its own connection.
-Outside a command (the `piccolo` CLI), the engine connects to the database named by ORION_DB
-(default orion), resolved through the framework's configuration.
+Outside a command (the `piccolo` CLI), the engine connects to the database of the app that
+Piccolo's command is working on (`piccolo_cli.py` says which, per task), so no app ever reaches
+another app's database; with no app in play it falls back to ORION_DB (default orion).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 _pinned_connection: ContextVar[asyncpg.Connection | None] = ContextVar("dbmigrate_pinned_connection", default=None)
 _piccolo_output: ContextVar[io.StringIO | None] = ContextVar("dbmigrate_piccolo_output", default=None)
+_cli_app: ContextVar[str | None] = ContextVar("dbmigrate_piccolo_cli_app", default=None)
 
 
 class _BorrowedConnection:
@@ -54,7 +56,17 @@ class FrameworkEngine(PostgresEngine):
         pinned = _pinned_connection.get()
         if pinned is not None:
             return _BorrowedConnection(pinned)
-        return await asyncpg.connect(_native_cli_url())
+        return await asyncpg.connect(await _native_cli_url())
+
+
+@contextmanager
+def app_database(app: str) -> Iterator[None]:
+    """Unpinned Piccolo queries of the current task go to `app`'s own database in the block."""
+    token = _cli_app.set(app)
+    try:
+        yield
+    finally:
+        _cli_app.reset(token)
 
 
 @contextmanager
@@ -109,19 +121,11 @@ def framework_engine() -> FrameworkEngine:
     return engine
 
 
-def _native_cli_url() -> str:
-    import asyncio
-
+async def _native_cli_url() -> str:
     from dbmigrate import connection
     from dbmigrate.config import load_settings, select_databases
 
     settings = load_settings()
-    database = select_databases(os.environ.get("ORION_DB", "orion"))[0]
-    if settings.uses_embedded_server:
-        # Start the embedded server (and its databases) if needed; runs outside Piccolo's loop.
-        import threading
-
-        thread = threading.Thread(target=asyncio.run, args=(connection.prepare(settings, [database]),))
-        thread.start()
-        thread.join()
+    database = select_databases(_cli_app.get() or os.environ.get("ORION_DB", "orion"))[0]
+    await connection.prepare(settings, [database])  # starts the embedded server when it is in use
     return connection.url_for(settings, database)

@@ -1,0 +1,185 @@
+"""Piccolo's own CLI, made safe: `piccolo migrations forwards|backwards|check|new <app>` works on
+that app's own database, with no environment variable, and never on another app's.
+
+Piccolo sends every migration command to the one engine of piccolo_conf.py. `install()` (called
+from piccolo_conf.py) wraps the few Piccolo methods that work on one app at a time so that:
+
+  * forwards runs through dbmigrate's executor: the app's database, its migration lock, atomic
+    bookkeeping and checksums, the same as `make db-migrate DB=<app>`;
+  * backwards runs through dbmigrate's rollback (`down` with the right number of steps), so an
+    irreversible migration is refused rather than "reversed";
+  * check reads each app's bookkeeping in that app's database;
+  * new writes the next numbered migration (`make db-migrate-create`), so files made by either
+    tool interleave in one order; a plain `new` writes the SQL skeleton, `--auto` Piccolo's
+    operations, formatted as `make lint` wants them.
+
+--fake and --preview keep Piccolo's own behaviour, routed to the app's database. Inside dbmigrate's
+commands nothing here runs: the executor never calls these Piccolo methods.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from functools import wraps
+
+from dbmigrate.config import DATABASES
+from dbmigrate.errors import UserError
+from dbmigrate.piccolo_engine import app_database
+
+_installed = False
+
+
+def install() -> None:
+    global _installed
+    if _installed:
+        return
+    from piccolo.apps.migrations.commands import new
+    from piccolo.apps.migrations.commands.backwards import BackwardsMigrationManager
+    from piccolo.apps.migrations.commands.check import CheckMigrationManager
+    from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
+    from piccolo.apps.migrations.tables import Migration
+
+    ForwardsMigrationManager.run = _forwards(ForwardsMigrationManager.run)
+    BackwardsMigrationManager.run = _backwards(BackwardsMigrationManager.run)
+    CheckMigrationManager.get_migration_statuses = _check(CheckMigrationManager.get_migration_statuses)
+    Migration.get_migrations_which_ran = _per_app_classmethod(Migration.get_migrations_which_ran)
+    new._create_new_migration = _new
+    _installed = True
+
+
+def _refusal(app: str) -> str | None:
+    if app not in DATABASES:
+        return f"error: {app!r} is not one of dbmigrate's apps ({', '.join(DATABASES)})"
+    return None
+
+
+def _result(success: bool, message: str):
+    from piccolo.apps.migrations.commands.base import MigrationResult
+
+    return MigrationResult(success=success, message=message)
+
+
+def _forwards(original):
+    @wraps(original)
+    async def run(self):
+        refused = _refusal(self.app_name)
+        if refused:
+            print(refused, file=sys.stderr)
+            return _result(False, refused)
+        if self.fake or self.preview:
+            with app_database(self.app_name):
+                return await original(self)
+        return await _through_dbmigrate(self.app_name, "forwards", self.migration_id)
+
+    return run
+
+
+def _backwards(original):
+    @wraps(original)
+    async def run(self):
+        refused = _refusal(self.app_name)
+        if refused:
+            print(refused, file=sys.stderr)
+            return _result(False, refused)
+        if self.preview:
+            with app_database(self.app_name):
+                return await original(self)
+        return await _through_dbmigrate(self.app_name, "backwards", self.migration_id, self.auto_agree)
+
+    return run
+
+
+async def _through_dbmigrate(app: str, direction: str, migration_id: str, auto_agree: bool = True):
+    from dbmigrate import commands, executor
+    from dbmigrate.config import load_settings
+
+    try:
+        (target,) = await commands.resolve(load_settings(), [DATABASES[app]])
+        if direction == "forwards":
+            to = None if migration_id == "all" else migration_id
+            if migration_id == "1":
+                async with target.connected("piccolo forwards") as conn:
+                    pending = (await executor.read_state(target, conn)).pending
+                to = pending[0].id if pending else None
+            ids = await executor.migrate(target, to)
+            return _result(True, f"applied {len(ids)} migration(s)")
+        steps = await _steps_back(target, migration_id)
+        if steps == 0:
+            print("🏁 No migrations to reverse!")
+            return _result(True, "nothing to reverse")
+        if not auto_agree and input(f"Reverse {steps} migration{'s' if steps != 1 else ''}? [y/N] ").lower() != "y":
+            return _result(False, "Not proceeding.")
+        ids = await executor.rollback(target, steps=steps)
+        return _result(True, f"reverted {len(ids)} migration(s)")
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return _result(False, str(error))
+
+
+async def _steps_back(target, migration_id: str) -> int:
+    """Piccolo's backwards argument as a number of steps: "1", "all", or an ID and all after it."""
+    from dbmigrate import executor
+
+    async with target.connected("piccolo backwards") as conn:
+        applied = (await executor.read_state(target, conn)).applied
+    newest_first = sorted(applied, key=lambda i: applied[i].sequence, reverse=True)
+    if migration_id == "1":
+        return min(1, len(newest_first))
+    if migration_id == "all":
+        return len(newest_first)
+    if migration_id not in applied:
+        raise UserError(
+            f"{target.name}: {migration_id} is not applied; applied: {', '.join(sorted(applied)) or 'none'}"
+        )
+    return newest_first.index(migration_id) + 1
+
+
+def _check(original):
+    @wraps(original)
+    async def get_migration_statuses(self):
+        apps = list(DATABASES) if self.app_name == "all" else [self.app_name]
+        statuses = []
+        for app in apps:
+            if _refusal(app):
+                raise UserError(_refusal(app)[len("error: ") :])
+            one_app = type(self)(app_name=app)
+            with app_database(app):
+                statuses += await original(one_app)
+        return statuses
+
+    return get_migration_statuses
+
+
+def _per_app_classmethod(original):
+    function = original.__func__
+
+    @wraps(function)
+    async def get_migrations_which_ran(cls, app_name=None):
+        if app_name in DATABASES:
+            with app_database(app_name):
+                return await function(cls, app_name)
+        return await function(cls, app_name)
+
+    return classmethod(get_migrations_which_ran)
+
+
+async def _new(app_config, auto: bool = False, description: str = "", auto_input=None):
+    from piccolo.apps.migrations.commands.new import NewMigrationMeta, NoChanges
+
+    from dbmigrate import commands
+    from dbmigrate.config import load_settings
+
+    app = app_config.app_name
+    refused = _refusal(app)
+    if refused:
+        raise UserError(refused[len("error: ") :])
+    description = description if isinstance(description, str) else ""  # `--desc` without a value
+    name = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")[:40] or ("auto" if auto else "migration")
+    if not name[0].isalpha():
+        name = f"m_{name}"
+    path = await commands.create(load_settings(), DATABASES[app], name, auto)
+    if path is None:
+        raise NoChanges()
+    migration_id = path.stem[len(app) + 1 :]
+    return NewMigrationMeta(migration_id=migration_id, migration_filename=path.stem, migration_path=str(path))
