@@ -24,8 +24,9 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from dbmigrate import failures, loader, recorder
+from dbmigrate import failures, loader, pooling, recorder
 from dbmigrate.errors import UserError
+from dbmigrate.lease import fence
 from dbmigrate.lock import migration_lock
 from dbmigrate.migration import Migration
 from dbmigrate.reporting import say
@@ -155,6 +156,7 @@ async def apply(target: Target, conn: asyncpg.Connection, migration: Migration, 
     """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts."""
     retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
     if not migration.transactional:
+        pooling.refuse_non_transactional(conn, target.name, migration.id)
         retries = 0  # a half-done non-transactional migration must not be blindly rerun
     started = time.perf_counter()
     for attempt in range(retries + 1):
@@ -183,6 +185,7 @@ async def _run_once(
     if migration.transactional:
         async with migration.transaction(conn):
             await conn.execute(_SET_TIMEOUTS, lock_timeout, statement_timeout, True)
+            await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
             await migration.run(conn, backwards)
             return await _record(target, conn, migration, backwards, started)
     await conn.execute(_SET_TIMEOUTS, lock_timeout, statement_timeout, False)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
-from dbmigrate import connection, loader
+from dbmigrate import connection, loader, pooling
 from dbmigrate.config import Database, Settings
 from dbmigrate.loader import MigrationFile
 from dbmigrate.urls import redact
@@ -32,13 +32,20 @@ class Target:
     lock_timeout: str
     statement_timeout: str
     lock_retries: int
+    pooler: str = "auto"  # ORION_POOLER (pooling.py)
+    lease_seconds: float = pooling.DEFAULT_LEASE_SECONDS  # ORION_LOCK_LEASE (lease.py)
 
     @classmethod
     def resolve(cls, settings: Settings, database: Database) -> Target:
         """Call after connection.prepare(settings, ...): the embedded server's URL needs it running."""
+        return cls.for_url(settings, database, connection.url_for(settings, database))
+
+    @classmethod
+    def for_url(cls, settings: Settings, database: Database, url: str) -> Target:
+        """`database`'s migrations at `url` (a fleet's database, or the configured one)."""
         return cls(
             database=database,
-            url=connection.url_for(settings, database),
+            url=url,
             project_root=settings.project_root,
             files=tuple(loader.discover(settings.project_root, database)),
             connect_timeout_seconds=settings.connect_timeout_seconds,
@@ -46,6 +53,8 @@ class Target:
             lock_timeout=settings.lock_timeout,
             statement_timeout=settings.statement_timeout,
             lock_retries=settings.lock_retries,
+            pooler=pooling.mode(settings),
+            lease_seconds=pooling.lease_seconds(settings),
         )
 
     @property

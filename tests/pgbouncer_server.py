@@ -1,0 +1,102 @@
+"""A real PgBouncer (Debian's `pgbouncer` package) in front of a private PostgreSQL, for the tests
+that prove migrations through transaction pooling.
+
+Every database name is served (`* =` fallback), in `pool_mode = transaction`, with fewer server
+connections than the tests have clients, so clients really share server connections. PgBouncer
+refuses to run as root: under root it runs as the `postgres` system user, as the servers do.
+Its own configuration is left as Debian ships it: no `ignore_startup_parameters`, unless asked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from private_server import USER, PrivateServer, _system_user
+
+BINARY_PLACES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
+
+
+def binary() -> str | None:
+    found = shutil.which("pgbouncer")
+    return found or next((p for p in BINARY_PLACES if os.path.exists(p)), None)
+
+
+@dataclass
+class PgBouncer:
+    process: subprocess.Popen
+    port: int
+    password: str
+    folder: Path
+
+    def url(self, dbname: str) -> str:
+        return f"postgresql://{USER}:{quote(self.password, safe='')}@127.0.0.1:{self.port}/{dbname}"
+
+    def log(self) -> str:
+        path = self.folder / "pgbouncer.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+
+def start_pgbouncer(
+    server: PrivateServer, folder: Path, pool_size: int = 4, ignore_startup_parameters: str = ""
+) -> PgBouncer:
+    run_as = _system_user()
+    folder.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    users = folder / "userlist.txt"
+    users.write_text(f'"{USER}" "{server.password}"\n')
+    ignore = f"ignore_startup_parameters = {ignore_startup_parameters}\n" if ignore_startup_parameters else ""
+    config = folder / "pgbouncer.ini"
+    config.write_text(
+        "[databases]\n"
+        f"* = host=127.0.0.1 port={server.port}\n"
+        "[pgbouncer]\n"
+        "listen_addr = 127.0.0.1\n"
+        f"listen_port = {port}\n"
+        "unix_socket_dir =\n"
+        "auth_type = scram-sha-256\n"
+        f"auth_file = {users}\n"
+        "pool_mode = transaction\n"
+        f"default_pool_size = {pool_size}\n"
+        "max_client_conn = 200\n"
+        f"logfile = {folder / 'pgbouncer.log'}\n"
+        f"{ignore}"
+    )
+    if run_as:
+        for path in (folder, users, config):
+            shutil.chown(path, run_as)
+        os.chmod(users, 0o600)
+    process = subprocess.Popen(
+        [binary() or "pgbouncer", str(config)],
+        user=run_as,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    bouncer = PgBouncer(process, port, server.password, folder)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"pgbouncer exited {process.returncode}: {bouncer.log()[-500:]}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return bouncer
+        except OSError:
+            time.sleep(0.05)
+    bouncer.stop()
+    raise RuntimeError(f"pgbouncer did not listen on port {port}: {bouncer.log()[-500:]}")
