@@ -1,88 +1,108 @@
 # Thin aliases over the dbmigrate CLI (python -m dbmigrate); `make help` lists them.
-# DB=orion|rfq|marketdata picks a database; migrate, down and create default to orion (as the
-# story's npm scripts do), status to all. The list of databases lives in dbmigrate/config.py.
+# DB=orion|rfq|marketdata picks a database (or a list: DB=orion,rfq); migrate, down and create
+# default to orion (as the story's npm scripts do), the others to all. The list of databases
+# lives in dbmigrate/config.py.
+#
+# No variable a user sets ever reaches a shell. Each one goes to the CLI as an environment
+# variable DBMIGRATE_<NAME> holding its raw text ($(value ...): make expands nothing in it either),
+# and the CLI (`--make`, dbmigrate/cli.py) turns it into an argument, refusing values and
+# variables that a target does not take. Every variable the recipes use is fixed here (override).
 
-PYTHON ?= python3
-VENV := .venv
-PY := $(VENV)/bin/python
-CLI := $(PY) -m dbmigrate
-STAMP := $(VENV)/.installed-stamp
+override SHELL := /bin/sh
+override .SHELLFLAGS := -c
+override MAKE_VARIABLES := DB NAME TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
+        PYTHON FROM FROM_TOOL
+$(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $$(value $(v))))
+unexport $(MAKE_VARIABLES)
+# Which of them were typed on make's command line (a target refuses those it does not take).
+export DBMIGRATE_COMMAND_LINE := $(foreach v,$(MAKE_VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
+export DBMIGRATE_TARGET = $@
+# PYTHON set by the user (not the default python3): .venv must be built with it.
+override PYTHON_SET := $(if $(filter command line environment,$(origin PYTHON)),1)
+export DBMIGRATE_PYTHON_SET := $(PYTHON_SET)
+unexport PYTHON_SET
 
-# Optional variables, passed on as CLI flags to the targets that take them.
-yes = $(filter 1 yes true,$(1))
-TO_FLAG = $(if $(TO),--to "$(TO)")
-STEPS_FLAG = $(if $(STEPS),--steps "$(STEPS)")
-DRY_RUN_FLAG = $(if $(call yes,$(DRY_RUN)),--dry-run)
-OUT_OF_ORDER_FLAG = $(if $(call yes,$(OUT_OF_ORDER)),--out-of-order)
-CONFIRM_FLAG = $(if $(CONFIRM),--confirm "$(CONFIRM)")
-
-.DEFAULT_GOAL := help
-.PHONY: help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
-        db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
+override VENV := .venv
+override PY := $(VENV)/bin/python
+override CLI := $(PY) -m dbmigrate --make
+override STAMP := $(VENV)/.installed-stamp
+# One target per migrated database (the Piccolo apps: folders holding piccolo_migrations/).
+override DATABASES := $(sort $(patsubst %/piccolo_migrations/,%,$(wildcard */piccolo_migrations/)))
+override DB_TARGETS := $(addprefix db-migrate-,$(DATABASES))
+override TARGETS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
+        $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
         db-create db-drop db-stop db-shell db-migrate-import test lint bench
 
+.DEFAULT_GOAL := help
+.PHONY: $(TARGETS) FORCE
+
 help: ## list every target
-	@grep -E '^[a-z%-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
+	@echo 'Variables: DB=orion|rfq|marketdata or a list (DB=orion,rfq); unset means the default shown.'
+	@echo 'CONFIRM=<databases> is needed by down, repair, baseline and db-drop with ORION_ENV=production'
+	@echo 'and by db-reset with ORION_ENV=staging (db-reset never runs in production).'
+	@awk -F':.*## ' -v dbs='$(DATABASES)' '/^[a-z-]+:.*## / {printf "  make %-22s %s\n", $$1, $$2} \
+		/^\$$\(DB_TARGETS\):.*## / {n = split(dbs, db, " "); for (i = 1; i <= n; i++) \
+		printf "  make %-22s %s\n", "db-migrate-" db[i], "migrate " db[i] " only [TO=003] [DRY_RUN=1]"}' Makefile
 
-venv: $(STAMP) ## create .venv and install the pinned dependencies (every target does this first)
+venv: $(STAMP) ## create .venv and install the pinned dependencies (every target does this first) [PYTHON=python3.12]
 
-$(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+# Rebuilt when pyproject.toml changes, when .venv has no Python, and checked whenever PYTHON is set.
+$(STAMP): pyproject.toml $(if $(wildcard $(PY)),,FORCE) $(if $(PYTHON_SET),FORCE)
+	@sh scripts/venv.sh
 	@$(PY) -m dbmigrate.postgres_install  # the pinned PostgreSQL of ORION_PG_VERSION (default 18)
-	@touch $@
+
+FORCE:
 
 db-migrate: $(STAMP) ## apply pending migrations of DB (default orion) [TO=003] [DRY_RUN=1] [OUT_OF_ORDER=1]
-	@$(CLI) migrate $(or $(DB),orion) $(TO_FLAG) $(DRY_RUN_FLAG) $(OUT_OF_ORDER_FLAG)
+	@$(CLI) migrate
 
-db-migrate-down: $(STAMP) ## roll back the last migration of DB (default orion) [STEPS=2 | TO=001] [DRY_RUN=1]
-	@$(CLI) down $(or $(DB),orion) $(STEPS_FLAG) $(TO_FLAG) $(DRY_RUN_FLAG) $(CONFIRM_FLAG)
+db-migrate-down: $(STAMP) ## roll back the last migration of DB (default orion) [STEPS=2 | TO=001] [DRY_RUN=1] [CONFIRM=db]
+	@$(CLI) down
 
 db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [AUTO=1 fills it from tables.py]
-	@$(CLI) create "$(NAME)" $(or $(DB),orion) $(if $(filter 1 yes true,$(AUTO)),--auto)
+	@$(CLI) create
 
 db-migrate-status: $(STAMP) ## show migrations of DB (default all) [CHECK=1 fails on anything unapplied] [FORMAT=json]
-	@$(CLI) status $(DB) $(if $(call yes,$(CHECK)),--check) $(if $(FORMAT),--format "$(FORMAT)")
+	@$(CLI) status
 
-db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now (Flyway's repair)
-	@$(CLI) repair $(DB) $(CONFIRM_FLAG)
+db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now [CONFIRM=db]
+	@$(CLI) repair
 
-db-migrate-baseline: $(STAMP) ## mark an existing DB as migrated up to TO=003, or as FROM_TOOL=dbmate|golang-migrate|flyway|node-pg-migrate's table says, running nothing
-	@$(CLI) baseline $(or $(DB),orion) $(TO_FLAG) $(CONFIRM_FLAG) $(if $(FROM_TOOL),--from-tool "$(FROM_TOOL)")
+db-migrate-baseline: $(STAMP) ## mark an existing DB as migrated up to TO=003, or as FROM_TOOL=dbmate|golang-migrate|flyway|node-pg-migrate's table says, running nothing [CONFIRM=db]
+	@$(CLI) baseline
 
-db-migrate-all: $(STAMP) ## migrate every database, concurrently
+db-migrate-all: $(STAMP) ## migrate every database to the latest, concurrently (no DB or TO)
 	@$(CLI) migrate all
 
-db-migrate-%: $(STAMP) ## migrate one database: db-migrate-orion, db-migrate-rfq, db-migrate-marketdata
+$(DB_TARGETS): db-migrate-%: $(STAMP) ## one per database
 	@$(CLI) migrate $*
 
 db-verify: $(STAMP) ## prove DB's migrations (default all): up/down/up, drift, snapshot, squawk lint, immutability [BASE=ref]
-	@$(CLI) verify $(DB) $(if $(BASE),--base "$(BASE)")
+	@$(CLI) verify
 
 db-schema-dump: $(STAMP) ## regenerate schema/<db>.sql from a database migrated from empty (commit it)
-	@$(CLI) schema-dump $(DB)
+	@$(CLI) schema-dump
 
 db-seed: $(STAMP) ## load seed data into DB (default all): reference everywhere, development data in dev and test
-	@$(CLI) seed $(DB)
+	@$(CLI) seed
 
-db-reset: $(STAMP) ## drop, create, migrate (concurrently) and seed DB (default all); never in production
-	@$(CLI) reset $(DB) $(CONFIRM_FLAG)
+db-reset: $(STAMP) ## drop, create, migrate (concurrently) and seed DB (default all); never in production [CONFIRM=db]
+	@$(CLI) reset
 
 db-create: $(STAMP) ## create the databases of DB (default all) that do not exist
-	@$(CLI) create-databases $(DB)
+	@$(CLI) create-databases
 
-db-drop: $(STAMP) ## drop the databases of DB (default all)
-	@$(CLI) drop-databases $(DB) $(CONFIRM_FLAG)
+db-drop: $(STAMP) ## drop the databases of DB (default all) [CONFIRM=db]
+	@$(CLI) drop-databases
 
 db-stop: $(STAMP) ## stop the embedded PostgreSQL server
 	@$(CLI) stop
 
 db-shell: $(STAMP) ## psql on DB (default orion), embedded or configured; with piped input: run it, exit
-	@$(CLI) shell $(or $(DB),orion)
+	@$(CLI) shell
 
 db-migrate-import: $(STAMP) ## write another tool's migrations as DB's, after its own: FROM=folder DB=orion [FORMAT=dbmate|golang-migrate|flyway|node-pg-migrate]
-	@$(CLI) import $(DB) $(if $(FROM),--from "$(FROM)") $(if $(FORMAT),--format "$(FORMAT)")
+	@$(CLI) import
 
 test: $(STAMP) ## run the test suite (real PostgreSQL; starts the embedded server when none is configured)
 	$(PY) -m pytest -n 2 -q
@@ -93,3 +113,7 @@ bench: $(STAMP) ## benchmarks: the framework against its baselines, measured sid
 lint: $(STAMP) ## ruff
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+
+# Anything else is a typo, not a database: say so (make's own words would be "No rule to make target").
+.DEFAULT:
+	$(error unknown target '$@': the targets are $(strip $(TARGETS)) (make help describes them))

@@ -1,22 +1,32 @@
 """The command line: `python -m dbmigrate COMMAND [DATABASE] ...`, the one interface the Makefile
 and the noxfile alias. Every failure ends as one line on stderr and a non-zero exit code; set
-ORION_DEBUG=1 to see the traceback of an unexpected error."""
+ORION_DEBUG=1 to see the traceback of an unexpected error.
+
+`python -m dbmigrate --make COMMAND` is how the Makefile calls it: Make's variables (DB, NAME, TO,
+...) arrive as environment variables DBMIGRATE_<NAME>, never through a shell, and become the
+command's arguments here; a variable the target does not take is refused when typed on make's
+command line (and ignored when it only comes from the environment).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import signal
 import sys
-from urllib.parse import unquote, urlsplit
 
 from dbmigrate import commands
 from dbmigrate.config import DATABASES, Settings, load_settings, select_databases
 from dbmigrate.errors import UsageError, UserError
-from dbmigrate.urls import redact
+from dbmigrate.urls import redact, redact_url
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
+ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import")
+# Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
+# quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
+PRINTING_COMMANDS = ("status",)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -29,13 +39,17 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     names = ", ".join(DATABASES)
     parser = _Parser(prog="dbmigrate", description="Orion's database migrations.")
+    parser.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def command(name: str, help: str, database_default: str | None, *flags: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help)
         if database_default != "none":
-            default_text = "default all" if database_default is None else f"default {database_default}"
-            p.add_argument("database", nargs="?", default=database_default, help=f"{names} or all; {default_text}")
+            # down, create and baseline act on one database; the others take lists and all too.
+            choices = names if name in ONE_DATABASE_COMMANDS else f"{names}, a list (orion,rfq) or all"
+            p.add_argument(
+                "database", nargs="?", default=database_default, help=f"{choices}; default {database_default or 'all'}"
+            )
         for flag in flags:
             p.add_argument(f"--{flag}", **_FLAGS[flag])
         return p
@@ -46,13 +60,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="what it does, e.g. add_order_limits")
     p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
     p.add_argument("--auto", action="store_true", help="fill it from changes to tables.py")
+    p.add_argument(
+        "--transaction",
+        choices=["0", "1"],
+        default="1",
+        help="0 writes a non-transactional migration (CREATE INDEX CONCURRENTLY), run one statement at a time",
+    )
     command("status", "show applied, pending, modified, missing and failed migrations", None, "check", "format")
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
     p = command(
         "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
     )
     p.add_argument("--from-tool", metavar="TOOL", help="instead of --to: what this tool's own table says it applied")
-    command("verify", "prove migrations on a scratch database: up/down/up, drift, lint, immutability", None, "base")
+    command("verify", "prove migrations on a scratch db: up/down/up, drift, lint, immutability", None, "base", "lint")
     command("schema-dump", "write schema/<database>.sql from a database migrated from empty", None)
     command("seed", "load seed data (reference; development data in development and test)", None)
     command("reset", "drop, create, migrate and seed", None, "confirm")
@@ -74,8 +94,107 @@ _FLAGS: dict[str, dict] = {
     "confirm": {"metavar": "DATABASE", "help": "with ORION_ENV=production, the database's name"},
     "check": {"action": "store_true", "help": "exit non-zero if anything is pending, modified, missing or failed"},
     "format": {"choices": ["text", "json"], "default": "text"},
+    "lint": {"choices": ["all", "new"], "default": "all", "help": "new: lint only migrations not on the base"},
     "base": {"metavar": "REF", "help": "git ref migrations must match (default: merge base with origin/main, or main)"},
 }
+
+# ---- Make's variables -------------------------------------------------------------------------
+
+# Every variable the Makefile passes (as DBMIGRATE_<NAME>), and the CLI argument it becomes.
+MAKE_VARIABLES = {
+    "DB": "database",
+    "NAME": "name",
+    "TO": "--to",
+    "STEPS": "--steps",
+    "CONFIRM": "--confirm",
+    "FORMAT": "--format",
+    "BASE": "--base",
+    "AUTO": "--auto",
+    "TRANSACTION": "--transaction",
+    "LINT": "--lint",
+    "CHECK": "--check",
+    "DRY_RUN": "--dry-run",
+    "OUT_OF_ORDER": "--out-of-order",
+    "FROM": "--from",
+    "FROM_TOOL": "--from-tool",
+}
+_SWITCH_ON = ("1", "yes", "true", "on")
+_SWITCH_OFF = ("", "0", "no", "false", "off")
+
+
+def make_argv(recipe: list[str], environ: dict[str, str]) -> list[str]:
+    """The CLI arguments for a Make recipe `dbmigrate --make COMMAND [FIXED_DATABASE]`, built from
+    the DBMIGRATE_* variables in `environ`. Raises UsageError naming the Make variable at fault."""
+    if not recipe:
+        raise UsageError("--make needs a command")
+    command, fixed = recipe[0], recipe[1:]
+    target = environ.get("DBMIGRATE_TARGET") or "this target"
+    typed = set(environ.get("DBMIGRATE_COMMAND_LINE", "").split())
+    subparser = _subparsers(build_parser()).get(command)
+    if subparser is None:
+        raise UsageError(f"--make: unknown command {command!r}")
+    takes = {a.dest if not a.option_strings else a.option_strings[0] for a in subparser._actions}
+    if fixed:
+        takes.discard("database")
+    if fixed == ["all"]:
+        takes.discard("--to")  # a migration ID belongs to one database
+    accepted = [var for var, arg in MAKE_VARIABLES.items() if arg in takes]
+    flags: list[str] = []
+    positionals: dict[str, str] = {}
+    for variable, argument in MAKE_VARIABLES.items():
+        value = environ.get(f"DBMIGRATE_{variable}", "")
+        if not value.strip():
+            continue
+        if variable not in accepted:
+            if variable in typed:
+                raise UsageError(_not_taken(target, variable, fixed, accepted))
+            continue  # set in the environment for some other purpose: not ours to judge
+        if argument in ("database", "name"):
+            positionals[argument] = value.strip()
+        elif variable in ("AUTO", "CHECK", "DRY_RUN", "OUT_OF_ORDER"):
+            if value.strip().lower() in _SWITCH_ON:
+                flags.append(argument)
+            elif value.strip().lower() not in _SWITCH_OFF:
+                raise UsageError(f"{variable}={value!r} is not understood: write {variable}=1, or leave it unset")
+        elif variable == "STEPS":
+            if not value.strip().isdigit():
+                raise UsageError(f"STEPS={value!r} is not a number of migrations: write e.g. STEPS=2")
+            flags.append(f"{argument}={value.strip()}")
+        else:
+            flags.append(f"{argument}={value}")
+    if "name" in takes and "name" not in positionals:
+        raise UsageError(f"NAME is required: make {target} NAME=add_x")
+    args = [command, *flags, "--"]
+    if "name" in positionals:
+        args.append(positionals["name"])
+    if fixed:
+        args += fixed
+    elif "database" in positionals:
+        args.append(positionals["database"])
+    return args
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _not_taken(target: str, variable: str, fixed: list[str], accepted: list[str]) -> str:
+    if variable == "DB" and fixed:
+        scope = "every database" if fixed == ["all"] else fixed[0]
+        return f"make {target} acts on {scope}, so it takes no DB: use make db-migrate DB=... instead"
+    if variable == "TO" and fixed == ["all"]:
+        return (
+            f"make {target} migrates to the latest and takes no TO (TO names a migration of one database): "
+            "use make db-migrate DB=orion TO=003 instead"
+        )
+    takes = ", ".join(accepted) or "no variables"
+    return f"make {target} does not take {variable} (it takes {takes}): see make help"
+
+
+# ---- Running ----------------------------------------------------------------------------------
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> None:
@@ -90,7 +209,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             raise UsageError(f"shell opens one database: name one of {', '.join(DATABASES)}")
         shell.exec_psql(*await shell.command(settings, databases[0]))
     databases = select_databases(args.database)
-    if args.command in ("down", "create", "baseline", "import") and len(databases) != 1:
+    if args.command in ONE_DATABASE_COMMANDS and len(databases) != 1:
         raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
     options = commands.Options(
         to=getattr(args, "to", None),
@@ -107,7 +226,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "down":
             await commands.down(settings, databases[0], options)
         case "create":
-            await commands.create(settings, databases[0], args.name, args.auto)
+            await commands.create(settings, databases[0], args.name, args.auto, args.transaction != "0")
         case "status":
             await commands.status(settings, databases, options)
         case "repair":
@@ -130,7 +249,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "baseline":
             await commands.baseline(settings, databases[0], options)
         case "verify":
-            await commands.verify(settings, databases, args.base)
+            await commands.verify(settings, databases, args.base, args.lint)
         case "schema-dump":
             await commands.schema_dump(settings, databases)
         case "seed":
@@ -144,9 +263,19 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # `dbmigrate status | head` should end quietly when head stops reading, like any Unix tool.
+    # Until we know the command (and for --help), a closed pipe ends the process quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--make"]:
+        try:
+            argv = make_argv(argv[1:], dict(os.environ))
+        except UserError as error:
+            _fail(str(error), None, error.exit_code)
     args = build_parser().parse_args(argv)
+    if args.command not in PRINTING_COMMANDS:
+        # A migration must never die half-way because whoever read its output (`| head -3`) left.
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        sys.stdout = _PipeSafe(sys.stdout)
     settings: Settings | None = None
     try:
         settings = load_settings()
@@ -170,24 +299,64 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+class _PipeSafe(io.TextIOBase):
+    """sys.stdout that stops writing, silently, once its reader has gone (EPIPE), instead of raising
+    BrokenPipeError into whatever was printing."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self._closed_pipe = False
+
+    def write(self, text: str) -> int:
+        if not self._closed_pipe:
+            try:
+                self._inner.write(text)
+            except (BrokenPipeError, ValueError):
+                self._gone()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self._closed_pipe:
+            try:
+                self._inner.flush()
+            except (BrokenPipeError, ValueError):
+                self._gone()
+
+    def _gone(self) -> None:
+        self._closed_pipe = True
+        # Point the file descriptor at /dev/null so the interpreter's final flush is quiet too.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._inner.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+
+    def fileno(self) -> int:
+        return self._inner.fileno()
+
+    def isatty(self) -> bool:
+        return self._inner.isatty()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def encoding(self):  # type: ignore[override]
+        return self._inner.encoding
+
+
 def _fail(message: str, settings: Settings | None, code: int) -> None:
     print(f"error: {_scrub(message, settings)}", file=sys.stderr)
     raise SystemExit(code)
 
 
 def _scrub(message: str, settings: Settings | None) -> str:
-    """Remove every configured password from `message`, however it came to be in it."""
-    message = redact(message)
-    if settings is None:
-        return message
-    for database in DATABASES.values():
-        url = settings.get(database.url_variable)
-        if not url:
-            continue
-        try:
-            password = urlsplit(url).password
-        except ValueError:
-            password = None
-        for secret in filter(None, {password, password and unquote(password)}):
-            message = message.replace(secret, "***")
-    return message
+    """`message` with the password field of every URL in it masked. A configured URL too malformed
+    for the URL pattern is replaced, wherever it appears verbatim, by its redacted form."""
+    if settings is not None:
+        for database in DATABASES.values():
+            url = settings.get(database.url_variable)
+            if url and url in message:
+                message = message.replace(url, redact_url(url))
+    return redact(message)

@@ -9,12 +9,13 @@ Precedence for every setting: real environment variables, then `.env.$ORION_ENV`
 
 from __future__ import annotations
 
+import difflib
 import io
 import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbmigrate.errors import UsageError, UserError
@@ -60,13 +61,22 @@ DEFAULT_LOCK_RETRIES = 3
 # The framework's own queries (bookkeeping, status) are short; bound them all the same.
 QUERY_TIMEOUT_SECONDS = 60.0
 
-_DURATION = re.compile(r"^\d+(\.\d+)?\s*(us|ms|s|min|h|d)?$")
+_DURATION = re.compile(r"^(?P<number>\d+(\.\d+)?)\s*(?P<unit>us|ms|s|min|h|d)?$")
+_MILLISECONDS = {"us": 0.001, "ms": 1, None: 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+# lock_timeout and statement_timeout are int milliseconds: PostgreSQL refuses more (about 24.8 days).
+MAX_DURATION_MS = 2**31 - 1
 
 
 def postgres_duration(value: str, key: str) -> str:
     """`value` if PostgreSQL reads it as a duration (e.g. 500ms, 5s, 2min, 0 = no limit)."""
-    if not _DURATION.match(value.strip()):
+    match = _DURATION.match(value.strip())
+    if not match:
         raise UserError(f"{key}={value!r} is not a duration: write e.g. 500ms, 5s, 10min or 0 for no limit")
+    if float(match["number"]) * _MILLISECONDS[match["unit"]] > MAX_DURATION_MS:
+        raise UserError(
+            f"{key}={value!r} is longer than PostgreSQL allows (24 days, {MAX_DURATION_MS} ms): "
+            "write a shorter duration, or 0 for no limit"
+        )
     return value.strip()
 
 
@@ -77,6 +87,8 @@ class Settings:
     project_root: Path
     environment: str
     values: dict[str, str]  # merged .env, .env.$ORION_ENV and the real environment
+    # Where each value came from: "the environment", ".env" or ".env.<ORION_ENV>" (for messages).
+    sources: dict[str, str] = field(default_factory=dict)
 
     def get(self, key: str, default: str | None = None) -> str | None:
         value = self.values.get(key)
@@ -166,13 +178,25 @@ class Settings:
 
 
 def select_databases(name: str | None) -> list[Database]:
-    """The databases a command applies to: one by name, or all when `name` is empty."""
-    if not name or name == "all":
+    """The databases a command applies to: one by name (any case), a comma-separated list
+    (`orion,rfq`), or all when `name` is empty or `all`."""
+    if not name or not name.strip() or name.strip().lower() == "all":
         return list(DATABASES.values())
-    if name not in DATABASES:
-        valid = ", ".join(DATABASES)
-        raise UsageError(f"unknown database {name!r}: choose one of {valid} (or leave DB unset for all)")
-    return [DATABASES[name]]
+    chosen: list[Database] = []
+    for part in name.split(","):
+        wanted = part.strip().lower()
+        if wanted == "all":
+            return list(DATABASES.values())
+        if wanted not in DATABASES:
+            valid = ", ".join(DATABASES)
+            close = difflib.get_close_matches(wanted, DATABASES, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise UsageError(
+                f"unknown database {part.strip()!r}: {hint}choose one of {valid} (or leave DB unset for all)"
+            )
+        if DATABASES[wanted] not in chosen:
+            chosen.append(DATABASES[wanted])
+    return chosen
 
 
 def find_project_root(start: Path | None = None) -> Path:
@@ -194,9 +218,13 @@ def load_settings(project_root: Path | None = None) -> Settings:
     environment = os.environ.get("ORION_ENV") or base.get("ORION_ENV") or DEFAULT_ENVIRONMENT
     if environment not in ENVIRONMENTS:
         raise UserError(f"unknown ORION_ENV {environment!r}: choose one of {', '.join(ENVIRONMENTS)}")
-    values = {**base, **_read_env_file(root / f".env.{environment}"), **os.environ}
+    per_environment = _read_env_file(root / f".env.{environment}")
+    values = {**base, **per_environment, **os.environ}
     values["ORION_ENV"] = environment
-    return Settings(project_root=root, environment=environment, values=values)
+    sources = {key: ".env" for key in base}
+    sources.update({key: f".env.{environment}" for key in per_environment})
+    sources.update({key: "the environment" for key in os.environ})
+    return Settings(project_root=root, environment=environment, values=values, sources=sources)
 
 
 def _read_env_file(path: Path) -> dict[str, str]:

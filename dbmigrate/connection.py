@@ -7,26 +7,40 @@ one-line `UserError` that never shows a password.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import socket
+import sys
+import time
+import zlib
 from collections.abc import AsyncIterator
-from urllib.parse import urlsplit
+from contextlib import asynccontextmanager
+from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
 from dbmigrate import embedded
 from dbmigrate.config import DATABASES, QUERY_TIMEOUT_SECONDS, Database, Settings
 from dbmigrate.errors import UserError
+from dbmigrate.lock import describe_holder_of
 from dbmigrate.urls import database_name, redact, validate, with_database
 
 APPLICATION_NAME_PREFIX = "dbmigrate"
+
+# Where each server's URL came from, for connection errors: (what, origin), e.g.
+# ("DATABASE_URL from .env", ".env"). Keyed by the URL without its database, filled by url_for,
+# which every command calls before connecting.
+_url_sources: dict[str, tuple[str, str]] = {}
 
 
 def url_for(settings: Settings, database: Database) -> str:
     """The URL of `database`: the configured one, or the embedded server's (see `prepare`)."""
     configured = settings.url_for(database)
     if configured is not None:
-        return validate(configured, database.url_variable)
+        url = validate(configured, database.url_variable)
+        _url_sources[_server_key(url)] = url_source(settings, database)
+        return url
     server = embedded.find_running(settings.embedded_data_dir)
     if server is None:
         raise UserError("the embedded PostgreSQL server is not running: run `make db-migrate`")
@@ -44,9 +58,53 @@ async def prepare(settings: Settings, databases: list[Database] | None = None) -
         for database in databases or DATABASES.values():
             url_for(settings, database)
         return
+    if embedded.find_running(settings.embedded_data_dir) is None:
+        first = not (settings.embedded_data_dir / "PG_VERSION").exists()
+        print(
+            f"{'initialising and starting' if first else 'starting'} the embedded PostgreSQL server in "
+            f"{_shown_path(settings)} (no database URL is configured); it keeps running after this command: "
+            "make db-stop stops it",
+            file=sys.stderr,
+            flush=True,
+        )
     _, started = embedded.ensure_running(settings.embedded_data_dir)
     if started:
         await create_missing_databases(settings, list(DATABASES.values()))
+
+
+def url_source(settings: Settings, database: Database) -> tuple[str, str]:
+    """Where the URL of `database` comes from: in words ("DATABASE_URL from .env"), and the origin
+    alone (".env", ".env.development" or "the environment")."""
+    variable = database.url_variable
+    if settings.get(variable):
+        origin = settings.sources.get(variable, "the environment")
+        return f"{variable} from {origin}", origin
+    main = DATABASES["orion"].url_variable
+    origin = settings.sources.get(main, "the environment")
+    return f"{variable} is unset, so {main}'s server is used ({main} from {origin})", origin
+
+
+def _advice_for_unreachable(source: tuple[str, str] | None) -> str:
+    if source is None:
+        return "check the host and port in the database URL and that the server is running"
+    what, origin = source
+    if origin.startswith(".env"):
+        return (
+            f"{what}: start that server (`docker compose up -d` starts the project's), or remove the "
+            f"database URLs from {origin} to use the embedded server"
+        )
+    return f"{what}: check its host and port, and that the server is running (`docker compose up -d` starts ours)"
+
+
+def _server_key(url: str) -> str:
+    return with_database(url, "")
+
+
+def _shown_path(settings: Settings) -> str:
+    try:
+        return str(settings.embedded_data_dir.relative_to(settings.project_root))
+    except ValueError:
+        return str(settings.embedded_data_dir)
 
 
 def server_url(settings: Settings, database: Database) -> str:
@@ -62,6 +120,7 @@ def application_name(purpose: str) -> str:
 async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connection:
     """Open a connection to `url`, or raise a UserError that says what to do."""
     where = _where(url)
+    source = _url_sources.get(_server_key(url))
     try:
         return await asyncpg.connect(
             url,
@@ -89,12 +148,21 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
             f"no answer from PostgreSQL at {where} within "
             f"{settings.connect_timeout_seconds:g} s: check the host and that the server is up"
         ) from None
-    except OSError as error:
-        reason = error.strerror or type(error).__name__
+    except ValueError as error:  # asyncpg's ClientConfigurationError, or a query value it cannot read
         raise UserError(
-            f"cannot reach PostgreSQL at {where} ({reason}): check the host and port in the "
-            "database URL and that the server is running"
+            f"the URL of database {database_name(url)!r}{f' ({source[0]})' if source else ''} has a setting the "
+            f"client refuses ({first_line(error)}): fix it in the URL, e.g. sslmode=disable, prefer, require, "
+            "verify-ca or verify-full"
         ) from None
+    except OSError as error:
+        unreadable = error.filename or _missing_ssl_file(url)
+        if unreadable:  # an sslrootcert/sslcert/sslkey file named in the URL
+            raise UserError(
+                f"the URL of database {database_name(url)!r} names {unreadable}, which cannot be read "
+                f"({error.strerror or first_line(error)}): fix the path in the URL"
+            ) from None
+        reason = error.strerror or first_line(error)
+        raise UserError(f"cannot reach PostgreSQL at {where} ({reason}): {_advice_for_unreachable(source)}") from None
     except asyncpg.PostgresError as error:
         raise UserError(f"PostgreSQL at {where} refused the connection: {first_line(error)}") from None
 
@@ -107,8 +175,10 @@ async def create_missing_databases(settings: Settings, databases: list[Database]
             try:
                 await conn.execute(f"CREATE DATABASE {quote_identifier(dbname)}")
                 created.append(dbname)
-            except asyncpg.DuplicateDatabaseError:
-                pass  # another runner created it between our check and our CREATE
+            except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                # Another runner created it between our check and our CREATE (two concurrent
+                # CREATE DATABASE of one name can also collide on pg_database's unique index).
+                pass
     return created
 
 
@@ -117,7 +187,8 @@ async def drop_databases(settings: Settings, databases: list[Database]) -> list[
     dropped: list[str] = []
     async for conn, dbname, exists in _on_maintenance_database(settings, databases, "drop"):
         if exists:
-            await conn.execute(f"DROP DATABASE {quote_identifier(dbname)} WITH (FORCE)")
+            # IF EXISTS: another runner may have dropped it since we looked.
+            await conn.execute(f"DROP DATABASE IF EXISTS {quote_identifier(dbname)} WITH (FORCE)")
             dropped.append(dbname)
     return dropped
 
@@ -141,13 +212,20 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _missing_ssl_file(url: str) -> str | None:
+    for key, value in parse_qsl(urlsplit(url).query):
+        if key in ("sslrootcert", "sslcert", "sslkey", "sslcrl") and value and not os.path.exists(value):
+            return value
+    return None
+
+
 def _where(url: str) -> str:
+    """host:port/database as libpq reads the URL: ?host= and ?port= count when the URL has none."""
     parts = urlsplit(url)
-    host = parts.hostname or dict(pair.split("=", 1) for pair in parts.query.split("&") if "=" in pair).get(
-        "host", "local socket"
-    )
+    query = dict(parse_qsl(parts.query))
+    host = parts.hostname or query.get("host", "local socket")
     try:
-        port = parts.port or 5432
+        port = parts.port or query.get("port") or 5432
     except ValueError:
         port = "?"
     return redact(f"{host}:{port}/{database_name(url)}")
@@ -156,3 +234,49 @@ def _where(url: str) -> str:
 def first_line(error: BaseException) -> str:
     """The first line of an error's message, without secrets."""
     return redact(str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__)
+
+
+# The reset lock: one reset of a database at a time, on the server's maintenance database (a reset
+# drops the database, so its lock cannot live inside it). Two-key advisory locks (class, database
+# name's CRC), so resets of different databases never wait for each other, and the single-key
+# migration lock (lock.py) never collides with them.
+RESET_LOCK_CLASS = int.from_bytes(b"dbrs", "big") - 2**31  # a signed int4
+
+
+@asynccontextmanager
+async def reset_lock(settings: Settings, databases: list[Database]) -> AsyncIterator[None]:
+    """Hold the reset lock of every one of `databases` for the block: drop, create, migrate and seed.
+
+    Waiters poll (bounded by ORION_MIGRATE_LOCK_WAIT), like the migration lock; the locks are
+    taken in one order everywhere, so two resets of overlapping databases cannot deadlock.
+    """
+    keys = sorted({(server_url(settings, db), database_name(url_for(settings, db))) for db in databases})
+    connections: dict[str, asyncpg.Connection] = {}
+    try:
+        for server, dbname in keys:
+            if server not in connections:
+                connections[server] = await connect(settings, server, "reset lock")
+            await _acquire_reset_lock(connections[server], dbname, settings.lock_wait_seconds)
+        yield
+    finally:
+        for conn in connections.values():
+            with contextlib.suppress(Exception):  # closing the session releases its locks
+                await conn.close(timeout=5)
+
+
+_POLL_SECONDS = (0.05, 0.1, 0.2, 0.25)
+
+
+async def _acquire_reset_lock(conn: asyncpg.Connection, dbname: str, wait_seconds: float) -> None:
+    key = zlib.crc32(dbname.encode()) - 2**31
+    deadline = time.monotonic() + wait_seconds
+    attempt = 0
+    while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", RESET_LOCK_CLASS, key):
+        if time.monotonic() >= deadline:
+            holder = await describe_holder_of(conn, RESET_LOCK_CLASS, key, objsubid=2)
+            raise UserError(
+                f"{dbname}: another reset holds the reset lock ({holder}); waited {wait_seconds:g} s. "
+                "Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
+            )
+        await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
+        attempt += 1

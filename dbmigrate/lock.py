@@ -31,7 +31,7 @@ SELECT a.pid, a.application_name, host(a.client_addr) AS client_addr, a.usename,
 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 WHERE l.locktype = 'advisory' AND l.granted AND l.database = (
         SELECT oid FROM pg_database WHERE datname = current_database())
-  AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1
+  AND l.classid = $1 AND l.objid = $2 AND l.objsubid = $3
 LIMIT 1
 """
 
@@ -69,9 +69,23 @@ async def acquire(conn: asyncpg.Connection, database: str, wait_seconds: float) 
 
 
 async def describe_holder(conn: asyncpg.Connection) -> str:
-    row = await conn.fetchrow(_HOLDER, LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF)
+    return await describe_holder_of(conn, LOCK_KEY >> 32, LOCK_KEY & 0xFFFFFFFF, objsubid=1)
+
+
+async def describe_holder_of(conn: asyncpg.Connection, classid: int, objid: int, objsubid: int) -> str:
+    """Who holds an advisory lock of the connected database, as far as our role may see.
+
+    pg_stat_activity hides another role's application, address and start time (NULL) unless we
+    are a superuser or have pg_read_all_stats: say so instead of printing None.
+    """
+    row = await conn.fetchrow(_HOLDER, classid % 2**32, objid % 2**32, objsubid)
     if row is None:
         return "holder gone"
+    if row["seconds"] is None:
+        return (
+            f"pid {row['pid']}, user {row['usename']}; its application, host and start are hidden from this role "
+            "(pg_read_all_stats shows them)"
+        )
     client = row["client_addr"] or "local socket"
     name = row["application_name"] or "no application_name"
     return f"pid {row['pid']}, {name}, user {row['usename']} from {client}, connected {row['seconds']} s"
