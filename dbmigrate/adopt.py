@@ -72,13 +72,14 @@ async def baseline_from_tool(settings: Settings, database: Database, tool: str) 
                     f"{f' and {len(unknown) - 1} more' if len(unknown) > 1 else ''}, but no imported migration "
                     "is that version: import the complete history (the same folder the tool ran from)"
                 )
-            await recorder.ensure_tables(conn)
-            recorded = await recorder.applied(conn, database.app)
-            marked = sorted(
-                {imported[version_key(tool, v)] for v in versions} - {m for m in imported.values() if m.id in recorded},
-                key=lambda m: m.id,
-            )
-            async with conn.transaction():
+            async with conn.transaction():  # all of it or none of it
+                await recorder.ensure_tables(conn)
+                recorded = await recorder.applied(conn, database.app)
+                marked = sorted(
+                    {imported[version_key(tool, v)] for v in versions}
+                    - {m for m in imported.values() if m.id in recorded},
+                    key=lambda m: m.id,
+                )
                 for migration in marked:
                     await recorder.record_applied(conn, database.app, migration.id, migration.checksum, None)
     finally:
