@@ -8,7 +8,7 @@ a Unix socket inside that folder and stays running between commands until `make 
 PostgreSQL refuses to run as root, so under root (CI, containers) the cluster belongs to the
 system user `postgres`, created if missing, as pgserver did.
 
-The test cluster (`test_data_dir`) is a second server of the same major, in /dev/shm when it
+The test cluster (`data_dir_for_tests`) is a second server of the same major, in /dev/shm when it
 exists, tuned for speed over durability (fsync, synchronous_commit and full_page_writes off): the
 pytest plugin keeps template databases and their clones there, never on the development server.
 
@@ -86,7 +86,7 @@ def major_of(data_dir: Path) -> int:
         return DEFAULT_MAJOR
 
 
-def test_data_dir(pgdata_root: Path, major: int) -> Path:
+def data_dir_for_tests(pgdata_root: Path, major: int) -> Path:
     """The test cluster of `major` for the project whose data folders are under `pgdata_root`."""
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
