@@ -64,7 +64,13 @@ async def baseline_from_tool(settings: Settings, database: Database, tool: str) 
     conn = await connection.connect(settings, connection.url_for(settings, database), f"baseline {database.name}")
     try:
         async with migration_lock(conn, database.name, settings.lock_wait_seconds):
-            versions = await _applied_by_tool(conn, database, tool, imported)
+            try:
+                versions = await _applied_by_tool(conn, database, tool, imported)
+            except asyncpg.PostgresError as error:  # a table of that name, but not the tool's shape
+                raise UserError(
+                    f"{database.name}: {TOOL_TABLES[tool]} cannot be read as {tool}'s table: "
+                    f"{str(error).strip().splitlines()[0]}"
+                ) from None
             unknown = [version for version in versions if version_key(tool, version) not in imported]
             if unknown:
                 raise UserError(
@@ -123,7 +129,7 @@ async def _applied_by_tool(conn: asyncpg.Connection, database: Database, tool: s
     if tool == GOLANG_MIGRATE:
         if "dirty" not in columns:
             raise UserError(f"{where} has no dirty column: it is not golang-migrate's (dbmate's? use FROM_TOOL=dbmate)")
-        rows = await conn.fetch(f"SELECT version, dirty FROM {table}")
+        rows = await conn.fetch(f"SELECT version::bigint AS version, dirty::boolean AS dirty FROM {table}")
         if len(rows) > 1:
             raise UserError(f"{where} has {len(rows)} rows; golang-migrate keeps one: repair it with `migrate force`")
         if not rows:

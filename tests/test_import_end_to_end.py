@@ -264,6 +264,12 @@ REFUSALS = {  # imported from, FROM_TOOL, the tool table, the error
         "applied 1_other",
     ),
     "nothing imported from that tool": ("dbmate", "flyway", "SELECT 1", "no migration was imported from flyway"),
+    "a pgmigrations table of another shape": (
+        "node-pg-migrate",
+        "node-pg-migrate",
+        "CREATE TABLE pgmigrations (id serial PRIMARY KEY, migration text)",
+        'pgmigrations cannot be read as node-pg-migrate\'s table: column "name" does not exist',
+    ),
 }
 
 
