@@ -20,8 +20,8 @@ from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
-from dbmigrate import embedded
-from dbmigrate.config import DATABASES, QUERY_TIMEOUT_SECONDS, Database, Settings
+from dbmigrate import embedded, pooling
+from dbmigrate.config import DATABASES, Database, Settings
 from dbmigrate.errors import UserError
 from dbmigrate.lock import describe_holder_of
 from dbmigrate.urls import database_name, redact, validate, with_database
@@ -122,18 +122,8 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
     where = _where(url)
     source = _url_sources.get(_server_key(url))
     try:
-        return await asyncpg.connect(
-            url,
-            timeout=settings.connect_timeout_seconds,
-            server_settings={
-                "application_name": application_name(purpose),
-                # If this process dies mid-statement, the server notices within a second and
-                # rolls back, freeing the migration lock, instead of finishing a long DDL first.
-                "client_connection_check_interval": "1000",
-                # The framework's own queries are short; migrations set their own timeouts.
-                "statement_timeout": f"{QUERY_TIMEOUT_SECONDS:g}s",
-            },
-        )
+        # Directly, or through PgBouncer (ORION_POOLER): see pooling.py.
+        return await pooling.open_connection(url, settings, application_name(purpose))
     except asyncpg.InvalidCatalogNameError:
         raise UserError(
             f"database {database_name(url)!r} does not exist on {where}: create it with `make db-create`"

@@ -4,8 +4,9 @@ A session-level advisory lock (advisory locks are scoped to the current database
 database has its own). Waiters poll `pg_try_advisory_lock` instead of blocking in
 `pg_advisory_lock`: a blocked waiter sits in a transaction that a `CREATE INDEX CONCURRENTLY` of
 the holder would wait for, and PostgreSQL would abort one of them as a deadlock. The lock goes
-with the connection, so a killed runner frees it. Through PgBouncer in transaction pooling,
-session locks are unreliable; a failed unlock is reported.
+with the connection, so a killed runner frees it. Through a pooler in transaction mode
+(PgBouncer; the connection says so, see pooling.py) there is no session to hold it: the lock is
+a lease row instead (lease.py).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ LIMIT 1
 @asynccontextmanager
 async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: float) -> AsyncIterator[None]:
     """Hold the migration lock of the connected database for the duration of the block."""
+    if getattr(conn, "pooled", False):  # through PgBouncer in transaction mode: a lease (lease.py)
+        from dbmigrate.lease import lease_lock
+
+        async with lease_lock(conn, database, wait_seconds):
+            yield
+        return
     await acquire(conn, database, wait_seconds)
     try:
         yield
