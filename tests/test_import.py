@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT_FILES, ROOT
 
 from dbmigrate.errors import UserError
 from dbmigrate.importer import (
@@ -26,6 +25,7 @@ from dbmigrate.importer import (
     source_of,
     write,
 )
+from dbmigrate.testing import ROOT, copy_project
 
 HISTORIES = Path(__file__).parent / "histories"
 STEP_COUNT = 36
@@ -133,13 +133,7 @@ def _project(tmp_path: Path) -> Path:
     """A copy of the project (no database needed: import only writes files)."""
     root = tmp_path / "project"
     root.mkdir()
-    for name in PROJECT_FILES:
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, root / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(source, root / name)
-    return root
+    return copy_project(root)
 
 
 def _cli(root: Path, *args: str) -> subprocess.CompletedProcess:

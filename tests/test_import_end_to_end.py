@@ -8,13 +8,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Databases, catalog_of, run_sql, with_connection
 from histories.generate import STEPS, flyway_versions
 
 from dbmigrate import postgres_install
 from dbmigrate.catalog import first_difference
 from dbmigrate.importer import FORMATS
 from dbmigrate.postgres_releases import DEFAULT_MAJOR
+from dbmigrate.testing import Databases, catalog_of, run_sql, with_connection
 
 HISTORIES = Path(__file__).parent / "histories"
 APP = "rfq"
