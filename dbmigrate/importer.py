@@ -35,6 +35,10 @@ from __future__ import annotations
 
 import ast
 import re
+import shutil
+import subprocess
+import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -557,7 +561,9 @@ def write(planned: list[PlannedMigration]) -> None:
                 f.write(content)
 
 
-def python_source(app: str, migration_id: str, tool: str, migration: SourceMigration) -> str:
+def python_source(
+    app: str, migration_id: str, tool: str, migration: SourceMigration, squawk_rules: list[str] | None = None
+) -> str:
     description = f"Imported from {tool} {migration.source.split(' + ')[0]}"
     docstring = description.replace("\\", "/").replace('"', "'")
     arguments = f'migration_id=ID, app_name="{app}", description=DESCRIPTION'
@@ -574,7 +580,8 @@ def python_source(app: str, migration_id: str, tool: str, migration: SourceMigra
         f"{_assign('VERSION', PICCOLO_VERSION)}"
         f"{_assign('DESCRIPTION', description)}"
         f"{_assign('SOURCE_TOOL', tool)}"
-        f"{_assign('SOURCE_VERSION', migration.version)}\n\n"
+        f"{_assign('SOURCE_VERSION', migration.version)}"
+        f"{_squawk_exempt(tool, squawk_rules or [])}\n\n"
         "async def forwards():\n"
         f"{call}\n"
         f"{_NO_STATEMENT if migration.up_is_empty else _SQL_FILES}"
@@ -589,6 +596,51 @@ _NO_STATEMENT = (
     "    # The source migration holds no statement (see the .up.sql beside this file): nothing runs, either way.\n"
     "    return manager\n"
 )
+
+
+def _squawk_exempt(tool: str, rules: list[str]) -> str:
+    """SQUAWK_EXEMPT for what squawk finds in SQL that ran already: db-verify's lint is for new SQL."""
+    if not rules:
+        return ""
+    reason = _literal(f"imported from {tool}: applied already, and history is not rewritten")
+    return "SQUAWK_EXEMPT = {\n" + "".join(f"    {_literal(rule)}: {reason},\n" for rule in sorted(rules)) + "}\n"
+
+
+_SQUAWK_FINDING = re.compile(r"^(?P<file>.+?):\d+:\d+: (?:warning|error): (?P<rule>[a-z0-9-]+) ")
+
+
+def squawk_rules(root: Path, planned: list[PlannedMigration]) -> dict[int, list[str]] | None:
+    """The squawk rules each planned migration's up SQL breaks (by index in `planned`), linted as
+    db-verify lints it (the project's .squawk.toml; in a transaction when the migration is); None
+    when squawk is not installed."""
+    squawk = shutil.which("squawk") or str(Path(sys.executable).parent / "squawk")
+    if not Path(squawk).exists():
+        return None
+    found: dict[int, set[str]] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for transactional in (True, False):
+            paths = {}
+            for index, item in enumerate(planned):
+                if item.source.transactional == transactional and not item.source.up_is_empty:
+                    path = Path(folder) / f"{index}.sql"
+                    path.write_text(item.source.up, encoding="utf-8")
+                    paths[str(path)] = index
+            if not paths:
+                continue
+            command = [squawk, "--reporter=gcc", *_squawk_config(root), *paths]
+            if transactional:
+                command.append("--assume-in-transaction")
+            result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+            for line in result.stdout.splitlines():
+                match = _SQUAWK_FINDING.match(line)
+                if match and match.group("file") in paths:
+                    found.setdefault(paths[match.group("file")], set()).add(match.group("rule"))
+    return {index: sorted(rules) for index, rules in found.items()}
+
+
+def _squawk_config(root: Path) -> list[str]:
+    config = root / ".squawk.toml"
+    return [f"--config={config}"] if config.is_file() else []
 
 
 def _assign(name: str, value: str) -> str:
@@ -619,6 +671,11 @@ def import_history(settings: Settings, database: Database, folder: Path, format:
     root = settings.project_root
     existing = [(m.id, m.path) for m in loader.discover(root, database)]
     planned = plan(loader.migrations_folder(root, database), database.app, existing, tool, history)
+    rules = squawk_rules(root, planned)
+    for index, broken in (rules or {}).items():
+        item = planned[index]
+        py = next(path for path in item.files if path.suffix == ".py")
+        item.files[py] = python_source(database.app, item.migration_id, tool, item.source, broken)
     write(planned)
     notes = []
     outside = sum(1 for item in planned if not item.source.transactional)
@@ -627,6 +684,10 @@ def import_history(settings: Settings, database: Database, folder: Path, format:
         notes.append(f"{outside} run outside a transaction")
     if irreversible:
         notes.append(f"{irreversible} cannot be rolled back")
+    if rules is None:
+        notes.append("squawk is not installed, so db-verify will lint their SQL: run `make venv`, import again")
+    elif rules:
+        notes.append(f"{len(rules)} exempt what squawk finds in their SQL from db-verify's lint")
     print(
         f"{database.name}: imported {len(planned)} {tool} migration(s) as {planned[0].migration_id} .. "
         f"{planned[-1].migration_id} into {loader.migrations_folder(root, database).relative_to(root)}"

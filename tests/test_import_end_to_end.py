@@ -322,3 +322,12 @@ def test_imported_downs_roll_back_to_what_psql_built_at_that_point_and_irreversi
     assert "013_backfill_weights" in refused.stderr and len(refused.stderr.strip().splitlines()) == 1
     dbs.cli("migrate", APP)
     assert len(dbs.applied(APP)) == len(STEPS)
+
+
+def test_an_imported_history_passes_db_verify(project: Path, dbs: Databases):
+    """Up, down, up of every imported migration on a scratch database, the snapshot, and squawk's
+    lint (what it finds in SQL that ran already is exempted, with the reason, by the import)."""
+    dbs.cli("import", APP, "--from", str(HISTORIES / "dbmate"))
+    assert "SQUAWK_EXEMPT" in (project / APP / "piccolo_migrations" / "rfq_017_create_suppliers.py").read_text()
+    dbs.cli("schema-dump", APP, timeout=300)
+    dbs.cli("verify", APP, timeout=300)

@@ -317,7 +317,14 @@ $$;
     ),
     Step(
         "first restock",
-        "CALL wh_restock(1, 7);\n",
+        """DO $$
+DECLARE
+    first_item bigint := (SELECT min(id) FROM wh_items);  -- CALL itself takes no subquery
+BEGIN
+    CALL wh_restock(first_item, 7);
+END
+$$;
+""",
         "DELETE FROM wh_stock_movements WHERE note = 'restock';\n",
     ),
     Step(

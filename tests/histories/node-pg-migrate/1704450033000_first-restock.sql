@@ -1,5 +1,11 @@
 -- Up Migration
-CALL wh_restock(1, 7);
+DO $$
+DECLARE
+    first_item bigint := (SELECT min(id) FROM wh_items);  -- CALL itself takes no subquery
+BEGIN
+    CALL wh_restock(first_item, 7);
+END
+$$;
 
 -- Down Migration
 DELETE FROM wh_stock_movements WHERE note = 'restock';

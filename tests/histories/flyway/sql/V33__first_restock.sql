@@ -1,1 +1,7 @@
-CALL wh_restock(1, 7);
+DO $$
+DECLARE
+    first_item bigint := (SELECT min(id) FROM wh_items);  -- CALL itself takes no subquery
+BEGIN
+    CALL wh_restock(first_item, 7);
+END
+$$;
