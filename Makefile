@@ -11,7 +11,7 @@
 override SHELL := /bin/sh
 override .SHELLFLAGS := -c
 override MAKE_VARIABLES := DB NAME TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
-        PYTHON FROM FROM_TOOL
+        PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD
 $(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $$(value $(v))))
 unexport $(MAKE_VARIABLES)
 # Which of them were typed on make's command line (a target refuses those it does not take).
@@ -29,12 +29,12 @@ override STAMP := $(VENV)/.installed-stamp
 # One target per migrated database (the Piccolo apps: folders holding piccolo_migrations/).
 override DATABASES := $(sort $(patsubst %/piccolo_migrations/,%,$(wildcard */piccolo_migrations/)))
 override DB_TARGETS := $(addprefix db-migrate-,$(DATABASES))
-override TARGETS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
+override GOALS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
         $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
-        db-create db-drop db-stop db-shell db-migrate-import test lint bench
+        db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint bench
 
 .DEFAULT_GOAL := help
-.PHONY: $(TARGETS) FORCE
+.PHONY: $(GOALS) FORCE
 
 help: ## list every target
 	@echo 'Variables: DB=orion|rfq|marketdata or a list (DB=orion,rfq); unset means the default shown.'
@@ -62,7 +62,7 @@ db-migrate-down: $(STAMP) ## roll back the last migration of DB (default orion) 
 db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [AUTO=1 fills it from tables.py]
 	@$(CLI) create
 
-db-migrate-status: $(STAMP) ## show migrations of DB (default all) [CHECK=1 fails on anything unapplied] [FORMAT=json]
+db-migrate-status: $(STAMP) ## show migrations of DB (default all), or of a fleet: TARGETS=file [CHECK=1 fails on anything unapplied] [FORMAT=json]
 	@$(CLI) status
 
 db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now [CONFIRM=db]
@@ -104,6 +104,9 @@ db-shell: $(STAMP) ## psql on DB (default orion), embedded or configured; with p
 db-migrate-import: $(STAMP) ## write another tool's migrations as DB's, after its own: FROM=folder DB=orion [FORMAT=dbmate|golang-migrate|flyway|node-pg-migrate]
 	@$(CLI) import
 
+db-migrate-fleet: $(STAMP) ## migrate every database of TARGETS=file (lines `<kind> <url>`) [PARALLEL=8] [TO=003] [DRY_RUN=1] [SHARD=1/4]
+	@$(CLI) migrate-fleet
+
 test: $(STAMP) ## run the test suite (real PostgreSQL; starts the embedded server when none is configured)
 	$(PY) -m pytest -n 2 -q
 
@@ -116,4 +119,4 @@ lint: $(STAMP) ## ruff
 
 # Anything else is a typo, not a database: say so (make's own words would be "No rule to make target").
 .DEFAULT:
-	$(error unknown target '$@': the targets are $(strip $(TARGETS)) (make help describes them))
+	$(error unknown target '$@': the targets are $(strip $(GOALS)) (make help describes them))

@@ -66,7 +66,18 @@ def build_parser() -> argparse.ArgumentParser:
         default="1",
         help="0 writes a non-transactional migration (CREATE INDEX CONCURRENTLY), run one statement at a time",
     )
-    command("status", "show applied, pending, modified, missing and failed migrations", None, "check", "format")
+    command(
+        "status",
+        "show applied, pending, modified, missing and failed migrations",
+        None,
+        *("check", "format", "targets", "parallel", "shard"),
+    )
+    command(
+        "migrate-fleet",
+        "migrate every database listed in --targets, --parallel at once (fleet.py)",
+        "none",
+        *("targets", "parallel", "to", "dry-run", "out-of-order", "shard"),
+    )
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
     p = command(
         "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
@@ -96,7 +107,17 @@ _FLAGS: dict[str, dict] = {
     "format": {"choices": ["text", "json"], "default": "text"},
     "lint": {"choices": ["all", "new"], "default": "all", "help": "new: lint only migrations not on the base"},
     "base": {"metavar": "REF", "help": "git ref migrations must match (default: merge base with origin/main, or main)"},
+    "targets": {"metavar": "FILE", "help": "a fleet: one `<kind> <url>` per line (kind orion, rfq or marketdata)"},
+    "parallel": {"type": lambda text: _whole_number(text, "PARALLEL"), "metavar": "N", "help": "databases at once"},
+    "shard": {"metavar": "I/N", "help": "only every N-th target from the I-th: one of N jobs of an orchestrator"},
 }
+
+
+def _whole_number(text: str, variable: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{variable}={text!r} is not a whole number from 1: write e.g. {variable}=8")
+    return int(text)
+
 
 # ---- Make's variables -------------------------------------------------------------------------
 
@@ -117,6 +138,9 @@ MAKE_VARIABLES = {
     "OUT_OF_ORDER": "--out-of-order",
     "FROM": "--from",
     "FROM_TOOL": "--from-tool",
+    "TARGETS": "--targets",
+    "PARALLEL": "--parallel",
+    "SHARD": "--shard",
 }
 _SWITCH_ON = ("1", "yes", "true", "on")
 _SWITCH_OFF = ("", "0", "no", "false", "off")
@@ -171,7 +195,7 @@ def make_argv(recipe: list[str], environ: dict[str, str]) -> list[str]:
         args += fixed
     elif "database" in positionals:
         args.append(positionals["database"])
-    return args
+    return args if args[-1] != "--" else args[:-1]  # argparse refuses a bare -- where nothing is positional
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -208,6 +232,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         if len(databases) != 1:
             raise UsageError(f"shell opens one database: name one of {', '.join(DATABASES)}")
         shell.exec_psql(*await shell.command(settings, databases[0]))
+    if args.command == "migrate-fleet" or getattr(args, "targets", None) is not None:
+        await _fleet(args, settings)
+        return
     databases = select_databases(args.database)
     if args.command in ONE_DATABASE_COMMANDS and len(databases) != 1:
         raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
@@ -260,6 +287,23 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             await commands.create_databases(settings, databases)
         case "drop-databases":
             await commands.drop_databases(settings, databases, options)
+
+
+async def _fleet(args: argparse.Namespace, settings: Settings) -> None:
+    """migrate-fleet, and status of a fleet (fleet.py)."""
+    from pathlib import Path
+
+    from dbmigrate import fleet
+
+    if not (args.targets or "").strip():
+        raise UsageError("a fleet needs TARGETS, a file with one `<kind> <url>` per line (README: Migrating a fleet)")
+    if getattr(args, "database", None):
+        raise UsageError("status takes DB or TARGETS, not both: TARGETS names every database of the fleet")
+    path = Path(args.targets.strip())
+    if args.command == "status":
+        await fleet.status(settings, path, args.format == "json", args.check, args.parallel, args.shard)
+    else:
+        await fleet.migrate(settings, path, args.parallel, args.to, args.dry_run, args.out_of_order, args.shard)
 
 
 def main(argv: list[str] | None = None) -> int:
