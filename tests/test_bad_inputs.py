@@ -128,13 +128,13 @@ def test_a_server_that_stops_mid_run(tmp_path, project):
     import tempfile
     from pathlib import Path
 
-    from conftest import _fresh_databases
+    from dbmigrate.testing import fresh_databases
     from private_server import start_private_server
 
     base = Path(tempfile.mkdtemp(prefix="orion-test-stop-"))
     server = start_private_server(base, PRIVATE_SERVER_PASSWORD)
     try:
-        with _fresh_databases(server.url()) as dbs:
+        with fresh_databases(server.url()) as dbs:
             dbs.cwd = project
             write_python_migration(
                 project,
