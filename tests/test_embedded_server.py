@@ -4,8 +4,10 @@ contrib available, run as an unprivileged user under root, found without importi
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,12 +38,15 @@ def cli(pgdata: Path, *args: str, expect: int = 0, **env: str) -> subprocess.Com
 
 
 @pytest.fixture(scope="module")
-def pgdata(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A data root of our own (short path: the socket lives in it), every server in it stopped after."""
-    root = tmp_path_factory.mktemp("pg")
+def pgdata() -> Iterator[Path]:
+    """A data root of our own, every server in it stopped and removed after. Not under pytest's
+    tmp_path: pytest makes /tmp/pytest-of-root private again at each session's start, and under
+    root the cluster belongs to another user, who must reach it."""
+    root = Path(tempfile.mkdtemp(prefix="orion-embedded-"))
     yield root
     for major in RELEASES:
         embedded.stop(root / str(major))
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_the_default_major_runs_migrations_and_has_contrib(pgdata: Path):

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -139,7 +140,7 @@ def test_outside_the_project_the_plugin_says_to_set_orion_project_root(tmp_path:
 
 
 def test_a_session_stops_the_test_cluster_it_started(tmp_path: Path):
-    pgdata = tmp_path / "pgdata"
+    pgdata = Path(tempfile.mkdtemp(prefix="orion-plugin-"))  # not under tmp_path: see test_embedded_server.py
     source = (
         "import asyncpg, asyncio\n"
         "def test_service(orion_reference_database_url):\n"
@@ -161,3 +162,4 @@ def test_a_session_stops_the_test_cluster_it_started(tmp_path: Path):
     finally:
         embedded.stop(cluster)
         shutil.rmtree(cluster.parent, ignore_errors=True)
+        shutil.rmtree(pgdata, ignore_errors=True)
