@@ -11,6 +11,9 @@ empty backwards SQL makes it irreversible until the undo is written (or NOTHING_
 
 from __future__ import annotations
 
+import ast
+import inspect
+import re
 import shutil
 import subprocess
 import sys
@@ -89,22 +92,120 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
         app_name=app,
         description=name.replace("_", " "),
     )
-    return formatted(source, root)
+    return formatted(compact(source), root)
+
+
+def compact(source: str) -> str:
+    """Leave out what Piccolo would assume anyway, as Django's migration writer does: column
+    parameters equal to the column class's defaults, and keyword arguments equal to the
+    MigrationManager method's defaults. Replaying the file gives the same columns (Piccolo builds
+    each one as `column_class(**params)`), so diffs and the database are unchanged."""
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+    tree = ast.parse(source)
+    drop: list[tuple[int, int]] = []  # character spans of "key: value," / "name=value," to remove
+    offsets = _line_offsets(source)
+    for call in ast.walk(tree):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            continue
+        method = getattr(MigrationManager, call.func.attr, None)
+        if method is None:
+            continue
+        defaults = _defaults(method)
+        column_class = _column_class(call)
+        for keyword in call.keywords:
+            text = ast.get_source_segment(source, keyword.value)
+            if keyword.arg in defaults and text == defaults[keyword.arg]:
+                drop.append(_span(keyword, offsets))
+            elif keyword.arg == "params" and isinstance(keyword.value, ast.Dict) and column_class is not None:
+                drop += _default_params(source, keyword.value, column_class, offsets)
+    for start, end in sorted(drop, reverse=True):
+        source = source[:start] + source[_past_comma(source, end) :]
+    # Piccolo writes each call on one line, items joined by ", ": an item removed last leaves ", )".
+    lines = [
+        re.sub(r", ([})])", r"\1", line) if line.lstrip().startswith("manager.") else line
+        for line in source.splitlines(True)
+    ]
+    return "".join(lines)
+
+
+def _past_comma(source: str, end: int) -> int:
+    """Where the next item starts: past the comma (and spaces) that follow `end`."""
+    rest = source[end:]
+    stripped = rest.lstrip(" ")
+    if stripped.startswith(","):
+        return end + len(rest) - len(stripped) + 1 + (len(stripped[1:]) - len(stripped[1:].lstrip(" ")))
+    return end
+
+
+def _line_offsets(source: str) -> list[int]:
+    offsets, total = [0], 0
+    for line in source.splitlines(keepends=True):
+        total += len(line)
+        offsets.append(total)
+    return offsets
+
+
+def _span(node: ast.AST, offsets: list[int]) -> tuple[int, int]:
+    start = offsets[node.lineno - 1] + node.col_offset
+    end = offsets[node.end_lineno - 1] + node.end_col_offset
+    return start, end
+
+
+def _defaults(function) -> dict[str, str]:
+    """Parameter name -> the source text of its default, as Piccolo serialises values."""
+    from piccolo.apps.migrations.auto.serialisation import serialise_params
+
+    values = {
+        name: parameter.default
+        for name, parameter in inspect.signature(function).parameters.items()
+        if parameter.default is not inspect.Parameter.empty and parameter.default is not Ellipsis
+    }
+    try:
+        serialised = serialise_params(values).params
+    except Exception:  # a default Piccolo cannot serialise is simply kept
+        return {}
+    return {name: repr(value) for name, value in serialised.items()}
+
+
+def _column_class(call: ast.Call):
+    from piccolo.columns import column_types
+
+    for keyword in call.keywords:
+        if keyword.arg == "column_class" and isinstance(keyword.value, ast.Name):
+            return getattr(column_types, keyword.value.id, None)
+    return None
+
+
+def _default_params(source: str, params: ast.Dict, column_class, offsets: list[int]) -> list[tuple[int, int]]:
+    from piccolo.columns import Column
+
+    defaults = {**_defaults(Column.__init__), **_defaults(column_class.__init__)}
+    spans = []
+    for key, value in zip(params.keys, params.values, strict=True):
+        name = key.value if isinstance(key, ast.Constant) else None
+        if name in defaults and ast.get_source_segment(source, value) == defaults[name]:
+            spans.append((_span(key, offsets)[0], _span(value, offsets)[1]))
+    return spans
 
 
 def formatted(source: str, root: Path | None) -> str:
-    """`source` as `ruff format` (the project's formatter, with its settings) writes it."""
+    """`source` as `ruff format` (the project's formatter, with its settings) writes it, without
+    imports that compacting left unused."""
     ruff = shutil.which("ruff") or str(Path(sys.executable).parent / "ruff")
     if not Path(ruff).exists():
         import black
 
         return black.format_str(source, mode=black.FileMode(line_length=120))
-    result = subprocess.run(
-        [ruff, "format", "--stdin-filename", "migration.py", "-"],
-        input=source,
-        capture_output=True,
-        text=True,
-        cwd=root,
-        timeout=60,
-    )
-    return result.stdout if result.returncode == 0 else source
+    for command in (["check", "--select", "F401,I001", "--fix", "--quiet", "--exit-zero"], ["format"]):
+        result = subprocess.run(
+            [ruff, *command, "--stdin-filename", "migration.py", "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=60,
+        )
+        if result.returncode == 0 and result.stdout:
+            source = result.stdout
+    return source

@@ -86,3 +86,30 @@ def test_an_auto_migration_from_piccolo_passes_lint_as_written_and_applies(proje
 def test_an_unknown_app_is_refused_in_one_line(dbs: Databases):
     result = piccolo(dbs, "migrations", "forwards", "user", expect=1)
     assert "'user' is not one of dbmigrate's apps" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_auto_migrations_are_compact_and_replay_to_the_same_schema_state(project, dbs: Databases):
+    tables = project / "rfq" / "tables.py"
+    tables.write_text(
+        tables.read_text() + '\n\nclass Desk(Table, tablename="desks"):\n'
+        "    name = Varchar(length=100)\n    code = Varchar(length=10, unique=True, index=True)\n"
+        "    opened = Timestamptz()\n"
+    )
+    dbs.cli("create", "add_desks", "rfq", "--auto")
+    (created,) = (project / "rfq" / "piccolo_migrations").glob("rfq_*_add_desks.py")
+    text = created.read_text()
+    assert '"null": False' not in text and "IndexMethod" not in text and "schema=None" not in text
+    assert 'params={"length": 10, "unique": True, "index": True}' in text
+    assert len(text.splitlines()) < 55
+    assert "no changes detected" in dbs.cli("create", "again", "rfq", "--auto").stdout  # same snapshot
+    subprocess.run([RUFF, "check", str(created)], cwd=project, check=True, capture_output=True)
+    dbs.cli("migrate", "rfq")
+    columns = dbs.sql(
+        "rfq", "SELECT column_name, is_nullable FROM information_schema.columns WHERE table_name = 'desks'"
+    )
+    assert {r["column_name"]: r["is_nullable"] for r in columns} == {
+        "id": "NO",
+        "name": "NO",
+        "code": "NO",
+        "opened": "NO",
+    }
