@@ -27,7 +27,7 @@ from dbmigrate.urls import with_database
 
 # This checkout (the package is installed editable), or the one ORION_PROJECT_ROOT names.
 ROOT = Path(os.environ.get("ORION_PROJECT_ROOT") or Path(__file__).resolve().parent.parent).resolve()
-PROJECT_FILES = ["piccolo_conf.py", ".squawk.toml", "schema", *DATABASES]  # what a copy of the project needs
+PROJECT_FILES = ["piccolo_conf.py", ".squawk.toml", "schema", "common", *DATABASES]  # what a copy of the project needs
 BOOKKEEPING_TABLES = {"migration", "dbmigrate_history"}
 
 

@@ -8,40 +8,20 @@ market_data_snapshots (see MarketDataSnapshot). The outbox tables have the shape
 each database owns its copy. venues and instruments are reference data, shared by all tenants.
 """
 
-from piccolo.columns import JSONB, UUID, ForeignKey, Integer, Numeric, Text, Timestamptz, Varchar
+from piccolo.columns import UUID, ForeignKey, Numeric, Timestamptz, Varchar
 from piccolo.columns.base import OnDelete, OnUpdate
 from piccolo.constraints import Check, Unique
 from piccolo.table import Table
 
-
-class OutboxEvent(Table, tablename="outbox_events"):
-    """Events to publish, written in the same transaction as the change (transactional outbox)."""
-
-    id = UUID(primary_key=True)
-    event_type = Varchar(length=255, default=None, null=False)
-    event_id = UUID(default=None, null=False, unique=True)
-    tenant_id = UUID(default=None, null=False)
-    correlation_id = UUID(default=None, null=True)
-    entity_type = Varchar(length=100, default=None, null=True)
-    entity_id = Varchar(length=255, default=None, null=True)
-    payload = JSONB(default=None, null=False)
-    created_at = Timestamptz()
-    published_at = Timestamptz(default=None, null=True)
-    retry_count = Integer(default=0, null=True)
-    last_error = Text(default=None, null=True)
+from common.event_tables import OutboxEventColumns, ProcessedEventColumns
 
 
-class ProcessedEvent(Table, tablename="processed_events"):
-    """Events already consumed, per consumer group (idempotent consumers)."""
+class OutboxEvent(OutboxEventColumns, Table, tablename="outbox_events"):
+    """The transactional outbox (columns in common/event_tables.py)."""
 
-    id = UUID(primary_key=True)
-    tenant_id = UUID(default=None, null=False)
-    consumer_group = Varchar(length=255, default=None, null=False)
-    event_id = UUID(default=None, null=False)
-    event_type = Varchar(length=255, default=None, null=False)
-    processed_at = Timestamptz()
 
-    processed_events_tenant_id_consumer_group_event_id_key = Unique([tenant_id, consumer_group, event_id])
+class ProcessedEvent(ProcessedEventColumns, Table, tablename="processed_events"):
+    """Events already consumed, per consumer group (columns in common/event_tables.py)."""
 
 
 class Venue(Table, tablename="venues"):

@@ -24,6 +24,7 @@ from piccolo.columns.base import OnDelete, OnUpdate
 from piccolo.constraints import Unique
 from piccolo.table import Table
 
+from common.event_tables import OutboxEventColumns, ProcessedEventColumns
 from dbmigrate.columns import Inet
 
 
@@ -90,34 +91,12 @@ class UserEntitlement(Table, tablename="user_entitlements"):
     updated_at = Timestamptz()
 
 
-class OutboxEvent(Table, tablename="outbox_events"):
-    """Events to publish, written in the same transaction as the change (transactional outbox)."""
-
-    id = UUID(primary_key=True)
-    event_type = Varchar(length=255, default=None, null=False)
-    event_id = UUID(default=None, null=False, unique=True)
-    tenant_id = UUID(default=None, null=False)
-    correlation_id = UUID(default=None, null=True)
-    entity_type = Varchar(length=100, default=None, null=True)
-    entity_id = Varchar(length=255, default=None, null=True)
-    payload = JSONB(default=None, null=False)
-    created_at = Timestamptz()
-    published_at = Timestamptz(default=None, null=True)
-    retry_count = Integer(default=0, null=True)
-    last_error = Text(default=None, null=True)
+class OutboxEvent(OutboxEventColumns, Table, tablename="outbox_events"):
+    """The transactional outbox (columns in common/event_tables.py)."""
 
 
-class ProcessedEvent(Table, tablename="processed_events"):
-    """Events already consumed, per consumer group (idempotent consumers)."""
-
-    id = UUID(primary_key=True)
-    tenant_id = UUID(default=None, null=False)
-    consumer_group = Varchar(length=255, default=None, null=False)
-    event_id = UUID(default=None, null=False)
-    event_type = Varchar(length=255, default=None, null=False)
-    processed_at = Timestamptz()
-
-    processed_events_tenant_id_consumer_group_event_id_key = Unique([tenant_id, consumer_group, event_id])
+class ProcessedEvent(ProcessedEventColumns, Table, tablename="processed_events"):
+    """Events already consumed, per consumer group (columns in common/event_tables.py)."""
 
 
 class AuditLog(Table, tablename="audit_log"):

@@ -1,0 +1,1 @@
+"""Table definitions that several Orion databases share (imported by their tables.py)."""
