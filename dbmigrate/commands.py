@@ -210,21 +210,24 @@ async def reset(settings: Settings, databases: list[Database], options: Options 
     """Drop, create, migrate (concurrently) and seed: the story's db:reset."""
     guard(settings, "reset", databases, options.confirm)
     await connection.prepare(settings, databases)
-    dropped = await connection.drop_databases(settings, databases)
-    say(f"reset: dropped {', '.join(dropped) or 'nothing'}")
-    if settings.environment == "test":
-        # Tests reset often: clone the migrated template (template_databases.py) instead of migrating.
-        from dbmigrate import template_databases
+    # One reset of a database at a time: concurrent resets wait for each other, then run in turn.
+    async with connection.reset_lock(settings, databases):
+        dropped = await connection.drop_databases(settings, databases)
+        say(f"reset: dropped {', '.join(dropped) or 'nothing'}")
+        if settings.environment == "test":
+            # Tests reset often: clone the migrated template (template_databases.py) instead of migrating.
+            from dbmigrate import template_databases
 
-        for database in databases:
-            name = database_name(connection.url_for(settings, database))
-            await template_databases.clone(settings, database, name)
-            say(f"{database.name}: created {name} from the migrated template")
-    else:
-        created = await connection.create_missing_databases(settings, databases)
-        say(f"reset: created {', '.join(created)}")
-        await _each([Target.resolve(settings, db) for db in databases], executor.migrate)
-    await seed(settings, databases)
+            for database in databases:
+                name = database_name(connection.url_for(settings, database))
+                await template_databases.clone(settings, database, name)
+                say(f"{database.name}: created {name} from the migrated template")
+        else:
+            created = await connection.create_missing_databases(settings, databases)
+            say(f"reset: created {', '.join(created)}")
+            await _each([Target.resolve(settings, db) for db in databases], executor.migrate)
+        await seed(settings, databases)
+
 
 def _one_database_for_target(databases: list[Database], options: Options) -> None:
     if options.to and len(databases) != 1:
