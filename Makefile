@@ -107,8 +107,8 @@ db-migrate-import: $(STAMP) ## write another tool's migrations as DB's, after it
 db-migrate-fleet: $(STAMP) ## migrate every database of TARGETS=file (lines `<kind> <url>`) [PARALLEL=8] [TO=003] [DRY_RUN=1] [SHARD=1/4]
 	@$(CLI) migrate-fleet
 
-test: $(STAMP) ## run the test suite (real PostgreSQL; starts the embedded server when none is configured)
-	$(PY) -m pytest -n 2 -q
+test: $(STAMP) ## run the test suite on every core, with progress (real PostgreSQL: the test cluster, started on first use)
+	$(PY) -m pytest -n auto
 
 bench: $(STAMP) ## benchmarks: the framework against its baselines, measured side by side (bench/README.md)
 	$(PY) bench/run.py
