@@ -62,5 +62,8 @@ if [ "$status" -ne 0 ]; then
     tail -n 30 "$log" >&2
     exit 1
 fi
+# The project's root on the path of every .venv Python, so that `piccolo ...` (which imports
+# piccolo_conf) works from any subdirectory, as every make target does.
+"$venv/bin/python" -c 'import pathlib, site, sys; pathlib.Path(site.getsitepackages()[0], "orion_project_root.pth").write_text(sys.argv[1] + "\n")' "$(pwd)"
 touch "$stamp"
 say "installed: $venv is ready"
