@@ -91,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     command("drop-databases", "drop the databases", None, "confirm")
     command("stop", "stop the embedded PostgreSQL server", "none")
     p = command("import", "write another tool's migrations (dbmate, golang-migrate, flyway, node-pg-migrate)", None)
-    p.add_argument("--from", dest="source", required=True, metavar="FOLDER", help="the folder of migrations to import")
+    p.add_argument("--from", dest="source", default="", metavar="FOLDER", help="the folder of migrations to import")
     p.add_argument("--format", help="dbmate, golang-migrate, flyway or node-pg-migrate; detected when not given")
     command("shell", "open psql on one database; with piped input, run it and exit", DEFAULT_DATABASE)
     return parser
@@ -271,7 +271,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             from dbmigrate import importer
 
             if not args.source.strip():
-                raise UsageError("import needs FROM, the folder of migrations to import")
+                raise UsageError("import needs FROM (--from), the folder of migrations to import")
             importer.import_history(settings, databases[0], Path(args.source), args.format)
         case "baseline":
             await commands.baseline(settings, databases[0], options)

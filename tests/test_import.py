@@ -293,7 +293,7 @@ def test_bad_command_lines_are_refused_in_one_line(tmp_path: Path):
         _cli(root, "import", "orion", "--from", history, "--format", "liquibase"), 2
     )
     assert "import acts on one database" in _one_line_error(_cli(root, "import", "all", "--from", history), 2)
-    assert "--from" in _one_line_error(_cli(root, "import", "orion"), 2)
+    assert "import needs FROM (--from)" in _one_line_error(_cli(root, "import", "orion"), 2)
     assert "does not exist" in _one_line_error(_cli(root, "import", "orion", "--from", str(tmp_path / "nope")), 2)
     assert "unknown database" in _one_line_error(_cli(root, "import", "shop", "--from", history), 2)
     assert "is not a golang-migrate migration" in _one_line_error(
