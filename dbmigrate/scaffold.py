@@ -101,10 +101,22 @@ def compact(source: str) -> str:
     MigrationManager method's defaults. Replaying the file gives the same columns (Piccolo builds
     each one as `column_class(**params)`), so diffs and the database are unchanged."""
     from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+    from piccolo.columns import Column
 
     tree = ast.parse(source)
     drop: list[tuple[int, int]] = []  # character spans of "key: value," / "name=value," to remove
     offsets = _line_offsets(source)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):  # `class User(Table, tablename="users", schema=None)`
+            drop += [_span(k, offsets) for k in node.keywords if k.arg == "schema" and _is_none(k.value)]
+        column = _column_type(node)
+        if column is not None:  # `UUID(default=UUID4(), null=False, ...)` in a referenced table
+            defaults = {**_column_defaults(Column), **_column_defaults(column)}
+            drop += [
+                _span(k, offsets)
+                for k in node.keywords
+                if k.arg in defaults and ast.get_source_segment(source, k.value) == defaults[k.arg]
+            ]
     for call in ast.walk(tree):
         if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
             continue
@@ -121,12 +133,14 @@ def compact(source: str) -> str:
                 drop += _default_params(source, keyword.value, column_class, offsets)
     for start, end in sorted(drop, reverse=True):
         source = source[:start] + source[_past_comma(source, end) :]
-    # Piccolo writes each call on one line, items joined by ", ": an item removed last leaves ", )".
-    lines = [
-        re.sub(r", ([})])", r"\1", line) if line.lstrip().startswith("manager.") else line
-        for line in source.splitlines(True)
-    ]
-    return "".join(lines)
+    # An item removed last leaves "x, )" behind (Piccolo joins items with ", " on one line), or a
+    # comma before a closing bracket on a later line in formatted text.
+    return re.sub(r",(\s*)([})])", _close, source)
+
+
+def _close(match: re.Match) -> str:
+    """Drop the comma before a closing bracket, unless it makes a one-element tuple: `(x,)`."""
+    return match.group(1) + match.group(2) if match.group(1) or match.group(2) == "}" else match.group(0)
 
 
 def _past_comma(source: str, end: int) -> int:
@@ -168,6 +182,25 @@ def _defaults(function) -> dict[str, str]:
     return {name: repr(value) for name, value in serialised.items()}
 
 
+def _is_none(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and node.value is None
+
+
+def _column_type(node: ast.AST):
+    """The Piccolo column class a call like `Varchar(...)` constructs, or None."""
+    from piccolo.columns import Column, column_types
+
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        candidate = getattr(column_types, node.func.id, None)
+        if isinstance(candidate, type) and issubclass(candidate, Column):
+            return candidate
+    return None
+
+
+def _column_defaults(column_class) -> dict[str, str]:
+    return _defaults(column_class.__init__)
+
+
 def _column_class(call: ast.Call):
     from piccolo.columns import column_types
 
@@ -180,7 +213,7 @@ def _column_class(call: ast.Call):
 def _default_params(source: str, params: ast.Dict, column_class, offsets: list[int]) -> list[tuple[int, int]]:
     from piccolo.columns import Column
 
-    defaults = {**_defaults(Column.__init__), **_defaults(column_class.__init__)}
+    defaults = {**_column_defaults(Column), **_column_defaults(column_class)}
     spans = []
     for key, value in zip(params.keys, params.values, strict=True):
         name = key.value if isinstance(key, ast.Constant) else None
