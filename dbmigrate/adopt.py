@@ -27,6 +27,7 @@ from dbmigrate.config import Database, Settings
 from dbmigrate.errors import UsageError, UserError
 from dbmigrate.importer import DBMATE, FLYWAY, FORMATS, GOLANG_MIGRATE, NODE_PG_MIGRATE, flyway_version_key, source_of
 from dbmigrate.lock import migration_lock
+from dbmigrate.reporting import say
 
 TOOL_TABLES = {
     NODE_PG_MIGRATE: "pgmigrations",
@@ -40,7 +41,7 @@ def version_key(tool: str, version: str):
     """Equal keys for versions the tool treats as equal (Flyway's 1.0 is 1; golang-migrate's 007 is 7)."""
     if tool == FLYWAY:
         return flyway_version_key(version)
-    if tool == GOLANG_MIGRATE:
+    if tool == GOLANG_MIGRATE and version.isdigit():
         return int(version)
     return version
 
@@ -100,7 +101,7 @@ async def baseline_from_tool(settings: Settings, database: Database, tool: str) 
     late = [m for m in pending if marked and m.id < marked[-1].id]
     if late:
         message += f", {len(late)} of them numbered before applied ones (migrate them with OUT_OF_ORDER=1)"
-    print(message)
+    say(message)
     return [m.id for m in marked]
 
 

@@ -666,6 +666,7 @@ def import_history(settings: Settings, database: Database, folder: Path, format:
     """`make db-migrate-import`: write `folder`'s history as migrations of `database`, after its
     existing ones. Writes nothing unless every file can be written."""
     from dbmigrate import loader
+    from dbmigrate.reporting import say
 
     tool, history = read_history(folder, format)
     root = settings.project_root
@@ -688,7 +689,7 @@ def import_history(settings: Settings, database: Database, folder: Path, format:
         notes.append("squawk is not installed, so db-verify will lint their SQL: run `make venv`, import again")
     elif rules:
         notes.append(f"{len(rules)} exempt what squawk finds in their SQL from db-verify's lint")
-    print(
+    say(
         f"{database.name}: imported {len(planned)} {tool} migration(s) as {planned[0].migration_id} .. "
         f"{planned[-1].migration_id} into {loader.migrations_folder(root, database).relative_to(root)}"
         + (f" ({'; '.join(notes)})" if notes else "")
