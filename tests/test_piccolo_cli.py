@@ -12,6 +12,7 @@ from conftest import Databases, migration_ids
 
 PICCOLO = str(Path(sys.executable).parent / "piccolo")
 RUFF = str(Path(sys.executable).parent / "ruff")
+ROOT_DIR = Path(__file__).resolve().parent.parent
 
 
 def piccolo(dbs: Databases, *args: str, expect: int = 0) -> subprocess.CompletedProcess:
@@ -121,3 +122,41 @@ def test_piccolo_works_from_a_subdirectory_of_the_project(dbs: Databases):
     out = piccolo(dbs, "migrations", "check").stdout
     rows = [line for line in out.splitlines() if line.startswith("rfq ")]
     assert rows and all(row.rstrip().endswith("| True") for row in rows), out
+
+
+def test_shared_event_tables_are_defined_once_and_every_app_finds_them():
+    from piccolo.conf.apps import Finder
+
+    from dbmigrate.testing import ROOT
+
+    for app in ("orion", "rfq", "marketdata"):
+        names = {t._meta.tablename for t in Finder().get_app_config(app).table_classes}
+        assert {"outbox_events", "processed_events"} <= names
+        assert "event_type = Varchar" not in (ROOT / app / "tables.py").read_text()
+    assert (ROOT / "common" / "event_tables.py").read_text().count("event_type = Varchar") == 2
+
+
+def test_make_db_migrate_create_transaction_0_writes_a_non_transactional_migration(project, dbs: Databases):
+    env = {**dbs.env, "ORION_PROJECT_ROOT": str(project)}
+    subprocess.run(
+        ["make", "-s", "-C", str(ROOT_DIR), "db-migrate-create", "NAME=index_emails", "TRANSACTION=0"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    (created,) = (project / "orion" / "piccolo_migrations").glob("orion_*_index_emails.py")
+    text = created.read_text()
+    assert "wrap_in_transaction=False" in text
+    created.write_text(
+        text.replace(
+            "-- The change, e.g.: ALTER TABLE users ADD COLUMN phone VARCHAR(50);",
+            "CREATE INDEX CONCURRENTLY idx_a ON users (email);\nCREATE INDEX CONCURRENTLY idx_b ON users (username);",
+        ).replace(
+            "-- What undoes it exactly, e.g.: ALTER TABLE users DROP COLUMN phone;",
+            "DROP INDEX CONCURRENTLY idx_b;\nDROP INDEX CONCURRENTLY idx_a;",
+        )
+    )
+    dbs.cli("migrate", "orion")
+    dbs.cli("down", "orion")
+    assert dbs.applied("orion") == migration_ids("orion")
