@@ -17,12 +17,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import asyncpg
 
@@ -34,7 +36,7 @@ from dbmigrate import embedded, executor, loader, postgres_install, template_dat
 from dbmigrate.config import DATABASES, Database, load_settings  # noqa: E402
 from dbmigrate.reporting import quiet  # noqa: E402
 from dbmigrate.target import Target  # noqa: E402
-from dbmigrate.testing import write_sql_migration  # noqa: E402
+from dbmigrate.testing import copy_project, write_sql_migration  # noqa: E402
 from dbmigrate.urls import with_database  # noqa: E402
 
 PICCOLO = str(Path(sys.executable).parent / "piccolo")
@@ -73,6 +75,7 @@ class Bench:
     migrations: int  # small migrations added for rows 3 and 4
     seed_rows: int
     scratch: Path
+    fleet_size: int = 100  # databases in the fleet rows
     created: set[str] = field(default_factory=set)
 
     def url(self, dbname: str) -> str:
@@ -164,12 +167,7 @@ def project_copy(bench: Bench, name: str) -> Path:
     """A copy of the project, as tests/conftest.py's `project` fixture makes it."""
     copy = bench.scratch / name
     copy.mkdir()
-    for item in ["piccolo_conf.py", *DATABASES]:
-        if (ROOT / item).is_dir():
-            shutil.copytree(ROOT / item, copy / item, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy(ROOT / item, copy / item)
-    return copy
+    return copy_project(copy)
 
 
 def add_small_migrations(project: Path, count: int) -> tuple[str, list[str]]:
@@ -372,6 +370,126 @@ def seed_rows(bench: Bench) -> Row:
     return Row(f"seed {bench.seed_rows:,} CSV rows (process) vs psql \\copy", *medians(bench, once), target=2)
 
 
+class LatencyProxy:
+    """A TCP proxy on loopback to the bench server that holds every chunk `rtt_ms / 2` in each direction:
+    a fleet's servers are elsewhere on the network, and only this bench's own traffic goes through it."""
+
+    def __init__(self, server_url: str, rtt_ms: float) -> None:
+        parts = urlsplit(server_url)
+        query = dict(parse_qsl(parts.query))
+        self.host = parts.hostname or query.get("host", "/tmp")
+        self.port = parts.port or int(query.get("port", 5432))
+        self.user = unquote(parts.username or "postgres")
+        self.delay = rtt_ms / 2000
+        self.loop = asyncio.new_event_loop()
+        self.listening: asyncio.AbstractServer | None = None
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> LatencyProxy:
+        self.thread.start()
+        start = asyncio.start_server(self._client, "127.0.0.1", 0)
+        self.listening = asyncio.run_coroutine_threadsafe(start, self.loop).result(10)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        async def stop() -> None:
+            self.listening.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+    def url(self, dbname: str) -> str:
+        port = self.listening.sockets[0].getsockname()[1]
+        return f"postgresql://{quote(self.user)}@127.0.0.1:{port}/{dbname}"
+
+    def round_trip_ms(self, dbname: str) -> float:
+        """The round trip through the proxy as a query sees it (asyncio's timers add to the nominal delay)."""
+
+        async def measure() -> float:
+            conn = await asyncpg.connect(self.url(dbname))
+            try:
+                times = []
+                for _ in range(30):
+                    started = time.perf_counter()
+                    await conn.execute("SELECT 1")  # one message each way
+                    times.append((time.perf_counter() - started) * 1000)
+                return statistics.median(times)
+            finally:
+                await conn.close()
+
+        return asyncio.run(measure())
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.host.startswith("/"):
+            upstream = await asyncio.open_unix_connection(f"{self.host}/.s.PGSQL.{self.port}")
+        else:
+            upstream = await asyncio.open_connection(self.host, self.port)
+        await asyncio.gather(self._pipe(reader, upstream[1]), self._pipe(upstream[0], writer), return_exceptions=True)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Forward in order, each chunk `delay` after it arrived (chunks in flight overlap, as on a wire)."""
+        queue: asyncio.Queue = asyncio.Queue()
+
+        async def send() -> None:
+            while (item := await queue.get()) is not None:
+                await asyncio.sleep(max(0.0, item[0] - time.monotonic()))
+                writer.write(item[1])
+                await writer.drain()
+            writer.close()
+
+        sender = asyncio.create_task(send())
+        try:
+            while data := await reader.read(65536):
+                queue.put_nowait((time.monotonic() + self.delay, data))
+        finally:
+            queue.put_nowait(None)
+            await sender
+
+
+def fleet(bench: Bench) -> list[Row]:
+    """A fleet of `bench.fleet_size` databases (orion, rfq and marketdata in turn) on the server, migrated
+    by one `migrate-fleet` process with PARALLEL=8 against the same with PARALLEL=1: from empty (two
+    fleets of empty databases, one run each), then with nothing to do (median of --runs, alternating),
+    directly and through a proxy adding a round trip of a millisecond or two (LatencyProxy)."""
+    kinds = list(DATABASES)
+    size = bench.fleet_size
+    serial_dbs = [bench.create_db(f"fs_{n}") for n in range(size)]
+    parallel_dbs = [bench.create_db(f"fp_{n}") for n in range(size)]
+    env = bench.env(serial_dbs[0])
+
+    def fleet_file(tag: str, urls: list[str]) -> Path:
+        path = bench.scratch / f"fleet_{tag}.txt"
+        path.write_text("".join(f"{kinds[n % len(kinds)]} {url}\n" for n, url in enumerate(urls)))
+        return path
+
+    def migrate(path: Path, parallel: int) -> float:
+        return bench.timed(dbmigrate("migrate-fleet", "--targets", str(path), "--parallel", str(parallel)), env=env)
+
+    serial = fleet_file("s", [bench.url(name) for name in serial_dbs])
+    parallel = fleet_file("p", [bench.url(name) for name in parallel_dbs])
+    empty = Row(f"fleet of {size} dbs from empty (process): PARALLEL=8 vs PARALLEL=1", migrate(parallel, 8))
+    empty.baseline_ms = migrate(serial, 1)
+    for path in (serial, parallel):  # every database migrated, each migration once
+        fields = path.read_text().split()
+        applied = [admin(url, "SELECT count(*) FROM migration") for url in fields[1::2]]
+        assert applied == [len(loader.discover(ROOT, DATABASES[kind])) for kind in fields[::2]], applied
+    few = replace(bench, runs=min(bench.runs, 3))  # each run is two whole fleets: keep the bench short
+    noop = Row(
+        f"fleet of {size} dbs, no-op (process): PARALLEL=8 vs PARALLEL=1",
+        *medians(few, lambda: (migrate(serial, 8), migrate(serial, 1))),
+    )
+    with LatencyProxy(bench.server, rtt_ms=1) as proxy:
+        remote = fleet_file("r", [proxy.url(name) for name in serial_dbs])
+        rtt = proxy.round_trip_ms(serial_dbs[0])
+        label = f"fleet of {size} dbs, no-op (process), {rtt:.1f} ms round trip: PARALLEL=8 vs PARALLEL=1"
+        over_network = Row(label, *medians(few, lambda: (migrate(remote, 8), migrate(remote, 1))), target=0.33)
+    return [empty, noop, over_network]
+
+
 def print_table(version: str, rows: list[Row]) -> None:
     def ms(value: float) -> str:
         return f"{value:.2f}" if value < 10 else f"{value:.0f}"
@@ -410,6 +528,7 @@ def main() -> int:
         migrations=50 if args.quick else 300,
         seed_rows=10_000 if args.quick else 100_000,
         scratch=Path(tempfile.mkdtemp(prefix="orion-bench-")),
+        fleet_size=20 if args.quick else 100,
     )
     rows: list[Row] = []
 
@@ -428,6 +547,7 @@ def main() -> int:
         attempt("status orion / apply small migrations", small_migrations)
         attempt("fresh test db from the pool", test_database)
         attempt("seed CSV rows", seed_rows)
+        attempt("fleet PARALLEL=8 vs 1", fleet)
         print_table(version, rows)
     finally:
         bench.cleanup()
