@@ -40,8 +40,8 @@ def install() -> None:
     from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager
     from piccolo.apps.migrations.tables import Migration
 
-    ForwardsMigrationManager.run = _forwards(ForwardsMigrationManager.run)
-    BackwardsMigrationManager.run = _backwards(BackwardsMigrationManager.run)
+    ForwardsMigrationManager.run = _routed(ForwardsMigrationManager.run, "forwards")
+    BackwardsMigrationManager.run = _routed(BackwardsMigrationManager.run, "backwards")
     CheckMigrationManager.get_migration_statuses = _check(CheckMigrationManager.get_migration_statuses)
     Migration.get_migrations_which_ran = _per_app_classmethod(Migration.get_migrations_which_ran)
     new._create_new_migration = _new
@@ -60,32 +60,21 @@ def _result(success: bool, message: str):
     return MigrationResult(success=success, message=message)
 
 
-def _forwards(original):
+def _routed(original, direction: str):
+    """A manager's run(): refuse apps that are not ours; Piccolo's own --fake/--preview on the app's
+    database; everything else through dbmigrate."""
+
     @wraps(original)
     async def run(self):
         refused = _refusal(self.app_name)
         if refused:
             print(refused, file=sys.stderr)
             return _result(False, refused)
-        if self.fake or self.preview:
+        if getattr(self, "fake", False) or self.preview:
             with app_database(self.app_name):
                 return await original(self)
-        return await _through_dbmigrate(self.app_name, "forwards", self.migration_id)
-
-    return run
-
-
-def _backwards(original):
-    @wraps(original)
-    async def run(self):
-        refused = _refusal(self.app_name)
-        if refused:
-            print(refused, file=sys.stderr)
-            return _result(False, refused)
-        if self.preview:
-            with app_database(self.app_name):
-                return await original(self)
-        return await _through_dbmigrate(self.app_name, "backwards", self.migration_id, self.auto_agree)
+        auto_agree = getattr(self, "auto_agree", True)
+        return await _through_dbmigrate(self.app_name, direction, self.migration_id, auto_agree)
 
     return run
 
