@@ -14,6 +14,10 @@ override MAKE_VARIABLES := DB NAME TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION
         PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD
 $(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $$(value $(v))))
 unexport $(MAKE_VARIABLES)
+# Any other variable typed on make's command line (ORION_ENV=staging, ...) still reaches the CLI's
+# environment, as typed: made simply-expanded first, so make never expands it ($(shell ...) is text).
+$(foreach v,$(filter-out $(MAKE_VARIABLES),$(.VARIABLES)),$(if $(filter command line,$(origin $(v))),\
+        $(eval override $(v) := $$(value $(v)))$(eval export $(v))))
 # Which of them were typed on make's command line (a target refuses those it does not take).
 export DBMIGRATE_COMMAND_LINE := $(foreach v,$(MAKE_VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 export DBMIGRATE_TARGET = $@

@@ -379,6 +379,9 @@ class _PipeSafe(io.TextIOBase):
     def fileno(self) -> int:
         return self._inner.fileno()
 
+    def __getattr__(self, name: str):  # buffer, errors, ...: the real stream's
+        return getattr(self._inner, name)
+
     def isatty(self) -> bool:
         return self._inner.isatty()
 

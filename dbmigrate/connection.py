@@ -131,7 +131,7 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
     except (asyncpg.InvalidPasswordError, asyncpg.InvalidAuthorizationSpecificationError) as error:
         raise UserError(
             f"PostgreSQL at {where} refused the login ({first_line(error)}): "
-            "check the user and password in the database URL"
+            f"check the user and password in {source[0] if source else 'the database URL'}"
         ) from None
     except TimeoutError:
         raise UserError(

@@ -134,3 +134,31 @@ def test_the_per_environment_file_and_derived_urls_are_named(project: Path, dbs:
 def test_a_stopped_server_from_the_environment_says_so(project: Path, dbs: Databases):
     line = one_line_error(run_in_project(project, dbs, "migrate", "orion", DATABASE_URL=STOPPED), "127.0.0.1:1")
     assert "DATABASE_URL from the environment" in line
+
+
+# ---- 8. The embedded server says it is starting, and how to stop it -----------------------------
+
+
+def test_the_first_command_says_it_starts_the_embedded_server_and_how_to_stop_it(tmp_path: Path, dbs: Databases):
+    environment = {k: v for k, v in dbs.env.items() if not k.endswith("DATABASE_URL")}
+    environment["ORION_PGDATA"] = str(tmp_path / "pgdata")
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "dbmigrate", *args],
+            cwd=ROOT,
+            env=environment,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    try:
+        first = cli("status", "orion")
+        assert first.returncode == 0, first.stderr
+        line = first.stderr.strip().splitlines()[0]
+        assert line.startswith("initialising and starting the embedded PostgreSQL server in ")
+        assert str(tmp_path / "pgdata") in line and "keeps running" in line and "make db-stop" in line
+        assert "starting" not in cli("status", "orion").stderr  # already running: nothing to say
+    finally:
+        cli("stop")

@@ -305,3 +305,12 @@ def test_the_lock_holder_of_another_role_is_described_without_none(dbs: Database
         dbs.sql("orion", f'DROP ROLE "{role}"')
     assert "another migration holds the lock" in message
     assert "None" not in message and "user postgres" in message and "pg_read_all_stats" in message
+
+
+def test_any_other_variable_on_makes_command_line_reaches_the_cli_as_typed(tmp_path: Path, dbs: Databases):
+    """ORION_ENV=staging on make's command line still works; $(shell ...) in it is only text."""
+    payload = f"$(shell touch {tmp_path}/orion_env)"
+    make_error(make(dbs, "db-migrate-status", f"ORION_ENV={payload}"), f"unknown ORION_ENV '{payload}'")
+    make_error(make(dbs, "db-migrate-status", "ORION_ENV=bogus"), "unknown ORION_ENV 'bogus'")
+    make(dbs, "help", f"SOMETHING_ELSE={payload}")
+    assert list(tmp_path.iterdir()) == []
