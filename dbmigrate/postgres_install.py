@@ -128,7 +128,7 @@ def main(argv: list[str]) -> int:
         for value in raw:
             if not value.isdigit():
                 raise UserError(f"{value!r} is not a PostgreSQL major version: choose one of {supported()}")
-            print(ensure_installed(int(value)))
+            ensure_installed(int(value))  # says so on stderr when it downloads; silent when installed
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
