@@ -116,6 +116,24 @@ def db_drop_databases(session: nox.Session) -> None:
 
 
 @nox.session
+def db_shell(session: nox.Session) -> None:
+    """psql on one database: nox -s db_shell -- [db]"""
+    _cli(session, "shell", *session.posargs)
+
+
+@nox.session
+def db_import(session: nox.Session) -> None:
+    """Write another tool's migrations as a database's: nox -s db_import -- [db] --from FOLDER [--format F]"""
+    _cli(session, "import", *session.posargs)
+
+
+@nox.session
+def db_migrate_fleet(session: nox.Session) -> None:
+    """Migrate every database of a fleet: nox -s db_migrate_fleet -- --targets FILE [--parallel 8]"""
+    _cli(session, "migrate-fleet", *session.posargs)
+
+
+@nox.session
 def db_stop(session: nox.Session) -> None:
     """Stop the embedded PostgreSQL server."""
     _cli(session, "stop")
