@@ -259,9 +259,14 @@ _POLL_SECONDS = (0.05, 0.1, 0.2, 0.25)
 
 async def _acquire_reset_lock(conn: asyncpg.Connection, dbname: str, wait_seconds: float) -> None:
     key = zlib.crc32(dbname.encode()) - 2**31
-    deadline = time.monotonic() + wait_seconds
+    started = time.monotonic()
+    deadline = started + wait_seconds
     attempt = 0
+    said = False
     while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", RESET_LOCK_CLASS, key):
+        if not said and time.monotonic() - started >= 1 and wait_seconds > 1:
+            print(f"reset: waiting for another reset of {dbname} (up to {wait_seconds:g} s)", file=sys.stderr)
+            said = True
         if time.monotonic() >= deadline:
             holder = await describe_holder_of(conn, RESET_LOCK_CLASS, key, objsubid=2)
             raise UserError(
