@@ -21,7 +21,7 @@ from dbmigrate.errors import UserError
 from dbmigrate.postgres_releases import RELEASES
 
 SCHEMA_FOLDER = "schema"
-EXCLUDED_TABLES = ("migration", "migration_id_seq", "dbmigrate_history")
+EXCLUDED_TABLES = ("migration", "migration_id_seq", "dbmigrate_history", "dbmigrate_lock")  # bookkeeping, lease
 _DROPPED_LINE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config|\\restrict|\\unrestrict)")
 # PostgreSQL 18 names NOT NULL constraints and pg_dump spells out an inherited one (a partition's
 # column): `col type CONSTRAINT parent_col_not_null NOT NULL`. The default name says nothing, and
