@@ -12,7 +12,8 @@ override SHELL := /bin/sh
 override .SHELLFLAGS := -c
 override MAKE_VARIABLES := DB NAME TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
         PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD
-$(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $$(value $(v))))
+# (Make's own defaults, such as LINT = lint, are not the user's: they pass as unset.)
+$(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $(if $(filter default,$(origin $(v))),,$$(value $(v)))))
 unexport $(MAKE_VARIABLES)
 # Any other variable typed on make's command line (ORION_ENV=staging, ...) still reaches the CLI's
 # environment, as typed: made simply-expanded first, so make never expands it ($(shell ...) is text).

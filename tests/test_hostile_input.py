@@ -314,3 +314,8 @@ def test_any_other_variable_on_makes_command_line_reaches_the_cli_as_typed(tmp_p
     make_error(make(dbs, "db-migrate-status", "ORION_ENV=bogus"), "unknown ORION_ENV 'bogus'")
     make(dbs, "help", f"SOMETHING_ELSE={payload}")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_makes_own_default_variables_are_not_passed_as_the_users(dbs: Databases):
+    """GNU make defines LINT = lint itself: db-verify must not read that as LINT=lint."""
+    make_error(make(dbs, "db-verify", "DB=nosuchdb"), "unknown database 'nosuchdb'")
