@@ -128,8 +128,9 @@ def test_a_server_that_stops_mid_run(tmp_path, project):
     import tempfile
     from pathlib import Path
 
-    from dbmigrate.testing import fresh_databases
     from private_server import start_private_server
+
+    from dbmigrate.testing import fresh_databases
 
     base = Path(tempfile.mkdtemp(prefix="orion-test-stop-"))
     server = start_private_server(base, PRIVATE_SERVER_PASSWORD)
