@@ -156,3 +156,16 @@ def test_make_passes_targets_parallel_and_shard_to_the_fleet():
         "--format=json",
         "--targets=fleet.txt",
     ]
+
+
+def test_a_fleet_dry_run_prints_each_databases_sql_and_changes_nothing_and_to_stops_at_a_migration(dbs, tmp_path):
+    targets = tmp_path / "orion-fleet.txt"
+    targets.write_text(f"orion {dbs.url('orion')}\n")
+    first = migration_ids("orion")[0]
+    dry = dbs.cli("migrate-fleet", "--targets", str(targets), "--dry-run")
+    assert f"-- orion: {first} (forwards)" in dry.stdout
+    assert "dry run: nothing changed" in dry.stdout
+    assert dbs.applied("orion") == []
+    to = dbs.cli("migrate-fleet", "--targets", str(targets), "--to", first.split("_")[0])
+    assert f"(none) → {first}" in to.stdout
+    assert dbs.applied("orion") == [first]

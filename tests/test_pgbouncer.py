@@ -187,3 +187,34 @@ def test_a_non_transactional_migration_through_pgbouncer_is_refused_in_one_line(
     assert "different server connection" in result.stderr
     assert pooled.applied("orion") == before  # the transactional ones ran; this one did not
     assert not pooled.sql("orion", "SELECT 1 FROM pg_indexes WHERE indexname = 'idx_t'")
+
+
+def test_a_migration_longer_than_the_lease_keeps_its_lock_by_renewing_it(through_pgbouncer, tmp_path):
+    pooled, direct = through_pgbouncer
+    pooled.cwd = _copy_project(tmp_path)
+    slow = f"{len(migration_ids('orion', pooled.cwd)) + 1:03d}_slow_table"
+    write_sql_migration(
+        pooled.cwd, "orion", slow, "CREATE TABLE slow_t (id int); SELECT pg_sleep(5);", "DROP TABLE slow_t"
+    )
+    pooled.extra_env.update(ORION_LOCK_LEASE="1.5", ORION_MIGRATE_LOCK_WAIT="60")
+    holder = pooled.popen("migrate", "orion")
+    lease = "SELECT expires_at FROM dbmigrate_lock WHERE owner IS NOT NULL"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (
+        direct.sql(
+            "orion", "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(5)%' AND pid <> pg_backend_pid()"
+        )
+    ):
+        time.sleep(0.05)
+    first = run_sql(pooled.url("orion"), lease)[0]["expires_at"]
+    waiter = pooled.popen("migrate", "orion")  # starts inside the slow migration, waits for the lock
+    time.sleep(2)
+    renewed = run_sql(pooled.url("orion"), lease)[0]["expires_at"]
+    assert renewed > first  # renewed from the holder's second connection while its first is busy
+    (code, out, err), (waited, waited_out, waited_err) = (
+        (p.wait(timeout=60), *p.communicate()) for p in (holder, waiter)
+    )
+    assert code == 0 and waited == 0, f"{err}\n{waited_err}"
+    assert f"applied {slow}" in out and "lost the migration lock" not in out + err
+    assert "up to date, nothing to migrate" in waited_out
+    assert pooled.applied("orion") == migration_ids("orion", pooled.cwd)
