@@ -67,7 +67,13 @@ UPDATE {TABLE} SET expires_at = clock_timestamp() + make_interval(secs => $3)
 WHERE name = $1 AND owner = $2 RETURNING true
 """
 _RELEASE = f"UPDATE {TABLE} SET owner = NULL, holder = NULL, expires_at = '-infinity' WHERE name = $1 AND owner = $2"
-_FENCE = f"SELECT true FROM {TABLE} WHERE name = $1 AND owner = $2 FOR KEY SHARE"
+# The fence also sets client_connection_check_interval for the transaction (a startup parameter on
+# a direct connection): if the runner dies mid-statement, PgBouncer closes the server connection and
+# the server notices within a second, ending the transaction that keeps the lease from being claimed.
+_FENCE = f"""
+SELECT set_config('client_connection_check_interval', '1000', true) IS NOT NULL
+FROM {TABLE} WHERE name = $1 AND owner = $2 FOR KEY SHARE
+"""
 _HOLDER = f"""
 SELECT holder, round(extract(epoch FROM clock_timestamp() - acquired_at))::int AS held,
        round(extract(epoch FROM expires_at - clock_timestamp()))::int AS left
