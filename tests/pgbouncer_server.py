@@ -52,7 +52,11 @@ class PgBouncer:
 
 
 def start_pgbouncer(
-    server: PrivateServer, folder: Path, pool_size: int = 4, ignore_startup_parameters: str = ""
+    server: PrivateServer,
+    folder: Path,
+    pool_size: int = 4,
+    ignore_startup_parameters: str = "",
+    pool_mode: str = "transaction",
 ) -> PgBouncer:
     run_as = _system_user()
     folder.mkdir(parents=True, exist_ok=True)
@@ -72,7 +76,7 @@ def start_pgbouncer(
         "unix_socket_dir =\n"
         "auth_type = scram-sha-256\n"
         f"auth_file = {users}\n"
-        "pool_mode = transaction\n"
+        f"pool_mode = {pool_mode}\n"
         f"default_pool_size = {pool_size}\n"
         "max_client_conn = 200\n"
         f"logfile = {folder / 'pgbouncer.log'}\n"

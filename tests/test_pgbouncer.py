@@ -218,3 +218,24 @@ def test_a_migration_longer_than_the_lease_keeps_its_lock_by_renewing_it(through
     assert f"applied {slow}" in out and "lost the migration lock" not in out + err
     assert "up to date, nothing to migrate" in waited_out
     assert pooled.applied("orion") == migration_ids("orion", pooled.cwd)
+
+
+def test_pgbouncer_in_session_mode_with_orion_pooler_session_keeps_the_advisory_lock_and_runs_concurrently(
+    private_server, tmp_path
+):
+    with _bouncer(private_server, pool_mode="session") as bouncer, _databases(private_server, bouncer) as (pooled, _):
+        pooled.cwd = _copy_project(tmp_path)
+        concurrent = f"{len(migration_ids('orion', pooled.cwd)) + 1:03d}_index_concurrently"
+        write_sql_migration(
+            pooled.cwd,
+            "orion",
+            concurrent,
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS idx_t ON audit_log (id)",
+            "DROP INDEX CONCURRENTLY IF EXISTS idx_t",
+            transactional=False,
+        )
+        pooled.extra_env["ORION_POOLER"] = "session"
+        result = pooled.cli("migrate", "orion")
+        assert LEASE_LINE not in result.stdout
+        assert f"applied {concurrent}" in result.stdout
+        assert pooled.applied("orion") == migration_ids("orion", pooled.cwd)
