@@ -169,3 +169,15 @@ def test_a_fleet_dry_run_prints_each_databases_sql_and_changes_nothing_and_to_st
     to = dbs.cli("migrate-fleet", "--targets", str(targets), "--to", first.split("_")[0])
     assert f"(none) → {first}" in to.stdout
     assert dbs.applied("orion") == [first]
+
+
+def test_overlapping_fleet_jobs_both_succeed_and_apply_each_migration_once(dbs, tcp_dbs, tmp_path):
+    targets = _fleet_file(tmp_path / "fleet.txt", dbs, tcp_dbs)
+    jobs = [dbs.popen("migrate-fleet", "--targets", str(targets), "--parallel", "3") for _ in range(2)]
+    for job in jobs:
+        out, err = job.communicate(timeout=180)
+        assert job.returncode == 0, err
+        assert "6 database(s): 6 ok, 0 failed" in out
+    for group in (dbs, tcp_dbs):
+        for name in DATABASES:
+            assert group.applied(name) == migration_ids(name)
