@@ -67,7 +67,7 @@ async def migrate(target: Target, to: str | None = None, allow_out_of_order: boo
                 # Plan again under the lock: a runner we waited for may have applied everything.
                 state.check_integrity()
                 plan = forwards_plan(state, to, allow_out_of_order)
-                for migration in await load_checked(target, plan, backwards=False):
+                for migration in await load_checked(target, plan, backwards=False, conn=conn):
                     await apply(target, conn, migration, backwards=False)
     if not plan:
         say(f"{target.name}: up to date, nothing to migrate")
@@ -79,7 +79,7 @@ async def rollback(target: Target, steps: int | None = None, to: str | None = No
     async with target.connected("down") as conn, locked(target, conn) as state:
         plan = backwards_plan(state, steps, to)
         migrations = [await _revertible(target, state, m) for m in plan]
-        await load_checked(target, [], backwards=True, loaded=migrations)
+        await load_checked(target, [], backwards=True, loaded=migrations, conn=conn)
         for migration in migrations:
             await apply(target, conn, migration, backwards=True)
         if not plan:
@@ -111,15 +111,23 @@ async def dry_run(
 
 
 async def load_checked(
-    target: Target, files: list, backwards: bool, loaded: list[Migration] | None = None
+    target: Target,
+    files: list,
+    backwards: bool,
+    loaded: list[Migration] | None = None,
+    conn: asyncpg.Connection | None = None,
 ) -> list[Migration]:
-    """Load `files` (or take `loaded`) and refuse, before anything runs, any that is not safe to run."""
+    """Load `files` (or take `loaded`) and refuse, before anything runs, any that is not safe to
+    run: its own problems, or (given the connection it would run on) a non-transactional migration
+    through a pooler in transaction mode."""
     migrations = loaded if loaded is not None else [await loader.load(m, target.project_root) for m in files]
     for migration in migrations:
         problems = migration.problems()
         if problems:
             where = migration.file.relative_path(target.project_root)
             raise UserError(f"{target.name}: {migration.id} ({where}) was not run: {problems[0]}")
+        if conn is not None and not migration.transactional:
+            pooling.refuse_non_transactional(conn, target.name, migration.id)
     return migrations
 
 
@@ -156,7 +164,6 @@ async def apply(target: Target, conn: asyncpg.Connection, migration: Migration, 
     """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts."""
     retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
     if not migration.transactional:
-        pooling.refuse_non_transactional(conn, target.name, migration.id)
         retries = 0  # a half-done non-transactional migration must not be blindly rerun
     started = time.perf_counter()
     for attempt in range(retries + 1):
