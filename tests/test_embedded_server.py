@@ -162,3 +162,25 @@ def test_ci_verifies_every_major_the_project_ships():
     loop = next(line for line in script.splitlines() if line.startswith("for major in"))
     assert loop.split(" in ", 1)[1].rstrip("; do").split() == [str(major) for major in RELEASES]
     assert "ORION_PG_VERSION=$major make db-verify" in script
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ({"PG_VERSION": "15\n"}, f"holds PostgreSQL 15 data, not {OTHER_MAJOR}: set ORION_PG_VERSION=15"),
+        ({"notes.txt": "mine\n"}, "is not empty but holds no PostgreSQL cluster: move it away or delete it"),
+    ],
+)
+def test_a_data_folder_that_is_not_this_majors_cluster_is_refused_in_one_line(content: dict, message: str):
+    root = Path(tempfile.mkdtemp(prefix="orion-embedded-"))
+    try:
+        folder = root / str(OTHER_MAJOR)
+        folder.mkdir()
+        for name, text in content.items():
+            (folder / name).write_text(text)
+        result = cli(root, "status", expect=1, ORION_PG_VERSION=str(OTHER_MAJOR))
+        assert result.stderr.strip().splitlines()[-1].endswith(message)
+        assert "Traceback" not in result.stderr
+        assert sorted(p.name for p in folder.iterdir()) == sorted(content)  # nothing touched
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
