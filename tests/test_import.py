@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -209,11 +210,13 @@ def test_import_command_writes_the_files_and_says_what_it_did(tmp_path: Path):
     root = _project(tmp_path)
     result = _cli(root, "import", "rfq", "--from", str(HISTORIES / "dbmate"))
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (
-        "rfq: imported 36 dbmate migration(s) as 003_create_stock_status_enum .. 038_discontinue_empty_items "
-        "into rfq/piccolo_migrations (2 run outside a transaction; 2 cannot be rolled back; "
-        "13 exempt what squawk finds in their SQL from db-verify's lint)"
-    )
+    # How many exemptions depends on .squawk.toml's rules; the rest is fixed.
+    assert re.fullmatch(
+        r"rfq: imported 36 dbmate migration\(s\) as 003_create_stock_status_enum \.\. 038_discontinue_empty_items "
+        r"into rfq/piccolo_migrations \(2 run outside a transaction; 2 cannot be rolled back; "
+        r"\d+ exempt what squawk finds in their SQL from db-verify's lint\)",
+        result.stdout.strip(),
+    ), result.stdout
     assert len(list((root / "rfq" / "piccolo_migrations").glob("rfq_0[0-9][0-9]_*.py"))) == 38
 
 
