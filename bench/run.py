@@ -299,8 +299,9 @@ def test_database(bench: Bench) -> list[Row]:
 
         async def clone_once(conn: asyncpg.Connection, template: str) -> float:
             name = f"bench_clone_{uuid.uuid4().hex[:8]}"
+            strategy = await template_databases.clone_strategy(conn)  # as the pool clones
             started = time.perf_counter()
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{strategy}')
             elapsed = (time.perf_counter() - started) * 1000
             await conn.execute(f'DROP DATABASE "{name}"')
             return elapsed

@@ -10,7 +10,8 @@ reuses the template across runs. Builders on several processes (pytest-xdist) se
 advisory lock in the `postgres` maintenance database, then re-check, so each is built once.
 
 A clone is `CREATE DATABASE ... TEMPLATE`, a file copy inside the server: no migration runs. On
-the test cluster (fsync off, see embedded.py) that takes 10 to 30 ms; `ClonePool` takes even that
+the test cluster (fsync off, see embedded.py; STRATEGY FILE_COPY there) that takes about 8 ms;
+`ClonePool` takes even that
 off the test's path: a background thread keeps a few clones of each template ready, a test takes
 one from a queue (microseconds), and the thread makes the next one and drops used ones meanwhile.
 Clones carry the pid of the process that made them, so the next pool on the same machine drops
@@ -95,14 +96,27 @@ async def drop(settings: Settings, database: Database, name: str) -> None:
 async def _clone(
     settings: Settings, database: Database, admin: asyncpg.Connection, new_name: str, reference_data: bool
 ) -> None:
+    strategy = await clone_strategy(admin)
     for attempt in (1, 2):
         template = await _ensure_template(settings, database, admin, reference_data)
         try:
-            await admin.execute(f"CREATE DATABASE {quote_identifier(new_name)} TEMPLATE {quote_identifier(template)}")
+            await admin.execute(
+                f"CREATE DATABASE {quote_identifier(new_name)} TEMPLATE {quote_identifier(template)}{strategy}"
+            )
             return
         except asyncpg.InvalidCatalogNameError:
             if attempt == 2:  # dropped as stale by a run of other code on this server, twice
                 raise
+
+
+async def clone_strategy(admin: asyncpg.Connection) -> str:
+    """` STRATEGY FILE_COPY` on a server that does not flush (the test cluster: fsync off), where
+    copying the template's files is twice as fast as WAL-logging every block (8 ms against 15 ms for
+    orion's); nothing on a durable server, where FILE_COPY costs two checkpoints."""
+    file_copy = await admin.fetchval(
+        "SELECT current_setting('server_version_num')::int >= 150000 AND current_setting('fsync') = 'off'"
+    )
+    return " STRATEGY FILE_COPY" if file_copy else ""
 
 
 async def _admin(settings: Settings, database: Database, purpose: str) -> asyncpg.Connection:
