@@ -21,6 +21,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -28,11 +29,13 @@ from dbmigrate import failures, loader, pooling, recorder
 from dbmigrate.errors import UserError
 from dbmigrate.lease import fence
 from dbmigrate.lock import migration_lock
-from dbmigrate.migration import Migration
 from dbmigrate.reporting import say
 from dbmigrate.state import MigrationState, backwards_plan, find, forwards_plan
-from dbmigrate.statements import Statement
 from dbmigrate.target import Target
+
+if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op migrate never does
+    from dbmigrate.migration import Migration
+    from dbmigrate.statements import Statement
 
 _RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
 _SET_TIMEOUTS = "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)"

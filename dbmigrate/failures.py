@@ -6,11 +6,15 @@ one, the migration, and never shows a password (connection.first_line redacts UR
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import asyncpg
 
 from dbmigrate import connection
 from dbmigrate.errors import UserError
-from dbmigrate.migration import Migration
+
+if TYPE_CHECKING:
+    from dbmigrate.migration import Migration
 
 
 def original(error: BaseException) -> BaseException:

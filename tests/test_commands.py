@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from conftest import Databases, migration_ids
 from migration_files import write_add_phone, write_sql_migration
@@ -171,3 +174,19 @@ def test_an_unknown_database_lists_the_valid_ones(dbs: Databases):
     assert err.strip() == (
         "error: unknown database 'orders': choose one of orion, rfq, marketdata (or leave DB unset for all)"
     )
+
+
+def test_a_no_op_migrate_imports_neither_piccolo_nor_the_sql_parser(dbs: Databases):
+    dbs.cli("migrate", "all")
+    check = (
+        "import sys\n"
+        "from dbmigrate import cli\n"
+        "try:\n"
+        "    cli.main(['migrate', 'all'])\n"
+        "finally:\n"
+        "    print('loaded:', sorted({m.split('.')[0] for m in sys.modules} & {'piccolo', 'pglast', 'black'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", check], cwd=dbs.cwd, env=dbs.env, capture_output=True, text=True, timeout=120
+    )
+    assert "up to date" in result.stdout and "loaded: []" in result.stdout, result.stdout + result.stderr
