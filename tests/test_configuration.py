@@ -91,10 +91,11 @@ def test_unix_socket_urls_work(dbs: Databases):
     assert dbs.applied("orion") == migration_ids("orion")
 
 
-def test_docker_compose_runs_postgres_16_with_the_storys_credentials_and_three_databases():
+def test_docker_compose_runs_postgres_18_with_the_storys_credentials_and_three_databases():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     postgres = compose["services"]["postgres"]
-    assert postgres["image"] == "postgres:16"
+    assert postgres["image"] == "postgres:18"
+    assert "orion-pgdata-18:/var/lib/postgresql" in postgres["volumes"]  # where 18's image keeps its data
     assert postgres["environment"] == {
         "POSTGRES_USER": "orion",
         "POSTGRES_PASSWORD": "orion_dev_password",
