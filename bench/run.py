@@ -288,6 +288,7 @@ def test_database(bench: Bench) -> list[Row]:
             deadline = time.monotonic() + 30
             while clones._ready[(ORION.name, False)].qsize() < clones.size and time.monotonic() < deadline:
                 time.sleep(0.005)  # a test runs longer than a refill takes
+            clones.drain()  # and than dropping the previous test's database
 
         async def migrate_once(conn: asyncpg.Connection) -> float:
             await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
