@@ -1,9 +1,10 @@
 """Test fixtures: every test gets its own three databases on a real PostgreSQL server.
 
 The server is ORION_TEST_DATABASE_URL's (any database on it; we create ours beside it) when set,
-else the configured one, else the project's embedded server, started on first use. Each test's
-databases carry a unique prefix and are dropped afterwards, so tests run in parallel (pytest -n)
-without sharing state, and one failure never cascades. The helpers live in dbmigrate.testing.
+else the pytest plugin's test cluster (an embedded server of the chosen major in /dev/shm, tuned
+for tests, never the development server). Each test's databases carry a unique prefix and are
+dropped afterwards, so tests run in parallel (pytest -n) without sharing state, and one failure
+never cascades. The helpers live in dbmigrate.testing.
 """
 
 from __future__ import annotations

@@ -79,8 +79,9 @@ def test_eight_concurrent_runs_through_pgbouncer_apply_each_migration_once_and_b
     results = [(runner.wait(timeout=180), *runner.communicate()) for runner in runners]
     for code, out, err in results:
         assert code == 0, f"a runner exited {code}: {out}\n{err}"
-        assert LEASE_LINE in out
         assert "client_connection_check_interval" not in err
+    # A runner that finds nothing left to do takes no lock, so says nothing of one; those that lock say which.
+    assert any(LEASE_LINE in out for _, out, _ in results)
     direct.cli("migrate", "all")
     for name in DATABASES:
         assert pooled.applied(name) == migration_ids(name)  # each once, in order
