@@ -38,6 +38,15 @@ if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op mig
     from dbmigrate.statements import Statement
 
 _RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+def _local_timeouts(lock_timeout: str, statement_timeout: str) -> str:
+    """SET LOCAL for both timeouts, sent with the transaction's BEGIN (durations are validated by
+    config.postgres_duration; quoted all the same)."""
+    quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
+    return f"SET LOCAL lock_timeout = '{quoted[0]}'; SET LOCAL statement_timeout = '{quoted[1]}'"
+
+
 _SET_TIMEOUTS = "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)"
 
 
@@ -193,8 +202,7 @@ async def _run_once(
     statement_timeout = migration.options.statement_timeout or target.statement_timeout
     app = target.database.app
     if migration.transactional:
-        async with migration.transaction(conn):
-            await conn.execute(_SET_TIMEOUTS, lock_timeout, statement_timeout, True)
+        async with migration.transaction(conn, _local_timeouts(lock_timeout, statement_timeout)):
             await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
             await migration.run(conn, backwards)
             return await _record(target, conn, migration, backwards, started)

@@ -84,7 +84,8 @@ class Migration(ABC):
     def problems(self) -> list[str]: ...
 
     @abstractmethod
-    def transaction(self, conn: asyncpg.Connection) -> contextlib.AbstractAsyncContextManager: ...
+    def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
+        """The migration's transaction, with `prelude` (SET LOCAL ... statements) run first."""
 
     @abstractmethod
     async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None: ...
@@ -97,18 +98,18 @@ class Migration(ABC):
 
 
 @contextlib.asynccontextmanager
-async def plain_transaction(conn: asyncpg.Connection) -> AsyncIterator[None]:
-    """A transaction whose failure shows the statement's error, not a failed rollback's: on a
-    terminated connection asyncpg's own context manager raises "cannot call Transaction.rollback()"."""
-    transaction = conn.transaction()
-    await transaction.start()
+async def plain_transaction(conn: asyncpg.Connection, prelude: str = "") -> AsyncIterator[None]:
+    """A transaction opened together with `prelude` in one round trip, whose failure shows the
+    statement's error, not a failed rollback's (on a terminated connection asyncpg's own context
+    manager raises "cannot call Transaction.rollback()")."""
+    await conn.execute(f"BEGIN; {prelude}" if prelude else "BEGIN")
     try:
         yield
     except BaseException:
         with contextlib.suppress(Exception):
-            await transaction.rollback()
+            await conn.execute("ROLLBACK")
         raise
-    await transaction.commit()
+    await conn.execute("COMMIT")
 
 
 class SQLSteps(Migration):
@@ -118,6 +119,7 @@ class SQLSteps(Migration):
         super().__init__(file, options)
         self.manager = manager
         self._parsed: dict[bool, list[Statement] | SQLSyntaxError] = {}
+        self._empty_texts: set[int] = set()  # id() of texts that hold no statement (only comments)
 
     @classmethod
     def for_piccolo_cli(cls, manager: SQLMigration) -> SQLSteps:
@@ -137,11 +139,13 @@ class SQLSteps(Migration):
     def _parse(self, backwards: bool) -> list[Statement] | SQLSyntaxError:
         if backwards not in self._parsed:
             try:
-                self._parsed[backwards] = [
-                    statement
-                    for text in self._texts(backwards)
-                    for statement in sql_statements.split(text.text, self._first_line(text))
-                ]
+                parsed = []
+                for text in self._texts(backwards):
+                    found = sql_statements.split(text.text, self._first_line(text))
+                    if not found:
+                        self._empty_texts.add(id(text))
+                    parsed += found
+                self._parsed[backwards] = parsed
             except SQLSyntaxError as error:
                 self._parsed[backwards] = error
         return self._parsed[backwards]
@@ -214,14 +218,15 @@ class SQLSteps(Migration):
         index = content.find(text.text)
         return content[:index].count("\n") + 1 if index >= 0 else 1
 
-    def transaction(self, conn: asyncpg.Connection) -> contextlib.AbstractAsyncContextManager:
-        return plain_transaction(conn)
+    def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
+        return plain_transaction(conn, prelude)
 
     async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
         if self.transactional:
             # The whole text of each step in one simple-query round trip: it runs in our transaction.
+            self.statements(backwards)  # parsed (and cached) once: which texts hold statements
             for text in self._texts(backwards):
-                if not sql_statements.is_empty(text.text):
+                if id(text) not in self._empty_texts:
                     await conn.execute(text.text)
             return
         # Outside a transaction every statement must go alone: PostgreSQL runs a multi-statement
@@ -294,13 +299,14 @@ class PiccoloOperations(Migration):
         return []
 
     @contextlib.asynccontextmanager
-    async def transaction(self, conn: asyncpg.Connection) -> AsyncIterator[None]:
+    async def transaction(self, conn: asyncpg.Connection, prelude: str) -> AsyncIterator[None]:
         # The engine's transaction, routed to `conn`, so the one Piccolo opens in run() nests into
         # it and commits with the bookkeeping.
         from dbmigrate.piccolo_engine import framework_engine, pinned
 
         with pinned(conn):
             async with framework_engine().transaction():
+                await conn.execute(prelude)
                 yield
 
     async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
