@@ -67,7 +67,7 @@ def find_running(data_dir: Path) -> RunningServer | None:
         pid, port, socket_dir, status = int(lines[0]), int(lines[3]), Path(lines[4]), lines[7]
     except (OSError, IndexError, ValueError):
         return None
-    if status.strip() != "ready" or not _process_alive(pid):
+    if status.strip() != "ready" or not process_alive(pid):
         return None
     if not (socket_dir / f".s.PGSQL.{port}").exists():
         return None
@@ -146,7 +146,7 @@ def _stop_and_wait(pid: int, data_dir: Path) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + STOP_WAIT_SECONDS
-    while _process_alive(pid) and (data_dir / "postmaster.pid").exists():
+    while process_alive(pid) and (data_dir / "postmaster.pid").exists():
         if time.monotonic() > deadline:
             raise UserError(
                 f"the PostgreSQL server on {data_dir} (pid {pid}) did not stop within {STOP_WAIT_SECONDS:g} s"
@@ -276,7 +276,8 @@ def _last_log_line(data_dir: Path) -> str:
     return f"{lines[-1].strip()} (see {data_dir / 'log'})" if lines else f"see {data_dir / 'log'}"
 
 
-def _process_alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` exists (one of another user's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

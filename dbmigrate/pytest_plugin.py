@@ -181,6 +181,7 @@ def _our_test_cluster() -> Path | None:
 @contextlib.contextmanager
 def _sessions(cluster: Path) -> Iterator[dict]:
     """The sessions using `cluster` (pids, living ones only), read and written under a file lock."""
+    from dbmigrate import embedded
     from dbmigrate.postgres_install import locked
 
     cluster.parent.mkdir(parents=True, exist_ok=True)
@@ -191,18 +192,9 @@ def _sessions(cluster: Path) -> Iterator[dict]:
         except (OSError, ValueError):
             state = {}
         state = {
-            "pids": [p for p in state.get("pids", []) if _alive(p)],
+            "pids": [p for p in state.get("pids", []) if embedded.process_alive(p)],
             **{k: v for k, v in state.items() if k != "pids"},
         }
         yield state
         path.write_text(json.dumps(state))
 
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import asyncpg
 
-from dbmigrate import connection, executor, loader, recorder, seeder
+from dbmigrate import connection, embedded, executor, loader, recorder, seeder
 from dbmigrate.config import DATABASES, Database, Settings
 from dbmigrate.connection import quote_identifier
 from dbmigrate.errors import UserError
@@ -353,15 +353,6 @@ class ClonePool:
         rows = await self._dropper.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", CLONE_PREFIX)
         for row in rows:
             match = re.match(rf"^{CLONE_PREFIX}[a-z_]+?_(\d+)_\d+$", row["datname"])
-            if match and not _process_alive(int(match[1])):
+            if match and not embedded.process_alive(int(match[1])):
                 await self._drop(row["datname"])
 
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
