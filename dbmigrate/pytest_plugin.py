@@ -197,4 +197,3 @@ def _sessions(cluster: Path) -> Iterator[dict]:
         }
         yield state
         path.write_text(json.dumps(state))
-

@@ -355,4 +355,3 @@ class ClonePool:
             match = re.match(rf"^{CLONE_PREFIX}[a-z_]+?_(\d+)_\d+$", row["datname"])
             if match and not embedded.process_alive(int(match[1])):
                 await self._drop(row["datname"])
-
