@@ -39,6 +39,6 @@ Layers, each importing only the ones above it:
                               helpers for any Orion service
 
 The path of `make db-migrate DB=rfq`: Makefile -> cli.main -> commands.migrate (resolve: prepare,
-Target) -> executor.migrate (read_state, forwards_plan, locked, load_checked) -> executor.apply
+Target) -> executor.migrate (read_state, forwards_plan, locked, refuse_unsafe) -> executor.apply
 -> SQLSteps.run -> asyncpg, with recorder.record_applied in the same transaction.
 """

@@ -40,23 +40,25 @@ if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op mig
 _RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
 
-def _local_timeouts(lock_timeout: str, statement_timeout: str) -> str:
-    """SET LOCAL for both timeouts, sent with the transaction's BEGIN (durations are validated by
+def _timeouts(target: Target, migration: Migration) -> tuple[str, str]:
+    """(lock_timeout, statement_timeout) for `migration`: its own, else the configured ones."""
+    return (
+        migration.options.lock_timeout or target.lock_timeout,
+        migration.options.statement_timeout or target.statement_timeout,
+    )
+
+
+def _set_timeouts(lock_timeout: str, statement_timeout: str, local: bool) -> str:
+    """SET [LOCAL] for both timeouts as one query (durations are validated by
     config.postgres_duration; quoted all the same)."""
+    scope = "SET LOCAL" if local else "SET"
     quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
-    return f"SET LOCAL lock_timeout = '{quoted[0]}'; SET LOCAL statement_timeout = '{quoted[1]}'"
-
-
-_SET_TIMEOUTS = "SELECT set_config('lock_timeout', $1, $3), set_config('statement_timeout', $2, $3)"
+    return f"{scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
 
 
 async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
-    return MigrationState(
-        database=target.name,
-        files=list(target.files),
-        applied=await recorder.applied(conn, target.database.app),
-        failed=await recorder.failed(conn, target.database.app),
-    )
+    applied, failed = await recorder.read(conn, target.database.app)
+    return MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
 
 
 @asynccontextmanager
@@ -79,7 +81,8 @@ async def migrate(target: Target, to: str | None = None, allow_out_of_order: boo
                 # Plan again under the lock: a runner we waited for may have applied everything.
                 state.check_integrity()
                 plan = forwards_plan(state, to, allow_out_of_order)
-                for migration in await load_checked(target, plan, backwards=False, conn=conn):
+                migrations = [await loader.load(m, target.project_root) for m in plan]
+                for migration in refuse_unsafe(target, migrations, conn):
                     await apply(target, conn, migration, backwards=False)
     if not plan:
         say(f"{target.name}: up to date, nothing to migrate")
@@ -91,8 +94,7 @@ async def rollback(target: Target, steps: int | None = None, to: str | None = No
     async with target.connected("down") as conn, locked(target, conn) as state:
         plan = backwards_plan(state, steps, to)
         migrations = [await _revertible(target, state, m) for m in plan]
-        await load_checked(target, [], backwards=True, loaded=migrations, conn=conn)
-        for migration in migrations:
+        for migration in refuse_unsafe(target, migrations, conn):
             await apply(target, conn, migration, backwards=True)
         if not plan:
             after = f" after {find(state.files, to, target.name).id}" if to else ""
@@ -109,12 +111,13 @@ async def dry_run(
 ) -> None:
     """Print the SQL `migrate` or `down` would run, in a read-only transaction that is rolled back."""
     async with target.connected("dry-run") as conn:
-        state = await _checked_state(target, conn) if not backwards else await read_state(target, conn)
         if backwards:
+            state = await read_state(target, conn)
             plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
         else:
-            plan = [await loader.load(m, target.project_root) for m in forwards_plan(state, to, allow_out_of_order)]
-        await load_checked(target, [], backwards, loaded=plan)
+            pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order)
+            plan = [await loader.load(m, target.project_root) for m in pending]
+        refuse_unsafe(target, plan)
         if not plan:
             say(f"-- {target.name}: nothing to run")
         for migration in plan:
@@ -122,17 +125,10 @@ async def dry_run(
             say(await migration.preview(conn, backwards))
 
 
-async def load_checked(
-    target: Target,
-    files: list,
-    backwards: bool,
-    loaded: list[Migration] | None = None,
-    conn: asyncpg.Connection | None = None,
-) -> list[Migration]:
-    """Load `files` (or take `loaded`) and refuse, before anything runs, any that is not safe to
-    run: its own problems, or (given the connection it would run on) a non-transactional migration
-    through a pooler in transaction mode."""
-    migrations = loaded if loaded is not None else [await loader.load(m, target.project_root) for m in files]
+def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Connection | None = None) -> list:
+    """`migrations`, once none is unsafe to run; else a UserError before anything runs: a
+    migration's own problems, or (given the connection it would run on) a non-transactional
+    migration through a pooler in transaction mode."""
     for migration in migrations:
         problems = migration.problems()
         if problems:
@@ -198,15 +194,14 @@ async def _run_once(
     target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float
 ) -> int:
     """Run `migration` once; return the duration recorded (and so the one to print)."""
-    lock_timeout = migration.options.lock_timeout or target.lock_timeout
-    statement_timeout = migration.options.statement_timeout or target.statement_timeout
+    lock_timeout, statement_timeout = _timeouts(target, migration)
     app = target.database.app
     if migration.transactional:
-        async with migration.transaction(conn, _local_timeouts(lock_timeout, statement_timeout)):
+        async with migration.transaction(conn, _set_timeouts(lock_timeout, statement_timeout, local=True)):
             await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
             await migration.run(conn, backwards)
             return await _record(target, conn, migration, backwards, started)
-    await conn.execute(_SET_TIMEOUTS, lock_timeout, statement_timeout, False)
+    await conn.execute(_set_timeouts(lock_timeout, statement_timeout, local=False))
     if not backwards:
         statements = migration.statements(False)
         await recorder.record_started(
@@ -249,15 +244,9 @@ async def _failed(
             )
             with contextlib.suppress(Exception):  # the migration's own error is the one to report
                 await recorder.record_failure(conn, target.database.app, migration.id, failures.error_text(error))
+    lock_timeout, statement_timeout = _timeouts(target, migration)
     return failures.migration_failed(
-        target.name,
-        migration,
-        backwards,
-        error,
-        migration.options.lock_timeout or target.lock_timeout,
-        migration.options.statement_timeout or target.statement_timeout,
-        attempts,
-        progress,
+        target.name, migration, backwards, error, lock_timeout, statement_timeout, attempts, progress
     )
 
 

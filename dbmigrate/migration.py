@@ -17,6 +17,7 @@ Two kinds exist: `SQLSteps` (an SQLMigration: the SQL is all that runs) and `Pic
 from __future__ import annotations
 
 import contextlib
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -118,8 +119,8 @@ class SQLSteps(Migration):
     def __init__(self, file: MigrationFile, options: MigrationOptions, manager: SQLMigration) -> None:
         super().__init__(file, options)
         self.manager = manager
-        self._parsed: dict[bool, list[Statement] | SQLSyntaxError] = {}
-        self._empty_texts: set[int] = set()  # id() of texts that hold no statement (only comments)
+        # Per direction: each SQL text with its statements (none for a text of only comments).
+        self._parsed: dict[bool, list[tuple[SQLText, list[Statement]]] | SQLSyntaxError] = {}
 
     @classmethod
     def for_piccolo_cli(cls, manager: SQLMigration) -> SQLSteps:
@@ -136,32 +137,31 @@ class SQLSteps(Migration):
             return [step.forwards for step in self.manager.steps]
         return [step.backwards for step in reversed(self.manager.steps) if step.backwards is not None]
 
-    def _parse(self, backwards: bool) -> list[Statement] | SQLSyntaxError:
+    def _parse(self, backwards: bool) -> list[tuple[SQLText, list[Statement]]] | SQLSyntaxError:
         if backwards not in self._parsed:
             try:
-                parsed = []
-                for text in self._texts(backwards):
-                    found = sql_statements.split(text.text, self._first_line(text))
-                    if not found:
-                        self._empty_texts.add(id(text))
-                    parsed += found
-                self._parsed[backwards] = parsed
+                self._parsed[backwards] = [
+                    (text, sql_statements.split(text.text, self._first_line(text))) for text in self._texts(backwards)
+                ]
             except SQLSyntaxError as error:
                 self._parsed[backwards] = error
         return self._parsed[backwards]
 
-    def statements(self, backwards: bool = False) -> list[Statement]:
+    def _parsed_texts(self, backwards: bool) -> list[tuple[SQLText, list[Statement]]]:
         parsed = self._parse(backwards)
         if isinstance(parsed, SQLSyntaxError):
             raise parsed
         return parsed
+
+    def statements(self, backwards: bool = False) -> list[Statement]:
+        return [statement for _, found in self._parsed_texts(backwards) for statement in found]
 
     @property
     def irreversible_reason(self) -> str | None:
         if any(step.backwards is None for step in self.manager.steps):
             return "it has no backwards SQL"
         parsed = self._parse(True)
-        if isinstance(parsed, SQLSyntaxError) or parsed:
+        if isinstance(parsed, SQLSyntaxError) or any(found for _, found in parsed):
             return None  # a syntax error is one of problems(), reported before anything runs
         if all(step.backwards.declares_nothing_to_undo for step in self.manager.steps if step.backwards):
             return None
@@ -209,14 +209,18 @@ class SQLSteps(Migration):
 
     def _first_line(self, text: SQLText) -> int:
         """The line of the migration's file (or sibling .sql file) where `text` starts."""
-        if text.path is not None or self.file.path is None:
+        if text.path is not None:
             return 1
+        index = self._file_text.find(text.text)
+        return self._file_text[:index].count("\n") + 1 if index >= 0 else 1
+
+    @functools.cached_property
+    def _file_text(self) -> str:
+        """The migration's .py, read once (to place its SQL strings at their lines)."""
         try:
-            content = self.file.path.read_text(encoding="utf-8")
+            return self.file.path.read_text(encoding="utf-8") if self.file.path else ""
         except OSError:
-            return 1
-        index = content.find(text.text)
-        return content[:index].count("\n") + 1 if index >= 0 else 1
+            return ""
 
     def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
         return plain_transaction(conn, prelude)
@@ -224,9 +228,8 @@ class SQLSteps(Migration):
     async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
         if self.transactional:
             # The whole text of each step in one simple-query round trip: it runs in our transaction.
-            self.statements(backwards)  # parsed (and cached) once: which texts hold statements
-            for text in self._texts(backwards):
-                if id(text) not in self._empty_texts:
+            for text, found in self._parsed_texts(backwards):
+                if found:  # a text of only comments has nothing to send
                     await conn.execute(text.text)
             return
         # Outside a transaction every statement must go alone: PostgreSQL runs a multi-statement

@@ -103,10 +103,6 @@ def who() -> str:
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
-async def tables_exist(conn: asyncpg.Connection) -> bool:
-    return await conn.fetchval("SELECT to_regclass('migration') IS NOT NULL")
-
-
 async def ensure_tables(conn: asyncpg.Connection) -> None:
     """Create both tables if needed. Call under the migration lock: IF NOT EXISTS alone races."""
     await conn.execute(CREATE_PICCOLO_TABLE)
@@ -119,19 +115,41 @@ async def ensure_tables(conn: asyncpg.Connection) -> None:
         await conn.execute(_UPGRADE_HISTORY_TABLE)
 
 
-async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigration]:
-    """The applied migrations of `app`, in ID order. Empty when there is no table yet."""
-    if not await tables_exist(conn):
-        return {}
+async def read(conn: asyncpg.Connection, app: str) -> tuple[dict[str, AppliedMigration], dict[str, FailedMigration]]:
+    """(applied, unfinished) migrations of `app`: each table read once. Empty when there are no tables yet."""
+    piccolo_table, history_table = await conn.fetchrow(
+        "SELECT to_regclass('migration') IS NOT NULL, to_regclass('dbmigrate_history') IS NOT NULL"
+    )
+    if not piccolo_table:
+        return {}, {}
     rows = await conn.fetch(
         'SELECT name, min(ran_on) AS ran_on, min(id) AS sequence FROM "migration" WHERE app_name = $1 '
         "GROUP BY name ORDER BY name",
         app,
     )
-    history = {r["migration_id"]: r for r in await _history(conn, app) if r["state"] not in (FAILED, RUNNING)}
+    history = (  # absent on a database migrated by Piccolo alone so far
+        await conn.fetch("SELECT * FROM dbmigrate_history WHERE app_name = $1 ORDER BY migration_id", app)
+        if history_table
+        else []
+    )
+    return _applied(rows, history), _unfinished(history)
+
+
+async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigration]:
+    """The applied migrations of `app`, in ID order. Empty when there is no table yet."""
+    return (await read(conn, app))[0]
+
+
+async def failed(conn: asyncpg.Connection, app: str) -> dict[str, FailedMigration]:
+    """Non-transactional migrations that failed or were interrupted midway, not rerun or repaired since."""
+    return (await read(conn, app))[1]
+
+
+def _applied(rows: list[asyncpg.Record], history: list[asyncpg.Record]) -> dict[str, AppliedMigration]:
+    done = {r["migration_id"]: r for r in history if r["state"] not in (FAILED, RUNNING)}
     result: dict[str, AppliedMigration] = {}
     for row in rows:
-        h = history.get(row["name"])
+        h = done.get(row["name"])
         result[row["name"]] = AppliedMigration(
             id=row["name"],
             ran_on=row["ran_on"],
@@ -145,8 +163,7 @@ async def applied(conn: asyncpg.Connection, app: str) -> dict[str, AppliedMigrat
     return result
 
 
-async def failed(conn: asyncpg.Connection, app: str) -> dict[str, FailedMigration]:
-    """Non-transactional migrations that failed or were interrupted midway, not rerun or repaired since."""
+def _unfinished(history: list[asyncpg.Record]) -> dict[str, FailedMigration]:
     return {
         r["migration_id"]: FailedMigration(
             id=r["migration_id"],
@@ -157,15 +174,9 @@ async def failed(conn: asyncpg.Connection, app: str) -> dict[str, FailedMigratio
             statements_total=r.get("statements_total"),
             last_statement=r.get("last_statement"),
         )
-        for r in await _history(conn, app)
+        for r in history
         if r["state"] in (FAILED, RUNNING)
     }
-
-
-async def _history(conn: asyncpg.Connection, app: str) -> list[asyncpg.Record]:
-    if not await conn.fetchval("SELECT to_regclass('dbmigrate_history') IS NOT NULL"):
-        return []  # a database migrated by Piccolo alone so far
-    return await conn.fetch("SELECT * FROM dbmigrate_history WHERE app_name = $1 ORDER BY migration_id", app)
 
 
 async def record_applied(
@@ -205,12 +216,20 @@ async def record_started(
     conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, total: int | None
 ) -> None:
     """A non-transactional migration is about to run its first statement (autocommit: it stays)."""
-    await _upsert_history(conn, app, migration_id, RUNNING, checksum, None, None)
     await conn.execute(
-        "UPDATE dbmigrate_history SET statements_done = 0, statements_total = $3, last_statement = NULL "
-        "WHERE app_name = $1 AND migration_id = $2",
+        """
+        INSERT INTO dbmigrate_history (app_name, migration_id, state, checksum, recorded_by, statements_done,
+                                       statements_total)
+        VALUES ($1, $2, $3, $4, $5, 0, $6)
+        ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
+            recorded_by = EXCLUDED.recorded_by, error = NULL, duration_ms = NULL, recorded_at = now(),
+            statements_done = 0, statements_total = EXCLUDED.statements_total, last_statement = NULL
+        """,
         app,
         migration_id,
+        RUNNING,
+        checksum,
+        who(),
         total,
     )
 
