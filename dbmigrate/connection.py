@@ -7,12 +7,10 @@ one-line `UserError` that never shows a password.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import socket
 import sys
-import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,7 +21,7 @@ import asyncpg
 from dbmigrate import embedded, pooling
 from dbmigrate.config import DATABASES, Database, Settings
 from dbmigrate.errors import UserError
-from dbmigrate.lock import describe_holder_of
+from dbmigrate.lock import describe_holder_of, poll
 from dbmigrate.urls import database_name, redact, validate, with_database
 
 APPLICATION_NAME_PREFIX = "dbmigrate"
@@ -254,24 +252,22 @@ async def reset_lock(settings: Settings, databases: list[Database]) -> AsyncIter
                 await conn.close(timeout=5)
 
 
-_POLL_SECONDS = (0.05, 0.1, 0.2, 0.25)
-
-
 async def _acquire_reset_lock(conn: asyncpg.Connection, dbname: str, wait_seconds: float) -> None:
     key = zlib.crc32(dbname.encode()) - 2**31
-    started = time.monotonic()
-    deadline = started + wait_seconds
-    attempt = 0
-    said = False
-    while not await conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", RESET_LOCK_CLASS, key):
-        if not said and time.monotonic() - started >= 1 and wait_seconds > 1:
-            print(f"reset: waiting for another reset of {dbname} (up to {wait_seconds:g} s)", file=sys.stderr)
-            said = True
-        if time.monotonic() >= deadline:
-            holder = await describe_holder_of(conn, RESET_LOCK_CLASS, key, objsubid=2)
-            raise UserError(
-                f"{dbname}: another reset holds the reset lock ({holder}); waited {wait_seconds:g} s. "
-                "Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
-            )
-        await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
-        attempt += 1
+
+    async def timed_out() -> UserError:
+        holder = await describe_holder_of(conn, RESET_LOCK_CLASS, key, objsubid=2)
+        return UserError(
+            f"{dbname}: another reset holds the reset lock ({holder}); waited {wait_seconds:g} s. "
+            "Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
+        )
+
+    def waiting() -> None:
+        print(f"reset: waiting for another reset of {dbname} (up to {wait_seconds:g} s)", file=sys.stderr)
+
+    await poll(
+        lambda: conn.fetchval("SELECT pg_try_advisory_lock($1, $2)", RESET_LOCK_CLASS, key),
+        wait_seconds,
+        timed_out,
+        waiting if wait_seconds > 1 else None,
+    )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,12 +30,12 @@ from dataclasses import dataclass
 import asyncpg
 
 from dbmigrate.errors import UserError
+from dbmigrate.lock import poll
 from dbmigrate.recorder import who
 from dbmigrate.reporting import say
 
 TABLE = "dbmigrate_lock"
 LOCK_NAME = "migrate"
-_POLL_SECONDS = (0.02, 0.05, 0.1, 0.2, 0.25)
 
 _CREATE = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
@@ -151,17 +150,15 @@ async def _ensure_table(conn) -> None:
 
 
 async def _acquire(conn, lease: Lease, wait_seconds: float) -> None:
-    deadline = time.monotonic() + wait_seconds
-    attempt = 0
     holder = f"{who()} ({getattr(conn, 'label', None) or 'dbmigrate'})"
-    while not await conn.fetchval(_CLAIM, LOCK_NAME, lease.owner, holder, lease.seconds):
-        if time.monotonic() >= deadline:
-            raise UserError(
-                f"{lease.database}: another migration holds the lock ({await describe_holder(conn)}); "
-                f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
-            )
-        await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
-        attempt += 1
+
+    async def timed_out() -> UserError:
+        return UserError(
+            f"{lease.database}: another migration holds the lock ({await describe_holder(conn)}); "
+            f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
+        )
+
+    await poll(lambda: conn.fetchval(_CLAIM, LOCK_NAME, lease.owner, holder, lease.seconds), wait_seconds, timed_out)
 
 
 async def describe_holder(conn) -> str:

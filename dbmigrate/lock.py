@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -63,14 +63,33 @@ async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: 
 
 
 async def acquire(conn: asyncpg.Connection, database: str, wait_seconds: float) -> None:
-    deadline = time.monotonic() + wait_seconds
+    async def timed_out() -> UserError:
+        return UserError(
+            f"{database}: another migration holds the lock ({await describe_holder(conn)}); "
+            f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
+        )
+
+    await poll(lambda: conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY), wait_seconds, timed_out)
+
+
+async def poll(
+    try_once: Callable[[], Awaitable[bool]],
+    wait_seconds: float,
+    timed_out: Callable[[], Awaitable[Exception]],
+    waiting: Callable[[], None] | None = None,
+) -> None:
+    """Call `try_once` until it returns true, sleeping 20 ms to 250 ms between tries (polling, not
+    blocking: see the module docstring); after `wait_seconds` raise what `timed_out` builds.
+    `waiting` is called once, when a wait has lasted a second."""
+    started = time.monotonic()
     attempt = 0
-    while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY):
-        if time.monotonic() >= deadline:
-            raise UserError(
-                f"{database}: another migration holds the lock ({await describe_holder(conn)}); "
-                f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
-            )
+    while not await try_once():
+        waited = time.monotonic() - started
+        if waited >= wait_seconds:
+            raise await timed_out()
+        if waiting is not None and waited >= 1:
+            waiting()
+            waiting = None
         await asyncio.sleep(_POLL_SECONDS[min(attempt, len(_POLL_SECONDS) - 1)])
         attempt += 1
 

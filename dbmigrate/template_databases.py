@@ -38,6 +38,7 @@ from dbmigrate import connection, embedded, executor, loader, recorder, seeder
 from dbmigrate.config import DATABASES, Database, Settings
 from dbmigrate.connection import quote_identifier
 from dbmigrate.errors import UserError
+from dbmigrate.lock import poll
 from dbmigrate.reporting import quiet
 from dbmigrate.target import Target
 from dbmigrate.urls import with_database
@@ -129,14 +130,18 @@ async def _ensure_template(
     name = template_name(settings, database, reference_data)
     if await _exists(admin, name):
         return name
-    deadline = time.monotonic() + settings.lock_wait_seconds
-    while not await admin.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK_KEY):
-        if time.monotonic() > deadline:
-            raise UserError(
-                f"{database.name}: another process has been building a template for over "
-                f"{settings.lock_wait_seconds:g} s; retry, or raise ORION_MIGRATE_LOCK_WAIT"
-            )
-        await asyncio.sleep(0.05)
+
+    async def timed_out() -> UserError:
+        return UserError(
+            f"{database.name}: another process has been building a template for over "
+            f"{settings.lock_wait_seconds:g} s; retry, or raise ORION_MIGRATE_LOCK_WAIT"
+        )
+
+    await poll(
+        lambda: admin.fetchval("SELECT pg_try_advisory_lock($1)", _BUILD_LOCK_KEY),
+        settings.lock_wait_seconds,
+        timed_out,
+    )
     try:
         if not await _exists(admin, name):  # another process may have built it while we waited
             await _drop_abandoned_builds(admin)
