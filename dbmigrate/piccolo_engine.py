@@ -121,11 +121,17 @@ def framework_engine() -> FrameworkEngine:
     return engine
 
 
-async def _native_cli_url() -> str:
-    from dbmigrate import connection
-    from dbmigrate.config import load_settings, select_databases
+_cli_urls: dict[str, str] = {}  # per app: Piccolo opens a connection per query, we resolve once
 
-    settings = load_settings()
-    database = select_databases(_cli_app.get() or os.environ.get("ORION_DB", "orion"))[0]
-    await connection.prepare(settings, [database])  # starts the embedded server when it is in use
-    return connection.url_for(settings, database)
+
+async def _native_cli_url() -> str:
+    app = _cli_app.get() or os.environ.get("ORION_DB", "orion")
+    if app not in _cli_urls:
+        from dbmigrate import connection
+        from dbmigrate.config import load_settings, select_databases
+
+        settings = load_settings()
+        database = select_databases(app)[0]
+        await connection.prepare(settings, [database])  # starts the embedded server when it is in use
+        _cli_urls[app] = connection.url_for(settings, database)
+    return _cli_urls[app]
