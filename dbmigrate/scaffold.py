@@ -12,6 +12,7 @@ empty backwards SQL makes it irreversible until the undo is written (or NOTHING_
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import re
 import shutil
@@ -101,38 +102,32 @@ def compact(source: str) -> str:
     MigrationManager method's defaults. Replaying the file gives the same columns (Piccolo builds
     each one as `column_class(**params)`), so diffs and the database are unchanged."""
     from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-    from piccolo.columns import Column
 
-    tree = ast.parse(source)
-    drop: list[tuple[int, int]] = []  # character spans of "key: value," / "name=value," to remove
+    def same(node: ast.AST, default_text: str | None) -> bool:
+        return ast.get_source_segment(source, node) == default_text
+
     offsets = _line_offsets(source)
-    for node in ast.walk(tree):
+    drop: list[tuple[int, int]] = []  # character spans of "name=value" / "key: value" to remove
+    for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ClassDef):  # `class User(Table, tablename="users", schema=None)`
-            drop += [_span(k, offsets) for k in node.keywords if k.arg == "schema" and _is_none(k.value)]
-        column = _column_type(node)
-        if column is not None:  # `UUID(default=UUID4(), null=False, ...)` in a referenced table
-            defaults = {**_column_defaults(Column), **_column_defaults(column)}
-            drop += [
-                _span(k, offsets)
-                for k in node.keywords
-                if k.arg in defaults and ast.get_source_segment(source, k.value) == defaults[k.arg]
-            ]
-    for call in ast.walk(tree):
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            drop += [_span(k, k, offsets) for k in node.keywords if k.arg == "schema" and same(k.value, "None")]
+        if not isinstance(node, ast.Call):
             continue
-        method = getattr(MigrationManager, call.func.attr, None)
-        if method is None:
+        if isinstance(node.func, ast.Name):  # `UUID(default=UUID4(), null=False, ...)` in a referenced table
+            defaults = _column_defaults(node.func.id)
+        elif isinstance(node.func, ast.Attribute) and hasattr(MigrationManager, node.func.attr):
+            defaults = _defaults(getattr(MigrationManager, node.func.attr))
+        else:
             continue
-        defaults = _defaults(method)
-        column_class = _column_class(call)
-        for keyword in call.keywords:
-            text = ast.get_source_segment(source, keyword.value)
-            if keyword.arg in defaults and text == defaults[keyword.arg]:
-                drop.append(_span(keyword, offsets))
-            elif keyword.arg == "params" and isinstance(keyword.value, ast.Dict) and column_class is not None:
-                drop += _default_params(source, keyword.value, column_class, offsets)
+        column = next((_column_defaults(k.value.id) for k in node.keywords if _names_column_class(k)), {})
+        for keyword in node.keywords:
+            if same(keyword.value, defaults.get(keyword.arg)):
+                drop.append(_span(keyword, keyword, offsets))
+            elif keyword.arg == "params" and isinstance(keyword.value, ast.Dict):  # add_column's column params
+                items = zip(keyword.value.keys, keyword.value.values, strict=True)
+                drop += [_span(k, v, offsets) for k, v in items if same(v, column.get(getattr(k, "value", None)))]
     for start, end in sorted(drop, reverse=True):
-        source = source[:start] + source[_past_comma(source, end) :]
+        source = source[:start] + source[end + len(re.match(r" *(, *)?", source[end:])[0]) :]
     # An item removed last leaves "x, )" behind (Piccolo joins items with ", " on one line), or a
     # comma before a closing bracket on a later line in formatted text.
     return re.sub(r",(\s*)([})])", _close, source)
@@ -143,15 +138,6 @@ def _close(match: re.Match) -> str:
     return match.group(1) + match.group(2) if match.group(1) or match.group(2) == "}" else match.group(0)
 
 
-def _past_comma(source: str, end: int) -> int:
-    """Where the next item starts: past the comma (and spaces) that follow `end`."""
-    rest = source[end:]
-    stripped = rest.lstrip(" ")
-    if stripped.startswith(","):
-        return end + len(rest) - len(stripped) + 1 + (len(stripped[1:]) - len(stripped[1:].lstrip(" ")))
-    return end
-
-
 def _line_offsets(source: str) -> list[int]:
     offsets, total = [0], 0
     for line in source.splitlines(keepends=True):
@@ -160,12 +146,12 @@ def _line_offsets(source: str) -> list[int]:
     return offsets
 
 
-def _span(node: ast.AST, offsets: list[int]) -> tuple[int, int]:
-    start = offsets[node.lineno - 1] + node.col_offset
-    end = offsets[node.end_lineno - 1] + node.end_col_offset
-    return start, end
+def _span(first: ast.AST, last: ast.AST, offsets: list[int]) -> tuple[int, int]:
+    """Character offsets from the start of `first` to the end of `last`."""
+    return offsets[first.lineno - 1] + first.col_offset, offsets[last.end_lineno - 1] + last.end_col_offset
 
 
+@functools.cache
 def _defaults(function) -> dict[str, str]:
     """Parameter name -> the source text of its default, as Piccolo serialises values."""
     from piccolo.apps.migrations.auto.serialisation import serialise_params
@@ -182,44 +168,20 @@ def _defaults(function) -> dict[str, str]:
     return {name: repr(value) for name, value in serialised.items()}
 
 
-def _is_none(node: ast.AST) -> bool:
-    return isinstance(node, ast.Constant) and node.value is None
-
-
-def _column_type(node: ast.AST):
-    """The Piccolo column class a call like `Varchar(...)` constructs, or None."""
+@functools.cache
+def _column_defaults(class_name: str) -> dict[str, str]:
+    """The defaults of Piccolo column class `class_name` (its own and Column's), or {} for any other name."""
     from piccolo.columns import Column, column_types
 
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
-        candidate = getattr(column_types, node.func.id, None)
-        if isinstance(candidate, type) and issubclass(candidate, Column):
-            return candidate
-    return None
+    column_class = getattr(column_types, class_name, None)
+    if not (isinstance(column_class, type) and issubclass(column_class, Column)):
+        return {}
+    return {**_defaults(Column.__init__), **_defaults(column_class.__init__)}
 
 
-def _column_defaults(column_class) -> dict[str, str]:
-    return _defaults(column_class.__init__)
-
-
-def _column_class(call: ast.Call):
-    from piccolo.columns import column_types
-
-    for keyword in call.keywords:
-        if keyword.arg == "column_class" and isinstance(keyword.value, ast.Name):
-            return getattr(column_types, keyword.value.id, None)
-    return None
-
-
-def _default_params(source: str, params: ast.Dict, column_class, offsets: list[int]) -> list[tuple[int, int]]:
-    from piccolo.columns import Column
-
-    defaults = {**_column_defaults(Column), **_column_defaults(column_class)}
-    spans = []
-    for key, value in zip(params.keys, params.values, strict=True):
-        name = key.value if isinstance(key, ast.Constant) else None
-        if name in defaults and ast.get_source_segment(source, value) == defaults[name]:
-            spans.append((_span(key, offsets)[0], _span(value, offsets)[1]))
-    return spans
+def _names_column_class(keyword: ast.keyword) -> bool:
+    """`column_class=Varchar` in an add_column call."""
+    return keyword.arg == "column_class" and isinstance(keyword.value, ast.Name)
 
 
 def formatted(source: str, root: Path | None) -> str:
