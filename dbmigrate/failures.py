@@ -45,14 +45,20 @@ def connection_lost(error: BaseException) -> bool:
 
 def bookkeeping_refused(database: str, error: BaseException) -> UserError | None:
     """A UserError for the ways a database refuses the framework's own tables, or None."""
+    reason = _refusal(error)
+    return UserError(f"{database}: {reason}") if reason else None
+
+
+def _refusal(error: BaseException) -> str | None:
+    """What a read-only database or a role without privileges said, and the fix; None for other errors."""
     if isinstance(error, asyncpg.ReadOnlySQLTransactionError):
-        return UserError(
-            f"{database}: the database is read-only ({connection.first_line(error)}): connect to the primary, "
+        return (
+            f"the database is read-only ({connection.first_line(error)}): connect to the primary, "
             "not a replica, or turn off default_transaction_read_only for the migrating role"
         )
     if isinstance(error, asyncpg.InsufficientPrivilegeError):
-        return UserError(
-            f"{database}: the role may not create or write the bookkeeping tables ({connection.first_line(error)}): "
+        return (
+            f"the role may not create or write the bookkeeping tables ({connection.first_line(error)}): "
             "migrate as the schema's owner, or GRANT CREATE ON SCHEMA public to the role"
         )
     return None
@@ -90,9 +96,7 @@ def migration_failed(
             f"statement_timeout {statement_timeout} reached ({message}); set STATEMENT_TIMEOUT in the migration to "
             "allow more"
         )
-    refused = bookkeeping_refused(database, error)
-    if refused is not None:
-        message = str(refused).split(": ", 1)[1]
+    message = _refusal(error) or message
     if not migration.transactional:
         done = f"; {progress}" if progress else ""
         shown = "" if backwards else ", and `make db-migrate-status` shows it"
