@@ -95,7 +95,8 @@ class Migration(ABC):
     async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str: ...
 
     @abstractmethod
-    def lint_sources(self) -> list[LintSource]: ...
+    async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
+        """The forwards SQL to lint, each piece placed at its line in the file it comes from."""
 
 
 @contextlib.asynccontextmanager
@@ -242,7 +243,7 @@ class SQLSteps(Migration):
     async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str:
         return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"
 
-    def lint_sources(self) -> list[LintSource]:
+    async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
         file_name = str(self.file.path) if self.file.path else self.id
         return [
             LintSource(text.text, str(text.path) if text.path else file_name, self._first_line(text))
@@ -338,8 +339,9 @@ class PiccoloOperations(Migration):
         lines = [line for line in printed.getvalue().splitlines() if "[preview " not in line]
         return "\n".join(notes + lines).strip() + "\n"
 
-    def lint_sources(self) -> list[LintSource]:
-        return []  # linted through preview() by verify, which needs a connection
+    async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
+        # Piccolo's DDL is only known by previewing it, which needs the connection.
+        return [LintSource(await self.preview(conn, backwards=False), f"{self.id} (Piccolo's DDL)", 1)]
 
 
 def _operation_count(manager: MigrationManager) -> int:

@@ -204,17 +204,12 @@ async def _lint_one(conn, squawk: str, config: Path, folder: Path, migration: Mi
     unreasoned = [rule for rule, reason in exempt.items() if not str(reason).strip()]
     if unreasoned:
         return [f"{migration.id}: SQUAWK_EXEMPT needs a reason for {', '.join(unreasoned)}"]
-    sources = migration.lint_sources()
-    if not sources:  # Piccolo operations: their SQL is only known by previewing them
-        preview = await migration.preview(conn, backwards=False)
-        sources_by_file = {f"{migration.id} (Piccolo's DDL)": preview}
-    else:
-        sources_by_file = {}
-        for source in sources:
-            # Blank lines before the SQL put each statement at its line in its own file.
-            padded = sources_by_file.get(source.path, "")
-            gap = max(source.first_line - 1 - padded.count("\n"), 0)
-            sources_by_file[source.path] = padded + "\n" * gap + source.text
+    sources_by_file: dict[str, str] = {}
+    for source in await migration.lint_sources(conn):
+        # Blank lines before the SQL put each statement at its line in its own file.
+        padded = sources_by_file.get(source.path, "")
+        gap = max(source.first_line - 1 - padded.count("\n"), 0)
+        sources_by_file[source.path] = padded + "\n" * gap + source.text
     findings: list[str] = []
     for index, (shown, sql) in enumerate(sources_by_file.items()):
         path = folder / f"{migration.file.app}_{index}_{migration.id}.sql"
