@@ -50,7 +50,7 @@ def install() -> None:
 
 def _refusal(app: str) -> str | None:
     if app not in DATABASES:
-        return f"error: {app!r} is not one of dbmigrate's apps ({', '.join(DATABASES)})"
+        return f"{app!r} is not one of dbmigrate's apps ({', '.join(DATABASES)})"
     return None
 
 
@@ -68,7 +68,7 @@ def _routed(original, direction: str):
     async def run(self):
         refused = _refusal(self.app_name)
         if refused:
-            print(refused, file=sys.stderr)
+            print(f"error: {refused}", file=sys.stderr)
             return _result(False, refused)
         if getattr(self, "fake", False) or self.preview:
             with app_database(self.app_name):
@@ -130,8 +130,9 @@ def _check(original):
         apps = list(DATABASES) if self.app_name == "all" else [self.app_name]
         statuses = []
         for app in apps:
-            if _refusal(app):
-                raise UserError(_refusal(app)[len("error: ") :])
+            refused = _refusal(app)
+            if refused:
+                raise UserError(refused)
             one_app = type(self)(app_name=app)
             with app_database(app):
                 statuses += await original(one_app)
@@ -162,7 +163,7 @@ async def _new(app_config, auto: bool = False, description: str = "", auto_input
     app = app_config.app_name
     refused = _refusal(app)
     if refused:
-        raise UserError(refused[len("error: ") :])
+        raise UserError(refused)
     description = description if isinstance(description, str) else ""  # `--desc` without a value
     name = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")[:40] or ("auto" if auto else "migration")
     if not name[0].isalpha():
