@@ -374,6 +374,7 @@ def _alembic_sql(sql: str) -> str:
 def write_psql_floor(steps: list[Step], path: Path) -> Path:
     """What a migration costs at least, in one psql session: its own transaction, its SQL and one
     bookkeeping row (a step that must run outside a transaction: the SQL and the row, in autocommit)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     parts = [f"{FLOOR_BOOKKEEPING};\n"]
     for n, step in enumerate(steps):
         record = f"INSERT INTO {FLOOR_TABLE} (version) VALUES ('{version(n)}');\n"

@@ -1,8 +1,12 @@
-"""Benchmarks: the framework against its baselines, measured side by side in one run.
+"""Benchmarks: dbmigrate against the tools users would pick instead, and against floors, side by side.
 
-Prints one markdown table (median of --runs runs per row) headed by the server's version, then how
-many targets passed. Always exits 0: benchmarks report, they do not gate. See bench/README.md.
-Every database it creates is named bench_* and dropped at the end, whatever happens.
+Writes every figure to bench/RESULTS.md (date, machine, load, versions, every row) and prints the
+same table. Always exits 0: benchmarks report, they do not gate (bench/verdicts.py decides each
+target's verdict). See bench/README.md. Every database it creates is named bench_* and dropped at
+the end, whatever happens; project copies live in a temporary folder that is removed too.
+
+dbmigrate is driven only as a whole process (`python -m dbmigrate ...`); in-process, the bench uses
+just the configuration, the embedded server, the PostgreSQL install and the test-database pool.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ import argparse
 import asyncio
 import contextlib
 import csv
+import difflib
 import os
+import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -24,59 +31,136 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 import asyncpg
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT)]  # piccolo_conf (migrations import it)
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path[:0] = [str(HERE)]
 
+import history  # noqa: E402
+import peers  # noqa: E402
+import verdicts  # noqa: E402
+from verdicts import TARGETS, Row, Side, failed, measured, no_such_command, timed_out  # noqa: E402
 
-from dbmigrate import embedded, executor, loader, postgres_install, template_databases  # noqa: E402
-from dbmigrate.config import DATABASES, Database, load_settings  # noqa: E402
-from dbmigrate.reporting import quiet  # noqa: E402
-from dbmigrate.target import Target  # noqa: E402
-from dbmigrate.testing import copy_project, write_sql_migration  # noqa: E402
-from dbmigrate.urls import with_database  # noqa: E402
-
-PICCOLO = str(Path(sys.executable).parent / "piccolo")
-PSQL = str(postgres_install.ensure_installed(load_settings(ROOT).postgres_major) / "psql")  # the embedded build's
-ORION, MARKETDATA = DATABASES["orion"], DATABASES["marketdata"]
+PROJECT_FILES = ["piccolo_conf.py", ".squawk.toml", "schema", "common", "orion", "rfq", "marketdata"]
+APPS = ["orion", "rfq", "marketdata"]
+URL_VARIABLES = {"orion": "DATABASE_URL", "rfq": "RFQ_DATABASE_URL", "marketdata": "MARKETDATA_DATABASE_URL"}
+BOOKKEEPING = {  # each tool's own tables (and their sequences), left out of the schema comparison
+    "psql": ["bench_applied"],
+    "dbmigrate": ["migration", "migration_id_seq", "dbmigrate_*"],
+    "dbmate": ["schema_migrations"],
+    "node-pg-migrate": ["pgmigrations", "pgmigrations_id_seq"],
+    "Alembic": ["alembic_version"],
+}
 BENCH_TABLE = "CREATE TABLE bench_instruments (id uuid PRIMARY KEY, symbol text, price numeric, listed_at timestamptz"
 BENCH_TABLE += ", attrs jsonb)"
-Pair = tuple[float, float]  # (framework ms, baseline ms) of one run
+CLI_TIMEOUT = 600.0
 
 
-@dataclass
-class Row:
-    label: str
-    framework_ms: float = float("nan")
-    baseline_ms: float = float("nan")
-    target: float | None = None  # the highest acceptable ratio; None: reported only
-    error: str = ""
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
-    @property
-    def ratio(self) -> float:
-        return self.framework_ms / self.baseline_ms
 
-    @property
-    def ok(self) -> str:
-        if self.error:
-            return "error"
-        return "—" if self.target is None else ("yes" if self.ratio <= self.target else "NO")
+# ---- the few internals the bench uses in-process ------------------------------------------------
+
+
+def internals():
+    """(config, embedded, install) modules: old paths first, then the new layout's."""
+    try:
+        from dbmigrate import config, embedded
+        from dbmigrate import postgres_install as install
+    except ImportError:
+        from dbmigrate.core import config
+        from dbmigrate.server import embedded, install
+    return config, embedded, install
+
+
+def clone_pool_module():
+    try:
+        from dbmigrate import template_databases as templates
+    except ImportError:
+        from dbmigrate.testing import templates
+    return templates
+
+
+def with_database(url: str, dbname: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + quote(dbname), parts.query, parts.fragment))
+
+
+# ---- processes ----------------------------------------------------------------------------------
+
+
+class Failed(RuntimeError):
+    pass
+
+
+class TimedOut(RuntimeError):
+    def __init__(self, seconds: float):
+        super().__init__(f"timed out after {seconds:g} s")
+        self.seconds = seconds
+
+
+def run(cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None, timeout: float = CLI_TIMEOUT) -> float:
+    """Milliseconds the whole process `cmd` took; a failure raises with the end of its stderr."""
+    started = time.perf_counter()
+    try:
+        result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise TimedOut(timeout) from None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    if result.returncode != 0:
+        tail = (result.stderr.strip() or result.stdout.strip()).splitlines()[-1:] or [""]
+        raise Failed(f"{Path(cmd[0]).name} {' '.join(cmd[1:3])} exited {result.returncode}: {tail[0][:240]}")
+    return elapsed_ms
+
+
+def side_of(measure: Callable[[], float]) -> Side:
+    """A measurement as a Side: its milliseconds, or how it timed out or failed."""
+    try:
+        return measured(measure())
+    except TimedOut as error:
+        return timed_out(error.seconds)
+    except Exception as error:  # noqa: BLE001 - reported in the row
+        return failed(short(error))
+
+
+def short(error: BaseException) -> str:
+    text = (str(error).strip().splitlines() or [type(error).__name__])[-1]
+    return text[:240]
+
+
+def median_side(values: list[float | Side]) -> Side:
+    """The median of the measured runs; the first failure if any run failed."""
+    for value in values:
+        if isinstance(value, Side) and not value.measured:
+            return value
+    numbers = [v.ms if isinstance(v, Side) else v for v in values]
+    return measured(statistics.median(numbers)) if numbers else failed("no runs")
+
+
+# ---- the bench's server and databases -----------------------------------------------------------
 
 
 @dataclass
 class Bench:
-    """The server, the sizes, and every bench_ database created (all dropped by `cleanup`)."""
-
     server: str  # URL of the maintenance database
+    project: Path  # the checkout whose dbmigrate is measured
     runs: int
-    migrations: int  # small migrations added for rows 3 and 4
-    seed_rows: int
+    quick: bool
     scratch: Path
-    fleet_size: int = 100  # databases in the fleet rows
+    psql_bin: Path
     created: set[str] = field(default_factory=set)
+
+    @property
+    def psql(self) -> str:
+        return str(self.psql_bin / "psql")
+
+    @property
+    def pg_dump(self) -> str:
+        return str(self.psql_bin / "pg_dump")
 
     def url(self, dbname: str) -> str:
         return with_database(self.server, dbname)
@@ -89,8 +173,6 @@ class Bench:
 
     def drop_db(self, name: str) -> None:
         assert name.startswith("bench_"), name
-        if name.startswith("bench_tpl_"):  # a template must stop being one before it can be dropped
-            admin(self.server, f'ALTER DATABASE "{name}" WITH IS_TEMPLATE false')
         admin(self.server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self.created.discard(name)
 
@@ -103,305 +185,631 @@ class Bench:
         """CHECKPOINT, so the writes of earlier CREATE/DROP DATABASEs do not land in the next timing."""
         admin(self.server, "CHECKPOINT")
 
-    def timed(self, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
+    def timed(self, cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None, timeout=CLI_TIMEOUT) -> float:
         self.settle()
-        return run(cmd, cwd, env)
+        return run(cmd, cwd, env, timeout)
 
-    def env(self, *dbs: str, **extra: str) -> dict[str, str]:
-        """A CLI run's environment: the orion, rfq, marketdata databases (one name: all three are it)."""
+    def dbmigrate(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "dbmigrate", *args]
+
+    def env(self, **urls: str) -> dict[str, str]:
+        """A dbmigrate run's environment: the given apps' databases (orion=..., rfq=...), ORION_ENV=test."""
         env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.startswith("ORION_")}
-        urls = {
-            db.url_variable: self.url(name) for db, name in zip(DATABASES.values(), dbs * (3 // len(dbs)), strict=True)
-        }
-        # PYTHONDONTWRITEBYTECODE: write no __pycache__ into the project tree (migrations are imported).
-        return {**env, **urls, "PYTHONDONTWRITEBYTECODE": "1", **extra}
+        env.update({URL_VARIABLES[app]: self.url(name) for app, name in urls.items()})
+        # The measured checkout's dbmigrate; no __pycache__ written (migration files compile each run,
+        # as Alembic's revision scripts do: both get the same variable).
+        env.update(ORION_ENV="test", PYTHONDONTWRITEBYTECODE="1", PYTHONPATH=str(self.project))
+        return env
+
+    def psql_cmd(self, dbname: str, *args: str) -> list[str]:
+        return [self.psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", self.url(dbname), *args]
+
+    def copy_project(self, name: str, empty: tuple[str, ...] = ()) -> Path:
+        """A copy of the project's migration files (`empty` apps with no migrations but __init__.py)."""
+        copy = self.scratch / name
+        copy.mkdir()
+        for item in PROJECT_FILES:
+            source = self.project / item
+            if source.is_dir():
+                shutil.copytree(source, copy / item, ignore=shutil.ignore_patterns("__pycache__"))
+            elif source.exists():
+                shutil.copy(source, copy / item)
+        for app in empty:
+            for path in (copy / app / "piccolo_migrations").iterdir():
+                if path.name != "__init__.py":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return copy
+
+    def import_dbmate(self, project: Path, app: str, folder: Path, timeout: float = CLI_TIMEOUT) -> float:
+        return run(
+            self.dbmigrate("import", app, "--from", str(folder), "--format", "dbmate"), project, self.env(), timeout
+        )
+
+    def schema(self, dbname: str, tool: str) -> str:
+        """The public schema as pg_dump prints it, without `tool`'s bookkeeping, plus each table's row count."""
+        excluded = [arg for table in BOOKKEEPING[tool] for arg in ("-T", table)]
+        cmd = [self.pg_dump, "-d", self.url(dbname), "--schema-only", "-n", "public", "--no-owner", *excluded]
+        dump = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        lines = [line for line in dump.splitlines() if not re.match(r"\\(un)?restrict ", line)]  # random keys
+        counts = admin(self.url(dbname), ROW_COUNTS, tuple(BOOKKEEPING[tool]))
+        return "\n".join(lines) + "\n-- rows: " + counts
 
 
-def admin(url: str, sql: str) -> str | int:
-    async def go() -> str | int:
+ROW_COUNTS = """
+SELECT coalesce(string_agg(format('%s=%s', c.relname,
+           (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM public.%I', c.relname),
+                                                false, true, '')))[1]::text), ' ' ORDER BY c.relname), '')
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = 'public' AND c.relkind = 'r'
+  AND NOT c.relname LIKE ANY (SELECT replace(pattern, '*', '%') FROM unnest($1::text[]) AS pattern)
+"""
+
+
+def admin(url: str, sql: str, *args):
+    async def go():
         conn = await asyncpg.connect(url)
         try:
-            return await conn.fetchval(sql) if sql.startswith("SELECT") else await conn.execute(sql)
+            if sql.lstrip().upper().startswith(("SELECT", "WITH")):
+                return await conn.fetchval(sql, *args)
+            return await conn.execute(sql, *args)
         finally:
             await conn.close()
 
     return asyncio.run(go())
 
 
-def run(cmd: list[str], cwd: Path = ROOT, env: dict[str, str] | None = None) -> float:
-    """Milliseconds the whole process `cmd` took; a failure stops the measurement with its stderr."""
-    started = time.perf_counter()
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    elapsed_ms = (time.perf_counter() - started) * 1000
-    if result.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} exited {result.returncode}: {result.stderr.strip()[-300:]}")
-    return elapsed_ms
+def schema_mismatch(expected: str, actual: str, tool: str) -> str:
+    """'' when equal, else the first differing line."""
+    if expected == actual:
+        return ""
+    for line in difflib.unified_diff(expected.splitlines(), actual.splitlines(), lineterm="", n=0):
+        if line[:1] in "+-" and not line.startswith(("+++", "---")):
+            return f"{tool}'s schema differs from psql's: {line[:120]}"
+    return f"{tool}'s schema differs from psql's"
 
 
-def dbmigrate(*args: str) -> list[str]:
-    return [sys.executable, "-m", "dbmigrate", *args]
+# ---- the peers on the generated history ---------------------------------------------------------
 
 
-def psql(url: str, *args: str) -> list[str]:
-    return [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", url, *args]
+@dataclass
+class Tool:
+    """How one tool migrates from empty, does nothing, and shows status, on database `dbname`."""
+
+    name: str
+    up: Callable[[str], float]
+    noop: Callable[[str], float] | None = None
+    status: Callable[[str], float] | None = None
+    no_status: str = ""
+    missing: str = ""
+    from_empty: list[Side] = field(default_factory=list)
+    noops: list[Side] = field(default_factory=list)
+    statuses: list[Side] = field(default_factory=list)
 
 
-def medians(bench: Bench, once: Callable[[], Pair]) -> Pair:
-    """Run `once` --runs times; the median of each side."""
-    pairs = [once() for _ in range(bench.runs)]
-    return statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+def python_floor(bench: Bench, dbname: str) -> float:
+    """A bare Python process: import asyncpg, connect, one query of the bookkeeping table."""
+    code = (
+        "import asyncio, sys, asyncpg\n"
+        "async def main():\n"
+        "    conn = await asyncpg.connect(sys.argv[1])\n"
+        "    await conn.fetch('SELECT name FROM migration WHERE app_name = $1', 'rfq')\n"
+        "    await conn.close()\n"
+        "asyncio.run(main())\n"
+    )
+    return bench.timed(
+        [sys.executable, "-c", code, bench.url(dbname)], env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    )
 
 
-def forwards_sql(database: Database) -> str:
-    """The concatenated forwards SQL of `database`'s migrations, for `psql -1 -f`."""
+def peer_tools(bench: Bench, folder: Path, steps: list[history.Step], installed: dict[str, peers.Peer]) -> list[Tool]:
+    """psql (the floor), dbmigrate and the three peers, each with its history written in its format."""
+    floor = history.write_psql_floor(steps, folder / "psql.sql")
+    dbmate_dir = history.write_dbmate(steps, folder / "dbmate" / "db" / "migrations")
+    npm_dir = history.write_node_pg_migrate(steps, folder / "node-pg-migrate" / "migrations")
+    alembic_dir = history.write_alembic(steps, folder / "alembic")
+    project = bench.copy_project("peers_dbmigrate", empty=("rfq",))
+    bench.import_dbmate(project, "rfq", dbmate_dir)
 
-    async def collect() -> list[str]:
-        loaded = [await loader.load(m, ROOT) for m in loader.discover(ROOT, database)]
-        assert all(m.transactional and m.statements() is not None for m in loaded), "SQL migrations only"
-        return [statement.sql for m in loaded for statement in m.statements()]
+    def psql_up(db: str) -> float:
+        return bench.timed(bench.psql_cmd(db, "-f", str(floor)))
 
-    return "".join(f"{statement}\n;\n" for statement in asyncio.run(collect()))
+    def ours(*args: str) -> Callable[[str], float]:
+        return lambda db: bench.timed(bench.dbmigrate(*args), cwd=project, env=bench.env(rfq=db))
 
+    tools = [
+        Tool("psql", psql_up),
+        Tool("dbmigrate", ours("migrate", "rfq"), ours("migrate", "rfq"), ours("status", "rfq")),
+    ]
 
-def project_copy(bench: Bench, name: str) -> Path:
-    """A copy of the project, as tests/conftest.py's `project` fixture makes it."""
-    copy = bench.scratch / name
-    copy.mkdir()
-    return copy_project(copy)
+    dbmate = installed["dbmate"]
+    dbmate_bin = str(peers.dbmate_binary())
 
+    def dbmate_cmd(*args: str) -> Callable[[str], float]:
+        # --no-dump-schema: dumping schema.sql after migrating (dbmate's default) is not migrating
+        def go(db: str) -> float:
+            env = peers.env_without_database({"DATABASE_URL": peers.dbmate_url(bench.url(db))})
+            return bench.timed([dbmate_bin, "--no-dump-schema", *args], cwd=dbmate_dir.parent.parent, env=env)
 
-def add_small_migrations(project: Path, count: int) -> tuple[str, list[str]]:
-    """`count` one-table orion migrations after the existing ones: (last existing ID, their SQL)."""
-    existing = loader.discover(project, ORION)
-    first = (existing[-1].number or 0) + 1
-    statements = [f"CREATE TABLE bench_t_{n} (id int)" for n in range(first, first + count)]
-    for n, statement in enumerate(statements, first):
-        write_sql_migration(project, "orion", f"{n:03d}_bench_t_{n}", statement, f"DROP TABLE bench_t_{n}")
-    return existing[-1].id, statements
+        return go
 
+    tools.append(
+        Tool("dbmate", dbmate_cmd("migrate"), dbmate_cmd("migrate"), dbmate_cmd("status"), missing=dbmate.missing)
+    )
 
-def migrate_from_empty(bench: Bench) -> Row:
-    files = {db.name: bench.scratch / f"{db.name}.sql" for db in DATABASES.values()}
-    for database in DATABASES.values():
-        files[database.name].write_text(forwards_sql(database))
+    npm = installed["node-pg-migrate"]
 
-    def once() -> Pair:
-        ours = [bench.create_db(f"m_{name}") for name in DATABASES]
-        floor = {name: bench.create_db(f"p_{name}") for name in DATABASES}
-        try:
-            framework = bench.timed(dbmigrate("migrate", "all"), env=bench.env(*ours))
-            bench.settle()  # then the three psql processes back to back
-            baseline = sum(run(psql(bench.url(floor[name]), "-1", "-f", str(files[name]))) for name in DATABASES)
-        finally:
-            for name in [*ours, *floor.values()]:
-                bench.drop_db(name)
-        return framework, baseline
+    def npm_up(db: str) -> float:
+        env = peers.env_without_database({"DATABASE_URL": peers.node_url(bench.url(db))})
+        cmd = [str(peers.node_pg_migrate_bin()), "up", "-m", "migrations"]
+        return bench.timed(cmd, cwd=npm_dir.parent, env=env)
 
-    return Row("migrate all 3 dbs from empty (process) vs psql -1 -f ×3", *medians(bench, once), target=3)
+    tools.append(
+        Tool("node-pg-migrate", npm_up, npm_up, no_status="node-pg-migrate has no status command", missing=npm.missing)
+    )
 
+    alembic = installed["Alembic"]
 
-def noop_migrate(bench: Bench) -> Row:
-    dbs = [bench.create_db(f"n_{name}") for name in DATABASES]
-    env = bench.env(*dbs, ORION_DB="orion")
-    run(dbmigrate("migrate", "all"), env=env)
+    def alembic_cmd(*args: str) -> Callable[[str], float]:
+        def go(db: str) -> float:
+            extra = {"BENCH_ALEMBIC_URL": peers.sqlalchemy_url(bench.url(db)), "PYTHONDONTWRITEBYTECODE": "1"}
+            return bench.timed(
+                [str(peers.alembic_bin()), *args], cwd=alembic_dir, env=peers.env_without_database(extra)
+            )
 
-    def once() -> Pair:
-        framework = bench.timed(dbmigrate("migrate", "all"), env=env)
-        return framework, bench.timed([PICCOLO, "migrations", "forwards", "orion"], env=env)
+        return go
 
-    row = Row("no-op migrate all (process) vs piccolo migrations forwards orion", *medians(bench, once), target=0.5)
-    for name in dbs:
-        bench.drop_db(name)
-    return row
-
-
-def small_migrations(bench: Bench) -> list[Row]:
-    """Rows 3 and 4, on one project copy with `bench.migrations` one-table orion migrations added."""
-    project = project_copy(bench, "many")
-    before, statements = add_small_migrations(project, bench.migrations)
-    # The baseline does what a migration costs at least: its own transaction, its statement and one
-    # bookkeeping insert (psql, one process for all of them).
-    script = bench.scratch / "small.sql"
-    bookkeeping = "CREATE TABLE bench_applied (id serial PRIMARY KEY, name text NOT NULL, ran_on timestamptz)"
-    script.write_text(
-        f"{bookkeeping};\n"
-        + "".join(
-            f"BEGIN;\n{s};\nINSERT INTO bench_applied (name, ran_on) VALUES ('{n}', now());\nCOMMIT;\n"
-            for n, s in enumerate(statements)
+    tools.append(
+        Tool(
+            "Alembic",
+            alembic_cmd("upgrade", "head"),
+            alembic_cmd("upgrade", "head"),
+            alembic_cmd("current"),
+            missing=alembic.missing,
         )
     )
-    n = len(statements)
-    migrated: list[str] = []  # the last run's database, fully migrated, for the status row
+    return tools
 
-    def apply_once() -> Pair:
-        ours, floor = bench.create_db("a_ours"), bench.create_db("a_psql")
+
+def peer_rows(bench: Bench, installed: dict[str, peers.Peer]) -> list[Row]:
+    steps = history.realistic(60 if bench.quick else 330)
+    n, concurrent = len(steps), sum(s.concurrent for s in steps)
+    folder = bench.scratch / "peers"
+    tools = peer_tools(bench, folder, steps, installed)
+    by_name = {tool.name: tool for tool in tools}
+    reference: list[str] = []
+    floor_noop: list[Side] = []
+
+    def one_round(order: list[Tool], record: bool) -> None:
+        for tool in order:
+            if tool.missing:
+                continue
+            db = bench.create_db(f"p_{tool.name.replace('-', '_').lower()}")
+            try:
+                up = side_of(lambda t=tool, d=db: t.up(d))
+                if up.measured:
+                    schema = bench.schema(db, tool.name)
+                    if tool.name == "psql":
+                        reference[:] = [schema]
+                    elif mismatch := schema_mismatch(reference[0], schema, tool.name):
+                        up = failed(mismatch)
+                noop = side_of(lambda t=tool, d=db: t.noop(d)) if tool.noop and up.measured else None
+                status = side_of(lambda t=tool, d=db: t.status(d)) if tool.status and up.measured else None
+                python = side_of(lambda d=db: python_floor(bench, d)) if tool.name == "dbmigrate" else None
+            finally:
+                bench.drop_db(db)
+            if not up.measured:
+                log(f"{tool.name}: {up.cell()}")
+            if record:
+                tool.from_empty.append(up)
+                if noop is not None:
+                    tool.noops.append(noop)
+                if status is not None:
+                    tool.statuses.append(status)
+                if python is not None:
+                    floor_noop.append(python)
+
+    log(f"peers: {n} migrations ({concurrent} outside a transaction), 1 warm-up + {bench.runs} interleaved runs")
+    one_round(tools, record=False)  # warm-up: caches, and the reference schema (psql runs first)
+    for run_number in range(bench.runs):
+        shift = run_number % (len(tools) - 1)
+        order = [
+            tools[0],
+            *tools[1 + shift :],
+            *tools[1 : 1 + shift],
+        ]  # psql first (the reference), then A B C D, B C D A, ...
+        one_round(order, record=True)
+
+    def result(tool: Tool, runs: list[Side]) -> Side:
+        if tool.missing:
+            return failed(tool.missing)
+        return median_side(runs)
+
+    psql = median_side(by_name["psql"].from_empty)
+    python = median_side(floor_noop)
+    rows = []
+    section = f"peers: a generated history of {n} migrations ({concurrent} non-transactional), from empty"
+    psql_label = "psql, one session (floor)"
+    for name in ("dbmigrate", "dbmate", "node-pg-migrate", "Alembic"):
+        tool = by_name[name]
+        target = TARGETS["from_empty_vs_psql"] if name == "dbmigrate" else None
+        rows.append(Row(section, "from empty", name, result(tool, tool.from_empty), psql_label, psql, target))
+    ours = result(by_name["dbmigrate"], by_name["dbmigrate"].from_empty)
+    dbmate = result(by_name["dbmate"], by_name["dbmate"].from_empty)
+    rows.append(Row(section, "from empty", "dbmigrate", ours, "dbmate", dbmate, TARGETS["from_empty_vs_dbmate"]))
+
+    for kind, key in (("no-op", "noops"), ("status", "statuses")):
+        section = f"peers: the same history with everything applied: {kind}"
+        floor_label = "python -c 'import asyncpg' + 1 query (floor)"
+        for name in ("dbmigrate", "dbmate", "node-pg-migrate", "Alembic"):
+            tool = by_name[name]
+            if kind == "status" and tool.no_status:
+                side = no_such_command(tool.no_status)
+            else:
+                side = result(tool, getattr(tool, key))
+            prefix = "noop" if kind == "no-op" else "status"
+            target = TARGETS[f"{prefix}_vs_python"] if name == "dbmigrate" else None
+            rows.append(Row(section, kind, name, side, floor_label, python, target))
+        ours = result(by_name["dbmigrate"], getattr(by_name["dbmigrate"], key))
+        for peer, target_key in (("node-pg-migrate", "node_pg_migrate"), ("Alembic", "alembic")):
+            tool = by_name[peer]
+            if kind == "status" and tool.no_status:
+                side = no_such_command(tool.no_status)
+            else:
+                side = result(tool, getattr(tool, key))
+            prefix = "noop" if kind == "no-op" else "status"
+            rows.append(Row(section, kind, "dbmigrate", ours, peer, side, TARGETS[f"{prefix}_vs_{target_key}"]))
+    return rows
+
+
+# ---- 300 small migrations: the per-migration cost ----------------------------------------------
+
+
+def small_migration_rows(bench: Bench) -> list[Row]:
+    steps = history.small(50 if bench.quick else 300)
+    n = len(steps)
+    folder = history.write_dbmate(steps, bench.scratch / "small" / "dbmate")
+    script = history.write_psql_floor(steps, bench.scratch / "small" / "psql.sql")
+    fixed = history.write_psql_floor([], bench.scratch / "small" / "psql-fixed.sql")
+    project = bench.copy_project("small", empty=("rfq",))
+    bench.import_dbmate(project, "rfq", folder)
+    ours_total, ours_noop, psql_total, psql_fixed = [], [], [], []
+    for _ in range(bench.runs):
+        ours, floor, floor0 = bench.create_db("s_ours"), bench.create_db("s_psql"), bench.create_db("s_psql0")
         try:
-            run(dbmigrate("migrate", "orion", "--to", before), cwd=project, env=bench.env(ours))
-            framework = bench.timed(dbmigrate("migrate", "orion"), cwd=project, env=bench.env(ours)) / n
-            baseline = bench.timed(psql(bench.url(floor), "-f", str(script))) / n
+            env = bench.env(rfq=ours)
+            ours_total.append(bench.timed(bench.dbmigrate("migrate", "rfq"), cwd=project, env=env))
+            ours_noop.append(bench.timed(bench.dbmigrate("migrate", "rfq"), cwd=project, env=env))
+            psql_total.append(bench.timed(bench.psql_cmd(floor, "-f", str(script))))
+            psql_fixed.append(bench.timed(bench.psql_cmd(floor0, "-f", str(fixed))))
             tables = admin(bench.url(ours), "SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_t_%'")
             assert tables == n, f"{tables} of {n} small migrations applied"
         finally:
-            bench.drop_db(floor)
-            if migrated:
-                bench.drop_db(migrated.pop())
-            migrated.append(ours)
-        return framework, baseline
+            for db in (ours, floor, floor0):
+                bench.drop_db(db)
+    per = [(t - z) / n for t, z in zip(ours_total, ours_noop, strict=True)]
+    floor_per = [(t - z) / n for t, z in zip(psql_total, psql_fixed, strict=True)]
+    section = f"{n} small migrations (CREATE TABLE each), per migration"
+    return [
+        Row(
+            section,
+            "per migration, fixed costs subtracted (a no-op migrate; psql's connect)",
+            "dbmigrate migrate rfq",
+            measured(statistics.median(per)),
+            "psql: BEGIN; stmt; bookkeeping INSERT; COMMIT",
+            measured(statistics.median(floor_per)),
+            TARGETS["per_migration_vs_psql"],
+        ),
+        Row(
+            section,
+            "per migration, whole process / n",
+            "dbmigrate migrate rfq",
+            measured(statistics.median(ours_total) / n),
+            "psql -f, one session",
+            measured(statistics.median(psql_total) / n),
+        ),
+    ]
 
-    label = f"apply {n} small migrations (process), per migration vs psql: a transaction + bookkeeping insert each"
-    apply = Row(label, *medians(bench, apply_once), target=1.5)
 
-    few = project_copy(bench, "few")
-    add_small_migrations(few, max(0, 3 - len(loader.discover(few, ORION))))
-    few_db = bench.create_db("s_few")
-    run(dbmigrate("migrate", "orion"), cwd=few, env=bench.env(few_db))
-
-    def status_once() -> Pair:
-        framework = bench.timed(dbmigrate("status", "orion"), cwd=project, env=bench.env(migrated[0]))
-        return framework, bench.timed(dbmigrate("status", "orion"), cwd=few, env=bench.env(few_db))
-
-    label = f"status orion (process): {len(loader.discover(project, ORION))} applied vs 3"
-    status = Row(label, *medians(bench, status_once), target=1.2)
-    bench.drop_db(few_db)
-    bench.drop_db(migrated[0])
-    return [status, apply]
+# ---- the framework's own rows, each against a baseline doing the same work ---------------------
 
 
-def test_database(bench: Bench) -> list[Row]:
-    """A fresh orion test database as the pytest plugin hands it out (the warm pool on the test
-    cluster) against creating one and migrating it in the same process, on the same cluster."""
-    settings = load_settings(ROOT)
+def dry_run_sql(bench: Bench, app: str) -> str:
+    """The SQL `migrate <app>` would run on an empty database, as `--dry-run` prints it."""
+    db = bench.create_db(f"dry_{app}")
+    try:
+        cmd = bench.dbmigrate("migrate", app, "--dry-run")
+        result = subprocess.run(cmd, cwd=bench.project, env=bench.env(**{app: db}), capture_output=True, text=True)
+        if result.returncode != 0:
+            raise Failed(f"migrate {app} --dry-run exited {result.returncode}: {result.stderr.strip()[-200:]}")
+        return result.stdout
+    finally:
+        bench.drop_db(db)
+
+
+def migrate_all_rows(bench: Bench) -> list[Row]:
+    """`migrate all` (three databases concurrently, one process) vs three `psql -1 -f` run concurrently."""
+    files = {}
+    for app in APPS:
+        files[app] = bench.scratch / f"{app}.sql"
+        files[app].write_text(dry_run_sql(bench, app))
+    ours_ms, floor_ms = [], []
+    for run_number in range(bench.runs):
+        ours = {app: bench.create_db(f"m_{app}") for app in APPS}
+        floor = {app: bench.create_db(f"f_{app}") for app in APPS}
+        try:
+            ours_ms.append(bench.timed(bench.dbmigrate("migrate", "all"), cwd=bench.project, env=bench.env(**ours)))
+            bench.settle()
+            started = time.perf_counter()
+            procs = [
+                subprocess.Popen(bench.psql_cmd(floor[app], "-1", "-f", str(files[app])), stdout=subprocess.DEVNULL)
+                for app in APPS
+            ]
+            codes = [proc.wait(CLI_TIMEOUT) for proc in procs]
+            floor_ms.append((time.perf_counter() - started) * 1000)
+            if any(codes):
+                raise Failed(f"psql -1 -f exited {codes}")
+            if run_number == 0:
+                for app in APPS:
+                    expected, actual = bench.schema(floor[app], "psql"), bench.schema(ours[app], "dbmigrate")
+                    if mismatch := schema_mismatch(expected, actual, f"dbmigrate ({app})"):
+                        raise Failed(mismatch)
+        finally:
+            for db in [*ours.values(), *floor.values()]:
+                bench.drop_db(db)
+    return [
+        Row(
+            "the framework's rows",
+            "migrate all 3 databases from empty",
+            "migrate all (one process, concurrent)",
+            measured(statistics.median(ours_ms)),
+            "3 × psql -1 -f, concurrent",
+            measured(statistics.median(floor_ms)),
+            TARGETS["migrate_all_vs_psql"],
+        )
+    ]
+
+
+PLAIN_PICCOLO_CONF = '''"""Piccolo's configuration without dbmigrate: a plain PostgresEngine, no CLI installed."""
+
+import os
+
+from piccolo.conf.apps import AppRegistry
+from piccolo.engine.postgres import PostgresEngine
+
+DB = PostgresEngine(config={"dsn": os.environ["BENCH_PICCOLO_DSN"]})
+
+APP_REGISTRY = AppRegistry(apps=%r)
+'''
+
+
+def piccolo_noop_rows(bench: Bench) -> list[Row]:
+    """No-op `migrate orion` against Piccolo's own `migrations forwards orion`, our CLI not installed."""
+    plain = bench.copy_project("plain_piccolo")
+    apps = [f"{app}.piccolo_app" for app in APPS if (plain / app / "piccolo_app.py").exists()]
+    (plain / "piccolo_conf.py").write_text(PLAIN_PICCOLO_CONF % apps)
+    db = bench.create_db("pic")
+    try:
+        env = bench.env(orion=db)
+        run(bench.dbmigrate("migrate", "orion"), cwd=bench.project, env=env)
+        piccolo = [str(Path(sys.executable).parent / "piccolo"), "migrations", "forwards", "orion"]
+        plain_env = {**env, "BENCH_PICCOLO_DSN": bench.url(db), "PYTHONPATH": f"{plain}{os.pathsep}{bench.project}"}
+        ours, theirs = [], []
+        for _ in range(bench.runs):
+            ours.append(bench.timed(bench.dbmigrate("migrate", "orion"), cwd=bench.project, env=env))
+            result = subprocess.run(piccolo[:1] + ["--help"], cwd=plain, env=plain_env, capture_output=True, text=True)
+            assert "dbmigrate" not in result.stdout, "the plain copy still has dbmigrate's CLI installed"
+            theirs.append(bench.timed(piccolo, cwd=plain, env=plain_env))
+    finally:
+        bench.drop_db(db)
+    return [
+        Row(
+            "the framework's rows",
+            "no-op migrate orion (everything applied)",
+            "dbmigrate migrate orion",
+            measured(statistics.median(ours)),
+            "piccolo migrations forwards orion (plain Piccolo)",
+            measured(statistics.median(theirs)),
+            TARGETS["noop_vs_piccolo"],
+        )
+    ]
+
+
+def test_database_rows(bench: Bench) -> list[Row]:
+    """Test databases under sustained demand, on the test cluster: `count` taken from the plugin's
+    pool, used and released one after another (the pool refills and drops in the background),
+    against CREATE DATABASE + orion's SQL (in-process, the least a migrate can do) + use + DROP."""
+    config, embedded, _ = internals()
+    templates = clone_pool_module()
+    count = 20 if bench.quick else 200
+    block = 10 if bench.quick else 25
+    orion_sql = (bench.scratch / "orion.sql").read_text() if (bench.scratch / "orion.sql").exists() else None
+    orion_sql = orion_sql or dry_run_sql(bench, "orion")
+    settings = config.load_settings(bench.project)
     cluster = embedded.data_dir_for_tests(settings.embedded_data_root, settings.postgres_major)
     running, started_here = embedded.ensure_running(cluster, settings.postgres_major, for_tests=True)
     test_server = running.url("postgres")
-    urls = {db.url_variable: with_database(test_server, db.default_dbname) for db in DATABASES.values()}
+    urls = {db.url_variable: with_database(test_server, db.default_dbname) for db in config.DATABASES.values()}
     settings = replace(settings, values={**settings.values, **urls})
-    target = f"bench_t_migrated_{uuid.uuid4().hex[:8]}"
-    target_settings = replace(
-        settings, values={**settings.values, ORION.url_variable: with_database(test_server, target)}
-    )
-    clones = template_databases.ClonePool(settings)
-    try:
-        clones.release(clones.acquire(ORION))  # builds the template (untimed) and starts filling
+    orion = config.DATABASES["orion"]
+    pool = templates.ClonePool(settings)
+    pool_ms: list[float] = []
+    create_ms: list[float] = []
+    expected_tables: list[int] = []
 
-        def warm() -> None:
-            deadline = time.monotonic() + 30
-            while clones._ready[(ORION.name, False)].qsize() < clones.size and time.monotonic() < deadline:
-                time.sleep(0.005)  # a test runs longer than a refill takes
-            clones.drain()  # and than dropping the previous test's database
+    async def use(url: str) -> None:
+        conn = await asyncpg.connect(url)
+        try:
+            tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            if expected_tables and tables != expected_tables[0]:
+                raise Failed(f"a test database has {tables} tables, expected {expected_tables[0]}")
+            expected_tables[:1] = [tables]
+        finally:
+            await conn.close()
 
-        async def migrate_once(conn: asyncpg.Connection) -> float:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
-            with quiet():
-                started = time.perf_counter()
-                await conn.execute(f'CREATE DATABASE "{target}"')
-                await executor.migrate(Target.resolve(target_settings, ORION))
-                return (time.perf_counter() - started) * 1000
+    async def pooled(n: int) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            name = await asyncio.to_thread(pool.acquire, orion)
+            await use(pool.url(name))
+            pool.release(name)
+        await asyncio.to_thread(pool.drain)  # the last drops are part of the bill
+        return (time.perf_counter() - started) * 1000
 
-        async def clone_once(conn: asyncpg.Connection, template: str) -> float:
-            name = f"bench_clone_{uuid.uuid4().hex[:8]}"
-            strategy = await template_databases.clone_strategy(conn)  # as the pool clones
-            started = time.perf_counter()
-            await conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"{strategy}')
-            elapsed = (time.perf_counter() - started) * 1000
-            await conn.execute(f'DROP DATABASE "{name}"')
-            return elapsed
-
-        async def measure() -> tuple[list[float], list[float], list[float]]:
-            conn = await asyncpg.connect(test_server)
-            pool_ms, clone_ms, migrate_ms = [], [], []
+    async def created(admin_conn: asyncpg.Connection, n: int) -> float:
+        started = time.perf_counter()
+        for _ in range(n):
+            name = f"bench_tdb_{uuid.uuid4().hex[:8]}"
+            await admin_conn.execute(f'CREATE DATABASE "{name}"')
+            conn = await asyncpg.connect(with_database(test_server, name))
             try:
-                template = await template_databases.ensure_template(settings, ORION)
-                for _ in range(bench.runs):
-                    warm()
-                    started = time.perf_counter()
-                    name = clones.acquire(ORION)
-                    pool_ms.append((time.perf_counter() - started) * 1000)
-                    clones.release(name)
-                    clone_ms.append(await clone_once(conn, template))
-                    migrate_ms.append(await migrate_once(conn))
-                await conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+                await conn.execute(orion_sql)
             finally:
                 await conn.close()
-            return pool_ms, clone_ms, migrate_ms
+            await use(with_database(test_server, name))
+            await admin_conn.execute(f'DROP DATABASE "{name}"')
+        return (time.perf_counter() - started) * 1000
 
-        pool_ms, clone_ms, migrate_ms = asyncio.run(measure())
+    async def measure() -> None:
+        admin_conn = await asyncpg.connect(test_server)
+        try:
+            await created(admin_conn, 1)  # sets expected_tables
+            pool.release(await asyncio.to_thread(pool.acquire, orion))  # builds the template, untimed
+            await asyncio.to_thread(pool.drain)
+            for _ in range(count // block):  # interleaved blocks
+                pool_ms.append(await pooled(block))
+                create_ms.append(await created(admin_conn, block))
+        finally:
+            await admin_conn.close()
+
+    try:
+        asyncio.run(measure())
     finally:
-        clones.close()
+        pool.close()
         if started_here:
             embedded.stop(cluster)
-    baseline = statistics.median(migrate_ms)
-    label = "fresh orion test db (in-process, test cluster): plugin's warm pool vs CREATE DATABASE + executor.migrate"
-    pooled = Row(label, statistics.median(pool_ms), baseline, target=0.1)
-    label = "fresh orion test db without the pool: CREATE DATABASE ... TEMPLATE vs CREATE DATABASE + executor.migrate"
-    return [pooled, Row(label, statistics.median(clone_ms), baseline)]
+    return [
+        Row(
+            "the framework's rows",
+            f"{count} orion test databases one after another (test cluster, in-process), per test",
+            "the plugin's pool (acquire, use, release; refill and drops included)",
+            measured(sum(pool_ms) / count),
+            "CREATE DATABASE + orion's SQL + use + DROP",
+            measured(sum(create_ms) / count),
+            TARGETS["test_db_pool"],
+        )
+    ]
 
 
-def verify_scaling(bench: Bench) -> Row:
-    """make db-verify of orion with many migrations against a tenth as many, per migration: linear
-    means a ratio near 1."""
-    few_count, many_count = bench.migrations // 10, bench.migrations
-
-    def prepared(name: str, count: int) -> tuple[Path, dict[str, str], int]:
-        project = project_copy(bench, name)
-        add_small_migrations(project, count - len(loader.discover(project, ORION)))
-        env = bench.env(bench.create_db(f"v_{name}"))
-        run(dbmigrate("schema-dump", "orion"), cwd=project, env=env)  # the snapshot of this history
-        return project, env, len(loader.discover(project, ORION))
-
-    few, few_env, few_n = prepared("verify_few", few_count)
-    many, many_env, many_n = prepared("verify_many", many_count)
-
-    def once() -> Pair:
-        framework = bench.timed(dbmigrate("verify", "orion"), cwd=many, env=many_env) / many_n
-        return framework, bench.timed(dbmigrate("verify", "orion"), cwd=few, env=few_env) / few_n
-
-    label = f"make db-verify orion (process), per migration: {many_n} migrations vs {few_n}"
-    return Row(label, *medians(replace(bench, runs=min(bench.runs, 3)), once), target=1.5)
-
-
-def write_csv(path: Path, rows: int) -> None:
-    """`rows` instruments, the same every run (ids are UUIDv5 of the row number)."""
+def write_csv(path: Path, rows: range) -> None:
+    """Instruments `rows`, the same every run (ids are UUIDv5 of the row number)."""
     namespace = uuid.UUID("5e681040-bdf9-4c34-bc5b-0209d9207add")
     epoch = datetime(2020, 1, 1, tzinfo=UTC)
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(["id", "symbol", "price", "listed_at", "attrs"])
-        for i in range(rows):
+        for i in rows:
             attrs = f'{{"lot": {1 + i % 100}, "tags": ["bench", "t{i % 7}"], "venue": "X{i % 13:03d}"}}'
             price = f"{(i * 7919) % 100000 / 100:.2f}"
             listed = (epoch + timedelta(minutes=i)).isoformat()
             writer.writerow([uuid.uuid5(namespace, f"bench:{i}"), f"SYM{i:06d}", price, listed, attrs])
 
 
-def seed_rows(bench: Bench) -> Row:
-    project = project_copy(bench, "seed")
-    number = (loader.discover(project, MARKETDATA)[-1].number or 0) + 1
-    write_sql_migration(
-        project, "marketdata", f"{number:03d}_bench_instruments", BENCH_TABLE, "DROP TABLE bench_instruments"
-    )
+def seed_rows(bench: Bench) -> list[Row]:
+    """`seed marketdata` of a CSV: into an empty table (straight COPY) against `\\copy`, and into a table
+    already holding half the rows (a staging table, then INSERT ... ON CONFLICT DO NOTHING) against
+    psql doing exactly that in one session."""
+    total = 10_000 if bench.quick else 100_000
+    project = bench.copy_project("seed")
+    step = history.Step("bench_instruments", BENCH_TABLE + ";\n", "DROP TABLE bench_instruments;\n")
+    bench.import_dbmate(project, "marketdata", history.write_dbmate([step], bench.scratch / "seed_migration"))
     folder = project / "seeds" / "reference" / "marketdata"  # only our CSV: the copy has no other seeds
     folder.mkdir(parents=True)
     data = folder / "001_bench_instruments.csv"
-    write_csv(data, bench.seed_rows)
-    copy_command = f"\\copy bench_instruments FROM '{data}' WITH (FORMAT csv, HEADER true)"
+    write_csv(data, range(total))
+    half = bench.scratch / "half.csv"
+    write_csv(half, range(0, total, 2))
+    copy_in = "\\copy bench_instruments FROM '{}' WITH (FORMAT csv, HEADER true)"
+    staged = [
+        "CREATE TEMP TABLE stage (LIKE bench_instruments)",
+        f"\\copy stage FROM '{data}' WITH (FORMAT csv, HEADER true)",
+        "INSERT INTO bench_instruments SELECT * FROM stage ON CONFLICT DO NOTHING",
+    ]
+    results: dict[bool, tuple[list[float], list[float]]] = {False: ([], []), True: ([], [])}
+    for _ in range(bench.runs):
+        for holding in (False, True):
+            ours, floor = bench.create_db("d_ours"), bench.create_db("d_psql")
+            try:
+                env = bench.env(marketdata=ours)
+                run(bench.dbmigrate("migrate", "marketdata"), cwd=project, env=env)
+                run(bench.psql_cmd(floor, "-c", BENCH_TABLE))
+                if holding:
+                    for db in (ours, floor):
+                        run(bench.psql_cmd(db, "-c", copy_in.format(half)))
+                results[holding][0].append(bench.timed(bench.dbmigrate("seed", "marketdata"), cwd=project, env=env))
+                if holding:
+                    cmd = bench.psql_cmd(floor, *[arg for command in staged for arg in ("-c", command)])
+                else:
+                    cmd = bench.psql_cmd(floor, "-c", copy_in.format(data))
+                results[holding][1].append(bench.timed(cmd))
+                counts = {admin(bench.url(db), "SELECT count(*) FROM bench_instruments") for db in (ours, floor)}
+                assert counts == {total}, f"loaded {counts} rows, expected {total}"
+            finally:
+                bench.drop_db(ours)
+                bench.drop_db(floor)
+    rows = []
+    for holding, (ours_ms, floor_ms) in results.items():
+        label = f"seed {total:,} CSV rows into a table " + ("holding half of them" if holding else "that is empty")
+        baseline = "psql: temp table, \\copy, INSERT ON CONFLICT DO NOTHING" if holding else "psql \\copy"
+        target = TARGETS["seed_holding_rows" if holding else "seed_empty"]
+        rows.append(
+            Row(
+                "the framework's rows",
+                label,
+                "dbmigrate seed marketdata",
+                measured(statistics.median(ours_ms)),
+                baseline,
+                measured(statistics.median(floor_ms)),
+                target,
+            )
+        )
+    return rows
 
-    def once() -> Pair:
-        ours, floor = bench.create_db("d_ours"), bench.create_db("d_psql")
-        try:
-            env = bench.env(ours, ORION_ENV="test")
-            run(dbmigrate("migrate", "marketdata"), cwd=project, env=env)
-            run(psql(bench.url(floor), "-c", BENCH_TABLE))
-            framework = bench.timed(dbmigrate("seed", "marketdata"), cwd=project, env=env)
-            baseline = bench.timed(psql(bench.url(floor), "-c", copy_command))
-            counts = {admin(bench.url(db), "SELECT count(*) FROM bench_instruments") for db in (ours, floor)}
-            assert counts == {bench.seed_rows}, f"loaded {counts} rows, expected {bench.seed_rows}"
-        finally:
-            bench.drop_db(ours)
-            bench.drop_db(floor)
-        return framework, baseline
 
-    return Row(f"seed {bench.seed_rows:,} CSV rows (process) vs psql \\copy", *medians(bench, once), target=2)
+def verify_rows(bench: Bench) -> list[Row]:
+    """verify orion per migration, its fixed cost (verify of an empty history) subtracted: many
+    migrations against a tenth as many. Linear means a ratio near 1."""
+    many = 50 if bench.quick else 300
+    few = many // 10
+    counts = (0, few, many)
+    copies = {}
+    for count in counts:
+        project = bench.copy_project(f"verify_{count}", empty=("orion",))
+        (project / "orion" / "tables.py").write_text('"""No tables: the bench verifies SQL-only migrations."""\n')
+        if count:
+            folder = history.write_dbmate(history.small(count), bench.scratch / f"verify_src_{count}")
+            bench.import_dbmate(project, "orion", folder)
+        env = bench.env(orion=bench.create_db(f"v_{count}"))
+        run(bench.dbmigrate("schema-dump", "orion"), cwd=project, env=env)  # this history's snapshot
+        copies[count] = project, env
+    times: dict[int, list[float]] = {count: [] for count in counts}
+    for _ in range(min(bench.runs, 3)):
+        for count in counts:
+            project, env = copies[count]
+            times[count].append(bench.timed(bench.dbmigrate("verify", "orion"), cwd=project, env=env))
+    fixed = statistics.median(times[0])
+    per_many = (statistics.median(times[many]) - fixed) / many
+    per_few = (statistics.median(times[few]) - fixed) / few
+    return [
+        Row(
+            "the framework's rows",
+            f"verify orion per migration, verify of an empty history ({fixed:.0f} ms) subtracted",
+            f"{many} migrations",
+            measured(per_many),
+            f"{few} migrations",
+            measured(per_few),
+            TARGETS["verify_linear"],
+        )
+    ]
 
 
 class LatencyProxy:
@@ -484,111 +892,295 @@ class LatencyProxy:
             await sender
 
 
-def fleet(bench: Bench) -> list[Row]:
-    """A fleet of `bench.fleet_size` databases (orion, rfq and marketdata in turn) on the server, migrated
-    by one `migrate-fleet` process with PARALLEL=8 against the same with PARALLEL=1: from empty (two
-    fleets of empty databases, one run each), then with nothing to do (median of --runs, alternating),
+def fleet_rows(bench: Bench) -> list[Row]:
+    """A fleet (orion, rfq and marketdata in turn) migrated by one `migrate-fleet` process with
+    --parallel 8 against --parallel 1: from empty (two fleets, one run each), then with nothing to do,
     directly and through a proxy adding a round trip of a millisecond or two (LatencyProxy)."""
-    kinds = list(DATABASES)
-    size = bench.fleet_size
+    size = 20 if bench.quick else 100
     serial_dbs = [bench.create_db(f"fs_{n}") for n in range(size)]
     parallel_dbs = [bench.create_db(f"fp_{n}") for n in range(size)]
-    env = bench.env(serial_dbs[0])
+    env = bench.env()
 
     def fleet_file(tag: str, urls: list[str]) -> Path:
         path = bench.scratch / f"fleet_{tag}.txt"
-        path.write_text("".join(f"{kinds[n % len(kinds)]} {url}\n" for n, url in enumerate(urls)))
+        path.write_text("".join(f"{APPS[n % len(APPS)]} {url}\n" for n, url in enumerate(urls)))
         return path
 
     def migrate(path: Path, parallel: int) -> float:
-        return bench.timed(dbmigrate("migrate-fleet", "--targets", str(path), "--parallel", str(parallel)), env=env)
+        cmd = bench.dbmigrate("migrate-fleet", "--targets", str(path), "--parallel", str(parallel))
+        return bench.timed(cmd, cwd=bench.project, env=env)
+
+    def check(path: Path) -> None:
+        """Every database holds each of its migrations once: status --check passes."""
+        run(bench.dbmigrate("status", "--targets", str(path), "--check", "--parallel", "8"), bench.project, env)
 
     serial = fleet_file("s", [bench.url(name) for name in serial_dbs])
     parallel = fleet_file("p", [bench.url(name) for name in parallel_dbs])
-    empty = Row(f"fleet of {size} dbs from empty (process): PARALLEL=8 vs PARALLEL=1", migrate(parallel, 8))
-    empty.baseline_ms = migrate(serial, 1)
-    for path in (serial, parallel):  # every database migrated, each migration once
-        fields = path.read_text().split()
-        applied = [admin(url, "SELECT count(*) FROM migration") for url in fields[1::2]]
-        assert applied == [len(loader.discover(ROOT, DATABASES[kind])) for kind in fields[::2]], applied
-    few = replace(bench, runs=min(bench.runs, 3))  # each run is two whole fleets: keep the bench short
-    noop = Row(
-        f"fleet of {size} dbs, no-op (process): PARALLEL=8 vs PARALLEL=1",
-        *medians(few, lambda: (migrate(serial, 8), migrate(serial, 1))),
+    section = f"fleet of {size} databases, one migrate-fleet process"
+    rows = [
+        Row(
+            section,
+            "from empty",
+            "--parallel 8",
+            measured(migrate(parallel, 8)),
+            "--parallel 1",
+            measured(migrate(serial, 1)),
+        )
+    ]
+    check(serial)
+    check(parallel)
+    few = min(bench.runs, 3)  # each run is two whole fleets: keep the bench short
+    pairs = [(migrate(serial, 8), migrate(serial, 1)) for _ in range(few)]
+    rows.append(
+        Row(
+            section,
+            "no-op, loopback",
+            "--parallel 8",
+            measured(statistics.median(p[0] for p in pairs)),
+            "--parallel 1",
+            measured(statistics.median(p[1] for p in pairs)),
+        )
     )
     with LatencyProxy(bench.server, rtt_ms=1) as proxy:
         remote = fleet_file("r", [proxy.url(name) for name in serial_dbs])
         rtt = proxy.round_trip_ms(serial_dbs[0])
-        label = f"fleet of {size} dbs, no-op (process), {rtt:.1f} ms round trip: PARALLEL=8 vs PARALLEL=1"
-        over_network = Row(label, *medians(few, lambda: (migrate(remote, 8), migrate(remote, 1))), target=0.33)
-    return [empty, noop, over_network]
+        pairs = [(migrate(remote, 8), migrate(remote, 1)) for _ in range(few)]
+    rows.append(
+        Row(
+            section,
+            f"no-op, {rtt:.1f} ms round trip (proxy)",
+            "--parallel 8",
+            measured(statistics.median(p[0] for p in pairs)),
+            "--parallel 1",
+            measured(statistics.median(p[1] for p in pairs)),
+            TARGETS["fleet_over_network"],
+        )
+    )
+    for name in serial_dbs + parallel_dbs:
+        bench.drop_db(name)
+    return rows
 
 
-def print_table(version: str, rows: list[Row]) -> None:
-    def ms(value: float) -> str:
-        return f"{value:.2f}" if value < 10 else f"{value:.0f}"
+# ---- robustness: a long history, a huge migration ------------------------------------------------
 
-    print(f"{version}\n\n| measurement | framework (ms) | baseline (ms) | ratio | target | ok |")
-    print("| --- | ---: | ---: | ---: | --- | --- |")
-    for row in rows:
-        target = "—" if row.target is None else f"≤ {row.target:g}"
-        if row.error:
-            cells = ["—", "—", "—", target, f"error: {row.error}"]
+
+def native_templates(bench: Bench) -> tuple[str, str]:
+    """The migration file `dbmigrate create` writes: transactional, and with --transaction 0."""
+    project = bench.copy_project("templates", empty=("rfq",))
+    texts = []
+    for number, args in enumerate((["bench_template", "rfq"], ["bench_template_cic", "rfq", "--transaction", "0"]), 1):
+        run(bench.dbmigrate("create", *args), project, bench.env())
+        texts.append(next((project / "rfq" / "piccolo_migrations").glob(f"rfq_{number:03d}_*.py")).read_text())
+    return texts[0], texts[1]
+
+
+def long_history_rows(bench: Bench) -> list[Row]:
+    """1,200 migrations from empty: 600 in dbmigrate's own format, then 600 imported from dbmate."""
+    count = 120 if bench.quick else 1200
+    timeout = 60 if bench.quick else 300
+    steps = history.realistic(count)[:count]
+    native, imported = steps[: count // 2], steps[count // 2 :]
+    plain, cic = native_templates(bench)
+    project = bench.copy_project("long", empty=("rfq",))
+    folder = project / "rfq" / "piccolo_migrations"
+    for number, step in enumerate(native, 1):
+        history.write_native(cic if step.concurrent else plain, [step], folder, "rfq", number)
+    bench.import_dbmate(project, "rfq", history.write_dbmate(imported, bench.scratch / "long_dbmate", len(native)))
+    script = history.write_psql_floor(steps, bench.scratch / "long.sql")
+    ours, floor = bench.create_db("l_ours"), bench.create_db("l_psql")
+    try:
+        cmd = bench.dbmigrate("migrate", "rfq")
+        subject = side_of(lambda: bench.timed(cmd, cwd=project, env=bench.env(rfq=ours), timeout=timeout))
+        baseline = side_of(lambda: bench.timed(bench.psql_cmd(floor, "-f", str(script)), timeout=timeout))
+        if subject.measured and baseline.measured:
+            mismatch = schema_mismatch(bench.schema(floor, "psql"), bench.schema(ours, "dbmigrate"), "dbmigrate")
+            subject = failed(mismatch) if mismatch else subject
+    finally:
+        bench.drop_db(ours)
+        bench.drop_db(floor)
+    label = f"{count} migrations from empty ({len(native)} native, {len(imported)} imported from dbmate), one run"
+    return [Row("robustness", label, "dbmigrate migrate rfq", subject, "psql, one session", baseline)]
+
+
+def huge_migration_rows(bench: Bench) -> list[Row]:
+    """One migration of 200,000 INSERT statements (about 50 MB), imported from dbmate and applied."""
+    rows_count = 20_000 if bench.quick else 200_000
+    timeout = 30 if bench.quick else 120
+    step = history.big_inserts(rows_count)
+    size_mb = len(step.up.encode()) / 1e6
+    project = bench.copy_project("huge", empty=("rfq",))
+    source = history.write_dbmate([step], bench.scratch / "huge_dbmate")
+    sql = bench.scratch / "huge.sql"
+    sql.write_text(step.up)
+    ours, floor = bench.create_db("h_ours"), bench.create_db("h_psql")
+    note = ""
+    try:
+        baseline = side_of(lambda: bench.timed(bench.psql_cmd(floor, "-1", "-f", str(sql)), timeout=timeout))
+        imported = side_of(lambda: bench.import_dbmate(project, "rfq", source, timeout=timeout))
+        if imported.measured:
+            cmd = bench.dbmigrate("migrate", "rfq")
+            subject = side_of(lambda: bench.timed(cmd, cwd=project, env=bench.env(rfq=ours), timeout=timeout))
+            note = f"the import took {imported.cell()} ms"
+            if subject.measured:
+                n = admin(bench.url(ours), "SELECT count(*) FROM bench_big")
+                subject = subject if n == rows_count else failed(f"{n} of {rows_count} rows inserted")
         else:
-            cells = [ms(row.framework_ms), ms(row.baseline_ms), f"{row.ratio:.2f}", target, row.ok]
-        print(f"| {row.label} | {' | '.join(cells)} |")
-    gated = [r for r in rows if r.target is not None]
-    print(f"\n{sum(r.ok == 'yes' for r in gated)} of {len(gated)} targets passed")
+            subject = replace(imported, error=f"import: {imported.error}") if imported.error else imported
+            note = "the import did not finish, so nothing was migrated"
+    finally:
+        bench.drop_db(ours)
+        bench.drop_db(floor)
+    label = f"one migration of {rows_count:,} INSERTs ({size_mb:.0f} MB), timeout {timeout} s, one run"
+    return [Row("robustness", label, "dbmigrate migrate rfq", subject, "psql -1 -f", baseline, note=note)]
 
 
-def server() -> tuple[str, Path | None]:
-    """The configured server's maintenance URL, or the embedded one's (and its folder if we started it)."""
-    settings = load_settings(ROOT)
+# ---- the report ---------------------------------------------------------------------------------
+
+
+def git_commit(path: Path) -> str:
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(path), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        )
+        return commit.stdout.strip() or "not a git checkout"
+    except OSError:
+        return "unknown"
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def tool_version(cmd: list[str]) -> str:
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        return (result.stdout.strip() or result.stderr.strip()).splitlines()[0]
+    except (OSError, IndexError, subprocess.TimeoutExpired):
+        return "not found"
+
+
+def report(
+    bench: Bench,
+    rows: list[Row],
+    installed: dict[str, peers.Peer],
+    server_version: str,
+    load: tuple[tuple[float, ...], tuple[float, ...]],
+    started: datetime,
+    args: argparse.Namespace,
+) -> str:
+    mode = "--quick (smoke sizes)" if bench.quick else "full sizes"
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `make bench` (`bench/run.py`, described in `bench/README.md`); every figure quoted",
+        "elsewhere comes from this file. Times are milliseconds of whole processes unless a row says",
+        "otherwise; each cell is the median of the runs (A B A B ... interleaved).",
+        "",
+        f"- date: {started:%Y-%m-%d %H:%M} UTC, {(datetime.now(UTC) - started).total_seconds():.0f} s; "
+        f"{mode}, {bench.runs} runs per row" + (f" (--runs {args.runs})" if args.runs else ""),
+        f"- machine: {os.cpu_count()} CPUs ({cpu_model()}), kernel {platform.system()} {platform.release()}",
+        "- load average (1, 5, 15 min): before {}, after {}".format(
+            ", ".join(f"{x:.2f}" for x in load[0]), ", ".join(f"{x:.2f}" for x in load[1])
+        ),
+        f"- PostgreSQL server: {server_version}",
+        f"- psql and pg_dump: {tool_version([bench.psql, '--version'])}",
+        f"- Python: {platform.python_version()} ({sys.executable})",
+        f"- dbmigrate: the checkout at {bench.project} (commit {git_commit(bench.project)})",
+        f"- node: {tool_version(['node', '--version'])}",
+    ]
+    for peer in installed.values():
+        state = peer.version if peer.available else peer.missing
+        lines.append(f"- {peer.name}: {state} (`{peer.installed_with}`, into bench/.cache/)")
+    lines += ["", verdicts.table(rows), ""]
+    return "\n".join(lines)
+
+
+def server(project: Path) -> tuple[str, Path | None, Path]:
+    """The configured server's maintenance URL, or the embedded one's (and its folder if we started it),
+    and the folder of the pinned PostgreSQL build's programs (psql, pg_dump)."""
+    config, embedded, install = internals()
+    settings = config.load_settings(project)
+    bin_dir = Path(install.ensure_installed(settings.postgres_major))
     if not settings.uses_embedded_server:
-        return with_database(settings.url_for(ORION), "postgres"), None
+        return with_database(settings.url_for(config.DATABASES["orion"]), "postgres"), None, bin_dir
     running, started = embedded.ensure_running(settings.embedded_data_dir)
-    return running.url("postgres"), settings.embedded_data_dir if started else None
+    return running.url("postgres"), settings.embedded_data_dir if started else None, bin_dir
+
+
+SECTIONS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
+    ("small", small_migration_rows),
+    ("migrate-all", migrate_all_rows),
+    ("piccolo", piccolo_noop_rows),
+    ("test-db", test_database_rows),
+    ("seed", seed_rows),
+    ("verify", verify_rows),
+    ("fleet", fleet_rows),
+    ("long", long_history_rows),
+    ("huge", huge_migration_rows),
+]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, help="runs per measurement (median); default 5, 2 with --quick")
-    parser.add_argument("--quick", action="store_true", help="smoke mode: fewer runs, smaller sizes")
+    parser.add_argument("--quick", action="store_true", help="smoke mode: fewer runs, small sizes (under a minute)")
+    parser.add_argument("--project", type=Path, default=ROOT, help="the checkout whose dbmigrate is measured")
+    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
+    names = ["peers", *(name for name, _ in SECTIONS)]
+    parser.add_argument("--only", action="append", choices=names, help="run only these sections (repeatable)")
     args = parser.parse_args()
-    url, started_here = server()
+    project = args.project.resolve()
+    sys.path[:0] = [str(project)]
+    started = datetime.now(UTC)
+    load_before = os.getloadavg()
+    url, started_here, bin_dir = server(project)
     bench = Bench(
         server=url,
+        project=project,
         runs=args.runs or (2 if args.quick else 5),
-        migrations=50 if args.quick else 300,
-        seed_rows=10_000 if args.quick else 100_000,
+        quick=args.quick,
         scratch=Path(tempfile.mkdtemp(prefix="orion-bench-")),
-        fleet_size=20 if args.quick else 100,
+        psql_bin=bin_dir,
     )
     rows: list[Row] = []
 
-    def attempt(label: str, measure: Callable[[Bench], Row | list[Row]]) -> None:
+    def attempt(section: str, measure: Callable[[Bench], list[Row]]) -> None:
+        if args.only and section not in args.only:
+            return
+        log(f"{section} ...")
+        began = time.perf_counter()
         try:
-            result = measure(bench)
-            rows.extend(result if isinstance(result, list) else [result])
+            rows.extend(measure(bench))
         except Exception as error:  # one broken measurement must not hide the others
-            last_line = (str(error).strip().splitlines() or [""])[-1][:200]
-            rows.append(Row(label, error=f"{type(error).__name__}: {last_line}"))
+            log(f"{section}: {type(error).__name__}: {short(error)}")
+            rows.append(Row(section, "could not be measured", "dbmigrate", failed(short(error)), "—", failed("—")))
+        log(f"{section}: {time.perf_counter() - began:.0f} s")
 
+    installed: dict[str, peers.Peer] = {}
     try:
-        version = admin(url, "SELECT version()")
-        attempt("migrate all from empty", migrate_from_empty)
-        attempt("no-op migrate all", noop_migrate)
-        attempt("status orion / apply small migrations", small_migrations)
-        attempt("fresh test db from the pool", test_database)
-        attempt("verify at many migrations vs few", verify_scaling)
-        attempt("seed CSV rows", seed_rows)
-        attempt("fleet PARALLEL=8 vs 1", fleet)
-        print_table(version, rows)
+        server_version = admin(url, "SELECT version()")
+        if not args.only or "peers" in args.only:
+            log("installing the peers into bench/.cache (once) ...")
+            installed = peers.install_all()
+            for peer in installed.values():
+                log(f"{peer.name}: {peer.version or peer.missing}")
+        attempt("peers", lambda b: peer_rows(b, installed))
+        for name, measure in SECTIONS:
+            attempt(name, measure)
     finally:
         bench.cleanup()
         shutil.rmtree(bench.scratch, ignore_errors=True)
         if started_here:
+            embedded = internals()[1]
             embedded.stop(started_here)
+    text = report(bench, rows, installed, server_version, (load_before, os.getloadavg()), started, args)
+    args.results.write_text(text)
+    print(text)
+    log(f"wrote {args.results}")
     return 0
 
 
