@@ -394,8 +394,8 @@ def write_native(template: str, steps: list[Step], folder: Path, app: str, first
         migration_id = f"{number:03d}_{step.name}"
         text = template
         for pattern, value in (
-            (r'^ID = ".*"$', f"ID = {migration_id!r}"),
-            (r"^DESCRIPTION = .*$", f"DESCRIPTION = {step.name!r}"),
+            (r'^ID = "[^\n]*"$', f"ID = {migration_id!r}"),
+            (r"^DESCRIPTION = [^\n]*$", f"DESCRIPTION = {step.name!r}"),
             (r'^FORWARDS_SQL = """.*?"""$', f"FORWARDS_SQL = {step.up!r}"),
             (r'^BACKWARDS_SQL = """.*?"""$', f"BACKWARDS_SQL = {step.down!r}"),
         ):

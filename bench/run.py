@@ -206,7 +206,7 @@ class Bench:
 
     def copy_project(self, name: str, empty: tuple[str, ...] = ()) -> Path:
         """A copy of the project's migration files (`empty` apps with no migrations but __init__.py)."""
-        copy = self.scratch / name
+        copy = self.scratch / f"project_{name}"
         copy.mkdir()
         for item in PROJECT_FILES:
             source = self.project / item
@@ -639,7 +639,10 @@ def test_database_rows(bench: Bench) -> list[Row]:
     async def use(url: str) -> None:
         conn = await asyncpg.connect(url)
         try:
-            tables = await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            tables = await conn.fetchval(
+                "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+                " AND tablename NOT IN ('migration', 'dbmigrate_history')"  # the pool's template has them
+            )
             if expected_tables and tables != expected_tables[0]:
                 raise Failed(f"a test database has {tables} tables, expected {expected_tables[0]}")
             expected_tables[:1] = [tables]
