@@ -371,7 +371,7 @@ def peer_tools(bench: Bench, folder: Path, steps: list[history.Step], installed:
 
 
 def peer_rows(bench: Bench, installed: dict[str, peers.Peer]) -> list[Row]:
-    steps = history.realistic(60 if bench.quick else 330)
+    steps = history.realistic(30 if bench.quick else 330)
     n, concurrent = len(steps), sum(s.concurrent for s in steps)
     folder = bench.scratch / "peers"
     tools = peer_tools(bench, folder, steps, installed)
@@ -408,8 +408,9 @@ def peer_rows(bench: Bench, installed: dict[str, peers.Peer]) -> list[Row]:
                 if python is not None:
                     floor_noop.append(python)
 
-    log(f"peers: {n} migrations ({concurrent} outside a transaction), 1 warm-up + {bench.runs} interleaved runs")
-    one_round(tools, record=False)  # warm-up: caches, and the reference schema (psql runs first)
+    log(f"peers: {n} migrations ({concurrent} outside a transaction), {bench.runs} interleaved runs")
+    if not bench.quick:
+        one_round(tools, record=False)  # warm-up (disk caches, node's and Python's compiled files)
     for run_number in range(bench.runs):
         shift = run_number % (len(tools) - 1)
         order = [
@@ -465,7 +466,7 @@ def peer_rows(bench: Bench, installed: dict[str, peers.Peer]) -> list[Row]:
 
 
 def small_migration_rows(bench: Bench) -> list[Row]:
-    steps = history.small(50 if bench.quick else 300)
+    steps = history.small(30 if bench.quick else 300)
     n = len(steps)
     folder = history.write_dbmate(steps, bench.scratch / "small" / "dbmate")
     script = history.write_psql_floor(steps, bench.scratch / "small" / "psql.sql")
@@ -721,7 +722,7 @@ def seed_rows(bench: Bench) -> list[Row]:
     """`seed marketdata` of a CSV: into an empty table (straight COPY) against `\\copy`, and into a table
     already holding half the rows (a staging table, then INSERT ... ON CONFLICT DO NOTHING) against
     psql doing exactly that in one session."""
-    total = 10_000 if bench.quick else 100_000
+    total = 2_000 if bench.quick else 100_000
     project = bench.copy_project("seed")
     step = history.Step("bench_instruments", BENCH_TABLE + ";\n", "DROP TABLE bench_instruments;\n")
     bench.import_dbmate(project, "marketdata", history.write_dbmate([step], bench.scratch / "seed_migration"))
@@ -781,7 +782,7 @@ def seed_rows(bench: Bench) -> list[Row]:
 def verify_rows(bench: Bench) -> list[Row]:
     """verify orion per migration, its fixed cost (verify of an empty history) subtracted: many
     migrations against a tenth as many. Linear means a ratio near 1."""
-    many = 50 if bench.quick else 300
+    many = 20 if bench.quick else 300
     few = many // 10
     counts = (0, few, many)
     copies = {}
@@ -899,7 +900,7 @@ def fleet_rows(bench: Bench) -> list[Row]:
     """A fleet (orion, rfq and marketdata in turn) migrated by one `migrate-fleet` process with
     --parallel 8 against --parallel 1: from empty (two fleets, one run each), then with nothing to do,
     directly and through a proxy adding a round trip of a millisecond or two (LatencyProxy)."""
-    size = 20 if bench.quick else 100
+    size = 6 if bench.quick else 100
     serial_dbs = [bench.create_db(f"fs_{n}") for n in range(size)]
     parallel_dbs = [bench.create_db(f"fp_{n}") for n in range(size)]
     env = bench.env()
@@ -979,7 +980,7 @@ def native_templates(bench: Bench) -> tuple[str, str]:
 
 def long_history_rows(bench: Bench) -> list[Row]:
     """1,200 migrations from empty: 600 in dbmigrate's own format, then 600 imported from dbmate."""
-    count = 120 if bench.quick else 1200
+    count = 100 if bench.quick else 1200
     timeout = 60 if bench.quick else 300
     steps = history.realistic(count)[:count]
     native, imported = steps[: count // 2], steps[count // 2 :]
@@ -1007,8 +1008,8 @@ def long_history_rows(bench: Bench) -> list[Row]:
 
 def huge_migration_rows(bench: Bench) -> list[Row]:
     """One migration of 200,000 INSERT statements (about 50 MB), imported from dbmate and applied."""
-    rows_count = 20_000 if bench.quick else 200_000
-    timeout = 30 if bench.quick else 120
+    rows_count = 2_000 if bench.quick else 200_000
+    timeout = 20 if bench.quick else 120
     step = history.big_inserts(rows_count)
     size_mb = len(step.up.encode()) / 1e6
     project = bench.copy_project("huge", empty=("rfq",))
@@ -1129,7 +1130,7 @@ SECTIONS: list[tuple[str, Callable[[Bench], list[Row]]]] = [
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, help="runs per measurement (median); default 5, 2 with --quick")
+    parser.add_argument("--runs", type=int, help="runs per measurement (median); default 5, 1 with --quick")
     parser.add_argument("--quick", action="store_true", help="smoke mode: fewer runs, small sizes (under a minute)")
     parser.add_argument("--project", type=Path, default=ROOT, help="the checkout whose dbmigrate is measured")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
@@ -1144,7 +1145,7 @@ def main() -> int:
     bench = Bench(
         server=url,
         project=project,
-        runs=args.runs or (2 if args.quick else 5),
+        runs=args.runs or (1 if args.quick else 5),
         quick=args.quick,
         scratch=Path(tempfile.mkdtemp(prefix="orion-bench-")),
         psql_bin=bin_dir,
