@@ -54,7 +54,7 @@ venv: $(STAMP) ## create .venv and install the pinned dependencies (every target
 # Rebuilt when pyproject.toml changes, when .venv has no Python, and checked whenever PYTHON is set.
 $(STAMP): pyproject.toml $(if $(wildcard $(PY)),,FORCE) $(if $(PYTHON_SET),FORCE)
 	@sh scripts/venv.sh
-	@$(PY) -m dbmigrate.postgres_install  # the pinned PostgreSQL of ORION_PG_VERSION (default 18)
+	@$(PY) -m dbmigrate.server.install  # the pinned PostgreSQL of ORION_PG_VERSION (default 18)
 
 FORCE:
 
@@ -121,9 +121,10 @@ test: $(STAMP) ## run the test suite on every core, with progress (real PostgreS
 bench: $(STAMP) ## benchmarks: the framework against its baselines, measured side by side (bench/README.md)
 	$(PY) bench/run.py
 
-lint: $(STAMP) ## ruff
+lint: $(STAMP) ## ruff, and the import contracts of the package's layers (pyproject.toml)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # Anything else is a typo, not a database: say so (make's own words would be "No rule to make target").
 .DEFAULT:

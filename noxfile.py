@@ -13,7 +13,7 @@ import nox
 
 ROOT = Path(__file__).parent
 sys.path.insert(0, str(ROOT))
-from dbmigrate.config import DATABASES  # noqa: E402
+from dbmigrate.core.config import DATABASES  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
 nox.options.default_venv_backend = "none"

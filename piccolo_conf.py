@@ -9,8 +9,8 @@ and backwards through dbmigrate's executor, with its lock and bookkeeping), neve
 from piccolo.conf.apps import AppRegistry
 
 from dbmigrate import piccolo_cli
-from dbmigrate.config import DATABASES
-from dbmigrate.piccolo_engine import FrameworkEngine
+from dbmigrate.core.config import DATABASES
+from dbmigrate.engine.piccolo_engine import FrameworkEngine
 
 DB = FrameworkEngine()
 

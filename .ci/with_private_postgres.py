@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from private_server import start_private_server  # noqa: E402
 
-from dbmigrate.config import DATABASES  # noqa: E402
+from dbmigrate.core.config import DATABASES  # noqa: E402
 
 
 def main() -> int:

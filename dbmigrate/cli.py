@@ -17,10 +17,10 @@ import os
 import signal
 import sys
 
-from dbmigrate import commands
-from dbmigrate.config import DATABASES, Settings, load_settings, select_databases
-from dbmigrate.errors import UsageError, UserError
-from dbmigrate.urls import redact, redact_url
+from dbmigrate.commands.common import Options
+from dbmigrate.core.config import DATABASES, Settings, load_settings, select_databases
+from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.core.urls import redact, redact_url
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
 ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import")
@@ -222,23 +222,9 @@ def _not_taken(target: str, variable: str, fixed: list[str], accepted: list[str]
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> None:
-    if args.command == "stop":
-        commands.stop_embedded(settings)
-        return
-    if args.command == "shell":
-        from dbmigrate import shell
-
-        databases = select_databases(args.database)
-        if len(databases) != 1:
-            raise UsageError(f"shell opens one database: name one of {', '.join(DATABASES)}")
-        shell.exec_psql(*await shell.command(settings, databases[0]))
-    if args.command == "migrate-fleet" or getattr(args, "targets", None) is not None:
-        await _fleet(args, settings)
-        return
-    databases = select_databases(args.database)
-    if args.command in ONE_DATABASE_COMMANDS and len(databases) != 1:
-        raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
-    options = commands.Options(
+    """Hand the parsed command to its module in dbmigrate.commands. Each module is imported in its
+    branch, not at the top: a no-op migrate then imports only what migrating needs (start-up time)."""
+    options = Options(
         to=getattr(args, "to", None),
         steps=getattr(args, "steps", None),
         dry_run=getattr(args, "dry_run", False),
@@ -247,63 +233,82 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         check=getattr(args, "check", False),
         json=getattr(args, "format", "text") == "json",
     )
+    if args.command == "stop":
+        from dbmigrate.commands import databases as database_commands
+
+        database_commands.stop_embedded(settings)
+        return
+    if args.command == "migrate-fleet" or getattr(args, "targets", None) is not None:
+        from dbmigrate.commands import fleet
+
+        await fleet.run(
+            settings, args.command, args.targets, getattr(args, "database", None), args.parallel, args.shard, options
+        )
+        return
+    databases = select_databases(args.database)
+    if args.command in ONE_DATABASE_COMMANDS and len(databases) != 1:
+        raise UsageError(f"{args.command} acts on one database: name one of {', '.join(DATABASES)}")
     match args.command:
-        case "migrate":
-            await commands.migrate(settings, databases, options)
-        case "down":
-            await commands.down(settings, databases[0], options)
+        case "migrate" | "down":
+            from dbmigrate.commands import migrate
+
+            if args.command == "migrate":
+                await migrate.migrate(settings, databases, options)
+            else:
+                await migrate.down(settings, databases[0], options)
         case "create":
-            await commands.create(settings, databases[0], args.name, args.auto, args.transaction != "0")
+            from dbmigrate.commands import create
+
+            await create.create(settings, databases[0], args.name, args.auto, args.transaction != "0")
         case "status":
-            await commands.status(settings, databases, options)
+            from dbmigrate.commands import status
+
+            await status.status(settings, databases, options)
         case "repair":
-            await commands.repair(settings, databases, options)
+            from dbmigrate.commands import repair
+
+            await repair.repair(settings, databases, options)
         case "baseline" if args.from_tool:
-            if options.to:
-                raise UsageError("baseline takes TO or FROM_TOOL, not both")
-            from dbmigrate import adopt
+            from dbmigrate.commands import imports
 
-            commands.guard(settings, "baseline", databases, options.confirm)
-            await adopt.baseline_from_tool(settings, databases[0], args.from_tool)
-        case "import":
-            from pathlib import Path
-
-            from dbmigrate import importer
-
-            if not args.source.strip():
-                raise UsageError("import needs FROM (--from), the folder of migrations to import")
-            importer.import_history(settings, databases[0], Path(args.source), args.format)
+            await imports.baseline_from_tool(settings, databases[0], args.from_tool, options)
         case "baseline":
-            await commands.baseline(settings, databases[0], options)
+            from dbmigrate.commands import repair
+
+            await repair.baseline(settings, databases[0], options)
+        case "import":
+            from dbmigrate.commands import imports
+
+            imports.import_history(settings, databases[0], args.source, args.format)
         case "verify":
-            await commands.verify(settings, databases, args.base, args.lint)
+            from dbmigrate.commands import verify
+
+            await verify.verify(settings, databases, args.base, args.lint)
         case "schema-dump":
-            await commands.schema_dump(settings, databases)
+            from dbmigrate.commands import verify
+
+            await verify.dump_schemas(settings, databases)
         case "seed":
-            await commands.seed(settings, databases)
+            from dbmigrate.commands import seed
+
+            await seed.seed(settings, databases)
         case "reset":
-            await commands.reset(settings, databases, options)
-        case "create-databases":
-            await commands.create_databases(settings, databases)
-        case "drop-databases":
-            await commands.drop_databases(settings, databases, options)
+            from dbmigrate.commands import reset
 
+            await reset.reset(settings, databases, options)
+        case "create-databases" | "drop-databases":
+            from dbmigrate.commands import databases as database_commands
 
-async def _fleet(args: argparse.Namespace, settings: Settings) -> None:
-    """migrate-fleet, and status of a fleet (fleet.py)."""
-    from pathlib import Path
+            if args.command == "create-databases":
+                await database_commands.create_databases(settings, databases)
+            else:
+                await database_commands.drop_databases(settings, databases, options)
+        case "shell":
+            from dbmigrate.commands import shell
 
-    from dbmigrate import fleet
-
-    if not (args.targets or "").strip():
-        raise UsageError("a fleet needs TARGETS, a file with one `<kind> <url>` per line (README: Migrating a fleet)")
-    if getattr(args, "database", None):
-        raise UsageError("status takes DB or TARGETS, not both: TARGETS names every database of the fleet")
-    path = Path(args.targets.strip())
-    if args.command == "status":
-        await fleet.status(settings, path, args.format == "json", args.check, args.parallel, args.shard)
-    else:
-        await fleet.migrate(settings, path, args.parallel, args.to, args.dry_run, args.out_of_order, args.shard)
+            if len(databases) != 1:
+                raise UsageError(f"shell opens one database: name one of {', '.join(DATABASES)}")
+            await shell.shell(settings, databases[0])
 
 
 def main(argv: list[str] | None = None) -> int:

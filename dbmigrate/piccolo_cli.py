@@ -23,9 +23,12 @@ import re
 import sys
 from functools import wraps
 
-from dbmigrate.config import DATABASES
-from dbmigrate.errors import UserError
-from dbmigrate.piccolo_engine import app_database
+from dbmigrate.commands import create
+from dbmigrate.commands.common import resolve
+from dbmigrate.core.config import DATABASES, load_settings
+from dbmigrate.core.errors import UserError
+from dbmigrate.engine import executor
+from dbmigrate.engine.piccolo_engine import app_database
 
 _installed = False
 
@@ -80,11 +83,9 @@ def _routed(original, direction: str):
 
 
 async def _through_dbmigrate(app: str, direction: str, migration_id: str, auto_agree: bool = True):
-    from dbmigrate import commands, executor
-    from dbmigrate.config import load_settings
 
     try:
-        (target,) = await commands.resolve(load_settings(), [DATABASES[app]])
+        (target,) = await resolve(load_settings(), [DATABASES[app]])
         if direction == "forwards":
             to = None if migration_id == "all" else migration_id
             if migration_id == "1":
@@ -108,7 +109,6 @@ async def _through_dbmigrate(app: str, direction: str, migration_id: str, auto_a
 
 async def _steps_back(target, migration_id: str) -> int:
     """Piccolo's backwards argument as a number of steps: "1", "all", or an ID and all after it."""
-    from dbmigrate import executor
 
     async with target.connected("piccolo backwards") as conn:
         applied = (await executor.read_state(target, conn)).applied
@@ -157,9 +157,6 @@ def _per_app_classmethod(original):
 async def _new(app_config, auto: bool = False, description: str = "", auto_input=None):
     from piccolo.apps.migrations.commands.new import NewMigrationMeta, NoChanges
 
-    from dbmigrate import commands
-    from dbmigrate.config import load_settings
-
     app = app_config.app_name
     refused = _refusal(app)
     if refused:
@@ -168,7 +165,7 @@ async def _new(app_config, auto: bool = False, description: str = "", auto_input
     name = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")[:40] or ("auto" if auto else "migration")
     if not name[0].isalpha():
         name = f"m_{name}"
-    path = await commands.create(load_settings(), DATABASES[app], name, auto)
+    path = await create.create(load_settings(), DATABASES[app], name, auto)
     if path is None:
         raise NoChanges()
     migration_id = path.stem[len(app) + 1 :]

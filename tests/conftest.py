@@ -18,23 +18,11 @@ from pathlib import Path
 
 import pytest
 from private_server import PrivateServer, start_private_server
+from support import FIXTURE_PROJECT, PRIVATE_SERVER_PASSWORD, Databases, copy_project, fresh_databases, make_ready
 
-from dbmigrate import connection
-from dbmigrate.config import DATABASES
-from dbmigrate.pytest_plugin import settings_for_tests
-from dbmigrate.testing import (  # noqa: F401 - tests import these from conftest too
-    BOOKKEEPING_TABLES,
-    ROOT,
-    Databases,
-    catalog_of,
-    copy_project,
-    fresh_databases,
-    migration_ids,
-    run_sql,
-    with_connection,
-)
-
-PRIVATE_SERVER_PASSWORD = "s3cret-pw/with:odd@chars"
+from dbmigrate.core.config import DATABASES
+from dbmigrate.server import connection
+from dbmigrate.testing.plugin import settings_for_tests
 
 
 def _server_url() -> str:
@@ -50,9 +38,11 @@ def server_url() -> str:
 
 
 @pytest.fixture
-def dbs(server_url: str) -> Iterator[Databases]:
-    """Three empty databases (orion, rfq, marketdata) for this test alone."""
+def dbs(server_url: str, tmp_path: Path) -> Iterator[Databases]:
+    """Three empty databases (orion, rfq, marketdata) for this test alone, and a copy of the
+    fixture project (in tmp_path) that its commands run in."""
     with fresh_databases(server_url) as databases:
+        databases.cwd = make_ready(copy_project(tmp_path / "project", FIXTURE_PROJECT))
         yield databases
 
 
@@ -68,14 +58,14 @@ def private_server() -> Iterator[PrivateServer]:
 
 
 @pytest.fixture
-def tcp_dbs(private_server: PrivateServer) -> Iterator[Databases]:
+def tcp_dbs(private_server: PrivateServer, tmp_path: Path) -> Iterator[Databases]:
     """Like `dbs`, on the private server: TCP URLs with a password in them."""
     with fresh_databases(private_server.url()) as databases:
+        databases.cwd = copy_project(tmp_path / "tcp_project", FIXTURE_PROJECT)
         yield databases
 
 
 @pytest.fixture
 def project(tmp_path: Path, dbs: Databases) -> Path:
-    """A copy of the project to add migration files to; `dbs` commands then run inside it."""
-    dbs.cwd = copy_project(tmp_path)
-    return tmp_path
+    """The copy of the fixture project that `dbs` commands run in, to add migration files to."""
+    return dbs.cwd

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import ROOT, Databases
+from support import Databases
 
 
 def make_env(dbs: Databases, env: dict[str, str] | None = None) -> dict[str, str]:
@@ -17,10 +17,10 @@ def make_env(dbs: Databases, env: dict[str, str] | None = None) -> dict[str, str
 
 
 def make(dbs: Databases, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """`make -s ARGS` in the project, against this test's databases."""
+    """`make -s ARGS` in the test's copy of the fixture project, against this test's databases."""
     return subprocess.run(
         ["make", "-s", "--no-print-directory", *args],
-        cwd=ROOT,
+        cwd=dbs.cwd,
         env=make_env(dbs, env),
         capture_output=True,
         text=True,

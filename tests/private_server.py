@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
-from dbmigrate import embedded, postgres_install
+from dbmigrate.server import embedded
+from dbmigrate.server import install as postgres_install
 
 DEBIAN_15 = Path("/usr/lib/postgresql/15/bin")
 USER = "orion"

@@ -1,0 +1,78 @@
+"""What every command shares: the options the command line adds, the edge where a command
+resolves its targets, the production guard, and running one piece of work per database.
+
+Invariant: settings are read here, once per command, and turned into Targets (engine/target.py);
+below this layer nothing reads settings or the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import dataclass
+
+from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.engine.target import Target
+from dbmigrate.server import connection
+
+GUARDED_ENVIRONMENTS = ("production",)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the command line adds to a command: targets, dry runs, confirmations, output format."""
+
+    to: str | None = None
+    steps: int | None = None
+    dry_run: bool = False
+    out_of_order: bool = False
+    confirm: str | None = None
+    check: bool = False
+    json: bool = False
+
+
+NO_OPTIONS = Options()
+
+
+async def resolve(settings: Settings, databases: list[Database]) -> list[Target]:
+    """The edge: ready the server, then resolve each database's target once for the whole command."""
+    await connection.prepare(settings, databases)
+    return [Target.resolve(settings, database) for database in databases]
+
+
+def guard(settings: Settings, command: str, databases: list[Database], confirm: str | None) -> None:
+    """Destructive commands in production (and reset in staging) need the databases named in CONFIRM.
+
+    Reset never runs in production at all.
+    """
+    environment = settings.environment
+    if command == "reset" and environment == "production":
+        raise UserError("refusing to reset with ORION_ENV=production: reset drops every table, so it never runs there")
+    if environment != "production" and not (command == "reset" and environment == "staging"):
+        return
+    names = [db.name for db in databases]
+    confirmed = {name.strip() for name in (confirm or "").split(",") if name.strip()}
+    if confirmed != set(names):
+        raise UserError(
+            f"refusing to {command} {', '.join(names)} with ORION_ENV={environment}: "
+            f"confirm by naming the database(s), e.g. CONFIRM={','.join(names)}"
+        )
+
+
+def one_database_for_target(databases: list[Database], options: Options) -> None:
+    if options.to and len(databases) != 1:
+        raise UsageError("TO names a migration of one database: set DB as well")
+
+
+async def each(items: list, work) -> None:
+    """Run `work(item)` for every database (or target) concurrently; report every failure, then fail once."""
+    results = await asyncio.gather(*(work(item) for item in items), return_exceptions=True)
+    failures = [r for r in results if isinstance(r, BaseException)]
+    for failure in failures:
+        if not isinstance(failure, UserError):
+            raise failure
+    for failure in failures[:-1]:
+        print(f"error: {failure}", file=sys.stderr)
+    if failures:
+        raise failures[-1]

@@ -1,0 +1,380 @@
+"""A fleet: many databases, each with the migrations of one kind (orion, rfq or marketdata).
+
+`make db-migrate-fleet TARGETS=fleet.txt [PARALLEL=8] [TO=003] [DRY_RUN=1] [SHARD=2/4]` migrates
+every database the file lists, at most PARALLEL at a time, each under its own migration lock
+(the executor's, as for one database), each failure kept to its own database. It ends with a
+summary table and fails when any database failed; a rerun does only what is left, since every
+database migrated already has nothing to do. `make db-migrate-status TARGETS=fleet.txt
+[FORMAT=json]` reads the whole fleet's state the same way.
+
+The file has one target per line, `<kind> <url>`; blank lines and `#` comments are ignored, and
+a line that is not a target is refused, naming its line number. SHARD=i/n keeps every n-th
+target starting at the i-th, so n jobs of an orchestrator (a GitHub Actions matrix, a Kubernetes
+Job per shard) split one fleet between them; overlapping jobs are safe, because of the lock.
+Passwords are never shown: URLs appear with the password masked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbmigrate.commands import status as status_report
+from dbmigrate.commands.common import Options
+from dbmigrate.core.config import DATABASES, Settings
+from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.core.reporting import reporting_to, say
+from dbmigrate.core.urls import redact, redact_url, validate
+from dbmigrate.engine import executor
+from dbmigrate.engine.state import MigrationState, forwards_plan
+from dbmigrate.engine.target import Target
+
+DEFAULT_PARALLEL = 8
+_COMMENT = re.compile(r"(^|\s)#.*$")
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+@dataclass
+class FleetTarget:
+    line: int
+    target: Target
+
+    @property
+    def shown(self) -> str:
+        return self.target.shown_url
+
+    @property
+    def kind(self) -> str:
+        return self.target.name
+
+
+@dataclass
+class Outcome:
+    target: FleetTarget
+    seconds: float = 0.0
+    before: str | None = None
+    after: str | None = None
+    applied: list[str] = field(default_factory=list)
+    error: str | None = None
+    lines: list[str] = field(default_factory=list)
+
+
+async def run(
+    settings: Settings,
+    command: str,
+    targets: str | None,
+    database: str | None,
+    parallel: int | None,
+    shard_spec: str | None,
+    options: Options,
+) -> None:
+    """migrate-fleet, and status of a fleet: TARGETS names every database of the fleet."""
+    if not (targets or "").strip():
+        raise UsageError("a fleet needs TARGETS, a file with one `<kind> <url>` per line (README: Migrating a fleet)")
+    if database:
+        raise UsageError("status takes DB or TARGETS, not both: TARGETS names every database of the fleet")
+    path = Path(targets.strip())
+    if command == "status":
+        await status(settings, path, options.json, options.check, parallel, shard_spec)
+    else:
+        await migrate(settings, path, parallel, options.to, options.dry_run, options.out_of_order, shard_spec)
+
+
+def read_targets(settings: Settings, path: Path) -> list[FleetTarget]:
+    """The targets of the file at `path`, in order; a UsageError naming the line for a bad one."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"TARGETS file {path} does not exist: write one target per line, `<kind> <url>`") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(
+            f"TARGETS file {path} cannot be read ({type(error).__name__}): give a UTF-8 text file"
+        ) from None
+    kinds = ", ".join(DATABASES)
+    by_kind: dict[str, Target] = {}  # files read and hashed once per kind
+    seen: dict[str, int] = {}
+    targets: list[FleetTarget] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = _COMMENT.sub("", raw).strip()
+        if not line:
+            continue
+        where = f"{path} line {number}"
+        fields = line.split()
+        if len(fields) != 2:
+            raise UsageError(
+                f"{where} is not a target: write `<kind> <url>` (kind one of {kinds}), e.g. "
+                "orion postgresql://orion:PASSWORD@db1:5432/orion"
+            )
+        kind, url = fields[0].lower(), fields[1]
+        if kind not in DATABASES:
+            raise UsageError(f"{where}: unknown kind {redact_url(fields[0])!r}: write one of {kinds}, then the URL")
+        try:
+            validate(url, where)
+        except UserError as error:  # a bad line of the file is a bad input: exit 2, as for a command line
+            raise UsageError(str(error)) from None
+        key = redact(url)
+        if key in seen:
+            raise UsageError(f"{where} names the same database as line {seen[key]}: list each database once")
+        seen[key] = number
+        if kind not in by_kind:
+            by_kind[kind] = Target.for_url(settings, DATABASES[kind], url)
+        targets.append(FleetTarget(number, by_kind[kind].with_url(url)))
+    if not targets:
+        raise UsageError(f"TARGETS file {path} lists no targets: write one per line, `<kind> <url>`")
+    return targets
+
+
+def shard(targets: list[FleetTarget], spec: str | None) -> list[FleetTarget]:
+    """SHARD=i/n: every n-th target from the i-th (1-based), by position in the file."""
+    if spec is None or not spec.strip():
+        return targets
+    match = _SHARD.match(spec)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise UsageError(f"SHARD={spec!r} is not i/n with 1 <= i <= n: write e.g. SHARD=2/4 for the second of four")
+    index, count = int(match[1]), int(match[2])
+    return targets[index - 1 :: count]
+
+
+def check_parallel(parallel: int | None) -> int:
+    if parallel is None:
+        return DEFAULT_PARALLEL
+    if parallel < 1:
+        raise UsageError(f"PARALLEL={parallel} is not a number of databases at once: write e.g. PARALLEL=8")
+    return parallel
+
+
+async def migrate(
+    settings: Settings,
+    path: Path,
+    parallel: int | None = None,
+    to: str | None = None,
+    dry_run: bool = False,
+    out_of_order: bool = False,
+    shard_spec: str | None = None,
+) -> list[Outcome]:
+    """Migrate every target (of this shard); raise a UserError naming the failed ones."""
+    targets = shard(read_targets(settings, path), shard_spec)
+    limit = check_parallel(parallel)
+    say(
+        f"fleet: {len(targets)} database(s) from {path}{f' (shard {shard_spec.strip()})' if shard_spec else ''}, "
+        f"{min(limit, len(targets))} at a time{', dry run' if dry_run else ''}"
+    )
+
+    async def one(target: FleetTarget) -> Outcome:
+        if dry_run:
+            return await _dry_run_one(target, to, out_of_order)
+        return await _migrate_one(target, to, out_of_order)
+
+    outcomes = await _run_all(targets, limit, one)
+    if dry_run:
+        for outcome in outcomes:
+            say(f"== {outcome.target.shown} ({outcome.target.kind}, line {outcome.target.line})")
+            for line in outcome.lines:
+                say(line)
+            if outcome.error:
+                say(f"-- error: {outcome.error}")
+    for line in summary_table(outcomes, dry_run):
+        say(line)
+    _fail_if_any(outcomes)
+    return outcomes
+
+
+async def status(
+    settings: Settings,
+    path: Path,
+    as_json: bool = False,
+    check: bool = False,
+    parallel: int | None = None,
+    shard_spec: str | None = None,
+) -> list[dict]:
+    """The state of every target (of this shard), as a table or as status JSON (status.schema.json)."""
+    targets = shard(read_targets(settings, path), shard_spec)
+    reports = await _run_all(targets, check_parallel(parallel), _status_one, progress=False)
+    if as_json:
+        say(status_report.to_json(reports))
+    else:
+        rows = [
+            (
+                report["url"] or "",
+                report["database"],
+                _latest_applied(report) or "(none)",
+                f"UNREACHABLE: {report['error']}" if report["error"] else status_report.summary(report),
+            )
+            for report in reports
+        ]
+        for line in _table(("target", "kind", "latest applied", "state"), rows):
+            say(line)
+        problems = sum(1 for r in reports if not r["ok"])
+        say(f"{len(reports)} database(s): {len(reports) - problems} up to date, {problems} not")
+    unreachable = [r for r in reports if r["error"]]
+    if unreachable:
+        names = ", ".join(r["url"] or r["database"] for r in unreachable[:3])
+        more = f" and {len(unreachable) - 3} more" if len(unreachable) > 3 else ""
+        raise UserError(f"{len(unreachable)} of {len(reports)} database(s) could not be read: {names}{more}")
+    if check:
+        behind = [r for r in reports if not r["ok"]]
+        if behind:
+            names = ", ".join(f"{r['url']} ({status_report.summary(r)})" for r in behind[:3])
+            more = f" and {len(behind) - 3} more" if len(behind) > 3 else ""
+            raise UserError(f"{len(behind)} of {len(reports)} database(s) are not up to date: {names}{more}")
+    return reports
+
+
+async def _run_all(targets: list[FleetTarget], limit: int, work, progress: bool = True) -> list:
+    """`work(target)` for every target, at most `limit` at once, results in the file's order."""
+    gate = asyncio.Semaphore(limit)
+    bar = _Progress(len(targets)) if progress and sys.stderr.isatty() else None
+
+    async def gated(target: FleetTarget):
+        async with gate:
+            result = await work(target)
+        if bar is not None:
+            bar.done(isinstance(result, Outcome) and result.error is not None)
+        return result
+
+    try:
+        return await asyncio.gather(*(gated(t) for t in targets))
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+async def _migrate_one(fleet_target: FleetTarget, to: str | None, out_of_order: bool) -> Outcome:
+    outcome = Outcome(fleet_target)
+    target = fleet_target.target
+    started = time.perf_counter()
+    try:
+        with reporting_to(outcome.lines.append):
+            async with target.connected("fleet") as conn:
+                state = await executor.read_state(target, conn)
+            outcome.before = outcome.after = _latest(state)
+            state.check_integrity()
+            if forwards_plan(state, to, out_of_order):  # else nothing to do: no lock, no second connection
+                outcome.applied = await executor.migrate(target, to, out_of_order)
+                outcome.after = max([*filter(None, [outcome.before]), *outcome.applied], default=None)
+    except Exception as error:  # one database's failure never stops the others
+        outcome.error = _error_text(error, target.url)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+async def _dry_run_one(fleet_target: FleetTarget, to: str | None, out_of_order: bool) -> Outcome:
+    outcome = Outcome(fleet_target)
+    target = fleet_target.target
+    started = time.perf_counter()
+    try:
+        with reporting_to(outcome.lines.append):
+            async with target.connected("fleet dry-run") as conn:
+                outcome.before = outcome.after = _latest(await executor.read_state(target, conn))
+            await executor.dry_run(target, False, to, None, out_of_order)
+    except Exception as error:
+        outcome.error = _error_text(error, target.url)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+async def _status_one(fleet_target: FleetTarget) -> dict:
+    target = fleet_target.target
+    try:
+        async with target.connected("fleet status") as conn:
+            state = await executor.read_state(target, conn)
+        return status_report.from_state(state, target.shown_url, target.project_root)
+    except Exception as error:
+        empty = MigrationState(database=target.name, files=[], applied={}, failed={})
+        report = status_report.from_state(empty, target.shown_url, target.project_root)
+        report.update(error=_error_text(error, target.url), ok=False)
+        return report
+
+
+def _latest(state: MigrationState) -> str | None:
+    return max(state.applied, default=None)
+
+
+def _latest_applied(report: dict) -> str | None:
+    applied = [row["id"] for row in report["migrations"] if row["state"] in ("applied", "modified")]
+    return max(applied, default=None)
+
+
+def _error_text(error: Exception, url: str) -> str:
+    if isinstance(error, UserError):
+        text = str(error)
+    else:
+        detail = (str(error).strip().splitlines() or [""])[0]
+        text = f"unexpected {type(error).__name__}: {detail}"
+    return redact(text.replace(url, redact_url(url)))
+
+
+def summary_table(outcomes: list[Outcome], dry_run: bool = False) -> list[str]:
+    rows = []
+    for o in outcomes:
+        if o.error:
+            result = f"FAILED: {o.error}"
+        elif dry_run:
+            result = "dry run: nothing changed"
+        elif o.applied:
+            result = f"applied {len(o.applied)}"
+        else:
+            result = "up to date"
+        unknown = "?" if o.error and o.before is None else "(none)"
+        change = f"{o.before or unknown} → {o.after or unknown}"
+        rows.append((o.target.shown, o.target.kind, change, f"{o.seconds:.1f} s", result))
+    lines = _table(("target", "kind", "before → after", "time", "result"), rows)
+    failed = sum(1 for o in outcomes if o.error)
+    applied = sum(len(o.applied) for o in outcomes)
+    lines.append(
+        f"{len(outcomes)} database(s): {len(outcomes) - failed} ok, {failed} failed; {applied} migration(s) applied"
+    )
+    return lines
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    widths[-1] = 0  # the last column is not padded
+
+    def line(cells) -> str:
+        return "  ".join(f"{cell:<{width}}" for cell, width in zip(cells, widths, strict=True)).rstrip()
+
+    return [line(header), *(line(row) for row in rows)]
+
+
+def _fail_if_any(outcomes: list[Outcome]) -> None:
+    failed = [o for o in outcomes if o.error]
+    if failed:
+        names = ", ".join(f"{o.target.shown} (line {o.target.line})" for o in failed[:3])
+        more = f" and {len(failed) - 3} more" if len(failed) > 3 else ""
+        raise UserError(
+            f"{len(failed)} of {len(outcomes)} database(s) failed: {names}{more}; the others are migrated, "
+            "and a rerun does only what is left"
+        )
+
+
+class _Progress:
+    """done / failed / remaining on one line of stderr, redrawn as targets finish (TTY only)."""
+
+    WIDTH = 30
+
+    def __init__(self, total: int) -> None:
+        self.total, self.finished, self.failed = total, 0, 0
+        self._draw()
+
+    def done(self, failed: bool) -> None:
+        self.finished += 1
+        self.failed += failed
+        self._draw()
+
+    def _draw(self) -> None:
+        filled = round(self.WIDTH * self.finished / self.total) if self.total else self.WIDTH
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        sys.stderr.write(
+            f"\rfleet [{bar}] {self.finished - self.failed} done, {self.failed} failed, "
+            f"{self.total - self.finished} remaining "
+        )
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        sys.stderr.write("\n")
+        sys.stderr.flush()

@@ -1,0 +1,33 @@
+"""migrate and down: apply pending migrations, or roll the last ones back (the story's db:migrate
+and db:migrate:down), with a dry run of either that prints the SQL and changes nothing.
+
+Thin over the engine's executor: the command resolves its targets once (common.resolve) and hands
+each to `executor.migrate`, `executor.rollback` or `executor.dry_run`.
+"""
+
+from __future__ import annotations
+
+from dbmigrate.commands.common import NO_OPTIONS, Options, each, guard, one_database_for_target, resolve
+from dbmigrate.core.config import Database, Settings
+from dbmigrate.engine import executor
+
+
+async def migrate(settings: Settings, databases: list[Database], options: Options = NO_OPTIONS) -> None:
+    """Apply pending migrations; several databases migrate concurrently."""
+    one_database_for_target(databases, options)
+    targets = await resolve(settings, databases)
+    if options.dry_run:
+        for target in targets:
+            await executor.dry_run(target, False, options.to, None, options.out_of_order)
+        return
+    await each(targets, lambda target: executor.migrate(target, options.to, options.out_of_order))
+
+
+async def down(settings: Settings, database: Database, options: Options = NO_OPTIONS) -> None:
+    """Roll back the last applied migration of one database (or STEPS of them, or back to TO)."""
+    (target,) = await resolve(settings, [database])
+    if options.dry_run:
+        await executor.dry_run(target, True, options.to, options.steps)
+        return
+    guard(settings, "down", [database], options.confirm)
+    await executor.rollback(target, options.steps, options.to)

@@ -1,0 +1,201 @@
+"""status (the story's db:migrate:status): each database's migrations and their states, as text or
+as JSON.
+
+The JSON shape is versioned and documented by `status.schema.json` beside this file (JSON
+Schema): timestamps are ISO 8601 in UTC, absent values are null, every row has every key, and a
+database that cannot be reached appears with its error instead of vanishing from the output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from dbmigrate.commands.common import NO_OPTIONS, Options
+from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.errors import UserError
+from dbmigrate.core.reporting import say
+from dbmigrate.core.urls import redact
+from dbmigrate.engine import executor
+from dbmigrate.engine.failures import incomplete_progress
+from dbmigrate.engine.state import MigrationState
+from dbmigrate.engine.target import Target
+from dbmigrate.server import connection
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent.parent / "schemas" / "status.schema.json"
+STATES = ("applied", "pending", "modified", "missing", "removed", "failed", "incomplete")
+_MARKS = {
+    "applied": "[x]",
+    "pending": "[ ]",
+    "modified": "[M]",
+    "missing": "[?]",
+    "removed": "[-]",
+    "failed": "[F]",
+    "incomplete": "[I]",
+}
+
+
+async def status(settings: Settings, databases: list[Database], options: Options = NO_OPTIONS) -> None:
+    """Show, per database, what is applied, pending, modified, missing, failed or incomplete.
+
+    An unreachable database is reported with its error (and fails the command) after the others.
+    """
+    await connection.prepare(settings, databases)
+    reports = await asyncio.gather(*(report(settings, database) for database in databases))
+    if options.json:
+        say(to_json(reports))
+    else:
+        for one in reports:
+            for line in text_lines(one):
+                say(line)
+    unreachable = [r for r in reports if r["error"]]
+    if unreachable:
+        raise UserError(unreachable[-1]["error"])
+    if options.check:
+        problems = [f"{r['database']}: {summary(r)}" for r in reports if not r["ok"]]
+        if problems:
+            raise UserError("; ".join(problems))
+
+
+async def report(settings: Settings, database: Database) -> dict:
+    """The status of one database; an unreachable one gives a report holding its error."""
+    try:
+        target = Target.resolve(settings, database)
+        async with target.connected("status") as conn:
+            state = await executor.read_state(target, conn)
+    except UserError as error:
+        url = settings.get(database.url_variable)
+        return _report(database.name, redact(url) if url else None, [], str(error))
+    return from_state(state, target.shown_url, target.project_root)
+
+
+def from_state(state: MigrationState, url: str | None, root: Path) -> dict:
+    modified = {m.id for m in state.modified}
+    late = {m.id for m in state.out_of_order}
+    rows = []
+    for migration in state.files:
+        row = _row(migration.id, "pending", migration.relative_path(root))
+        row["out_of_order"] = migration.id in late
+        applied = state.applied.get(migration.id)
+        if applied:
+            row.update(
+                state="modified" if migration.id in modified else "applied",
+                applied_at=_utc(applied.recorded_at or applied.ran_on),
+                duration_ms=applied.duration_ms,
+                applied_by=applied.recorded_by,
+                checksum_recorded=applied.checksum is not None,
+            )
+        rows.append(row)
+    rows += [_row(i, "missing", None) for i in state.missing]
+    rows += [_row(i, "removed", None) for i in state.removed]
+    by_id = {row["id"]: row for row in rows}
+    for migration_id, unfinished in state.failed.items():
+        row = by_id.get(migration_id)
+        if row is None or row["state"] != "pending":
+            row = _row(migration_id, "pending", None)  # its file is gone: still named
+            rows.append(row)
+        row.update(
+            state="incomplete" if unfinished.interrupted else "failed",
+            failed_at=_utc(unfinished.failed_at),
+            error=unfinished.error or None,
+            statements_done=unfinished.statements_done,
+            statements_total=unfinished.statements_total,
+            last_statement=unfinished.last_statement,
+        )
+    return _report(state.database, url, rows, None)
+
+
+def _row(migration_id: str, state: str, file: str | None) -> dict:
+    return {
+        "id": migration_id,
+        "state": state,
+        "file": file,
+        "out_of_order": False,
+        "applied_at": None,
+        "duration_ms": None,
+        "applied_by": None,
+        "checksum_recorded": None,
+        "failed_at": None,
+        "error": None,
+        "statements_done": None,
+        "statements_total": None,
+        "last_statement": None,
+    }
+
+
+def _report(database: str, url: str | None, rows: list[dict], error: str | None) -> dict:
+    counts = {state: sum(1 for r in rows if r["state"] == state) for state in STATES}
+    counts["out_of_order"] = sum(1 for r in rows if r["out_of_order"])
+    problems = ("pending", "modified", "missing", "failed", "incomplete")
+    ok = error is None and not any(counts[k] for k in problems)
+    return {"database": database, "url": url, "error": error, "ok": ok, "counts": counts, "migrations": rows}
+
+
+def _utc(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:  # Piccolo's ran_on: written as the server's now() without a zone
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_json(reports: list[dict]) -> str:
+    return json.dumps({"schema_version": SCHEMA_VERSION, "databases": reports}, indent=2)
+
+
+def text_lines(report: dict) -> list[str]:
+    if report["error"]:
+        return [f"{report['database']} ({report['url'] or 'no URL'})", f"  UNREACHABLE: {report['error']}"]
+    rows = report["migrations"]
+    width = max((len(r["id"]) for r in rows), default=0)
+    lines = [f"{report['database']} ({report['url']})"]
+    lines += [f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r)}" for r in rows]
+    lines.append(f"  {summary(report)}")
+    return lines
+
+
+def describe(row: dict) -> str:
+    state = row["state"]
+    if state in ("applied", "modified"):
+        took = f", took {row['duration_ms']} ms" if row["duration_ms"] is not None else ""
+        by = f", by {row['applied_by']}" if row["applied_by"] else ""
+        text = f"applied {row['applied_at'] or 'at an unknown time'}{took}{by}"
+        if state == "modified":
+            text += "; MODIFIED since: restore the file, or repair if deliberate"
+        elif not row["checksum_recorded"]:
+            text += " (no checksum: applied outside dbmigrate; repair records one)"
+        return text
+    if state == "pending":
+        return "pending, OUT OF ORDER (numbered before an applied migration)" if row["out_of_order"] else "pending"
+    progress = incomplete_progress(row["statements_done"], row["statements_total"], row["last_statement"])
+    gone = "; its file is MISSING" if row["file"] is None else ""
+    if state == "failed":
+        return (
+            f"FAILED midway at {row['failed_at']} and not transactional: {progress}; error: {row['error']}{gone}. "
+            "Undo or finish those statements by hand, then migrate again (or repair to clear it)"
+        )
+    if state == "incomplete":
+        return (
+            f"INCOMPLETE: interrupted at {row['failed_at']} (runner or connection died, or still running) and not "
+            f"transactional: {progress}{gone}. Undo or finish those statements by hand, then migrate again "
+            "(or repair to clear it)"
+        )
+    if state == "missing":
+        return "applied, but its file is MISSING: restore it, or repair if deleted on purpose"
+    return "applied; file removed (accepted by repair)"
+
+
+def summary(report: dict) -> str:
+    if report["error"]:
+        return "unreachable"
+    counts = report["counts"]
+    parts = [f"{counts['applied'] + counts['modified']} applied", f"{counts['pending']} pending"]
+    parts += [
+        f"{counts[k]} {k.replace('_', ' ')}"
+        for k in ("modified", "missing", "failed", "incomplete", "out_of_order")
+        if counts[k]
+    ]
+    return ", ".join(parts)

@@ -1,0 +1,327 @@
+"""db-verify: prove a database's migrations on a fresh, empty scratch copy of it.
+
+1. Migrate from empty to the newest, one migration at a time.
+2. Rollback really reverses: for each migration, the catalog after up-then-down equals the one
+   before its up, and up again gives the catalog of the first up. At the first failure the walk
+   stops, and the checks that need the fully migrated schema (the snapshot) are skipped, saying so.
+3. Drift: tables.py matches the migrations (Piccolo's auto-migration would write nothing), and the
+   migrated database matches the checked-in snapshot schema/<database>.sql.
+4. Lint: every migration's SQL passes squawk (.squawk.toml), unless the migration exempts a rule
+   with a reason: SQUAWK_EXEMPT = {"rule": "why"}. Findings carry the file's own line numbers.
+   `lint="new"` lints only the migrations that are not on the base branch.
+5. Immutability: migrations on the base branch are byte-identical here, and new ones number after.
+
+Each file is read and hashed once per run (the Target carries them), so the cost grows with the
+length of the history, not its square. Each problem is one line naming the migration and the
+first difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dbmigrate.commands.scaffold import auto_migration_source
+from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.core.reporting import quiet, say
+from dbmigrate.core.urls import with_database
+from dbmigrate.engine import executor, files
+from dbmigrate.engine.files import MigrationFile
+from dbmigrate.engine.migration import Migration
+from dbmigrate.engine.target import Target
+from dbmigrate.server import connection, schema_dump
+from dbmigrate.server.catalog import first_difference, schema_catalog
+from dbmigrate.server.connection import quote_identifier
+
+SQUAWK_CONFIG = ".squawk.toml"
+LINT_SCOPES = ("all", "new")
+
+
+@dataclass
+class Report:
+    database: str
+    problems: list[str] = field(default_factory=list)
+
+    def check(self, name: str, problems: list[str], passed: str) -> None:
+        self.problems += [f"{self.database}: {name}: {p}" for p in problems]
+        say(f"{self.database}: {'FAIL' if problems else 'ok  '} {name}: {passed if not problems else problems[0]}")
+        for problem in problems[1:]:
+            say(f"{self.database}:      {name}: {problem}")
+
+    def skip(self, name: str, why: str) -> None:
+        say(f"{self.database}: skip {name}: {why}")
+
+
+async def verify(settings: Settings, databases: list[Database], base: str | None, lint: str = "all") -> None:
+    """Prove each database's migrations on a scratch copy; fail if any check fails."""
+    await connection.prepare(settings, databases)
+    problems = []
+    for database in databases:
+        problems += await verify_database(settings, database, base, lint)
+    if problems:
+        for problem in problems[:-1]:
+            print(f"error: {problem}", file=sys.stderr)
+        raise UserError(problems[-1])
+
+
+async def dump_schemas(settings: Settings, databases: list[Database]) -> None:
+    """Regenerate schema/<database>.sql from scratch databases migrated from empty."""
+    await connection.prepare(settings, databases)
+    for database in databases:
+        await dump_schema(settings, database)
+
+
+async def verify_database(settings: Settings, database: Database, base: str | None, lint: str = "all") -> list[str]:
+    """Run every check on `database`; return the problems found (empty when all pass)."""
+    if lint not in LINT_SCOPES:
+        raise UsageError(f"LINT={lint!r} is not a lint scope: use LINT=all (the default) or LINT=new")
+    report = Report(database.name)
+    target = Target.resolve(settings, database)
+    immutability_problems, immutability_passed, on_base = _immutability(target, base)
+    async with scratch_database(target) as scratch:
+        loaded, completed = await _stepwise_up_down_up(scratch, report)
+        await _drift(scratch, report, completed)
+        await _lint(scratch, loaded, report, None if lint == "all" else on_base)
+    report.check("immutability", immutability_problems, immutability_passed)
+    return report.problems
+
+
+async def dump_schema(settings: Settings, database: Database) -> Path:
+    """Write schema/<database>.sql from a scratch database migrated from empty."""
+    target = Target.resolve(settings, database)
+    async with scratch_database(target) as scratch:
+        with quiet():
+            await executor.migrate(scratch)
+        text = await _dump(scratch)
+    path = schema_dump.snapshot_path(target.project_root, database.name)
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(text)
+    say(f"{database.name}: wrote {path.relative_to(target.project_root)}")
+    return path
+
+
+@contextlib.asynccontextmanager
+async def scratch_database(target: Target):
+    """`target` moved to a new empty database on the same server, dropped afterwards."""
+    admin_url = with_database(target.url, "postgres")
+    name = f"dbmigrate_verify_{target.name}_{uuid.uuid4().hex[:8]}"
+    admin = await connection.connect(target, admin_url, "verify")  # type: ignore[arg-type]
+    try:
+        await admin.execute(f"CREATE DATABASE {quote_identifier(name)}")
+        try:
+            yield target.with_url(with_database(admin_url, name))
+        finally:
+            await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Migration], bool]:
+    """Up, down, up for each migration; (every migration loaded, whether the walk got to the end)."""
+    problems: list[str] = []
+    irreversible: list[str] = []
+    loaded = [await _load(scratch, m) for m in scratch.files]
+    migrations = [m for m in loaded if isinstance(m, Migration)]
+    problems += [m for m in loaded if isinstance(m, str)]
+    stopped_at = None
+    async with scratch.connected("catalog") as conn:
+        for migration in migrations if not problems else []:
+            before = await schema_catalog(conn)
+            try:
+                with quiet():
+                    await executor.migrate(scratch, to=migration.id, allow_out_of_order=True)
+                    after = await schema_catalog(conn)
+                    if not migration.reversible:
+                        irreversible.append(migration.id)
+                        continue
+                    await executor.rollback(scratch, steps=1)
+                    difference = first_difference(before, await schema_catalog(conn))
+                    if difference:
+                        problems.append(f"rolling back {migration.id} does not restore the schema: {difference}")
+                    await executor.migrate(scratch, to=migration.id, allow_out_of_order=True)
+                    difference = first_difference(after, await schema_catalog(conn))
+                    if difference:
+                        problems.append(f"{migration.id} applied again gives another schema: {difference}")
+            except UserError as error:
+                problems.append(str(error))
+            if problems:
+                stopped_at = migration.id
+                break
+    completed = not problems
+    skipped = f"; {len(irreversible)} irreversible, not rolled back: {', '.join(irreversible)}" if irreversible else ""
+    if stopped_at:
+        done = [m.id for m in migrations].index(stopped_at)
+        problems.append(f"stopped at {stopped_at}: {done} of {len(migrations)} migration(s) walked, none after it")
+    report.check(
+        "migrate up, down, up",
+        problems,
+        f"{len(migrations)} migration(s) applied from empty; each rollback restores the schema{skipped}",
+    )
+    return migrations, completed
+
+
+async def _load(target: Target, file: MigrationFile) -> Migration | str:
+    try:
+        return await executor.load(target, file)
+    except UserError as error:
+        return str(error)
+
+
+async def _drift(scratch: Target, report: Report, completed: bool) -> None:
+    problems = []
+    auto = await auto_migration_source(scratch.database.app, "000_drift_check", "drift_check", scratch.project_root)
+    if auto is not None:
+        problems.append(
+            f"{scratch.database.app}/tables.py has changes no migration makes: "
+            f"run `make db-migrate-create NAME=... DB={scratch.name} AUTO=1`"
+        )
+    path = schema_dump.snapshot_path(scratch.project_root, scratch.name)
+    relative = path.relative_to(scratch.project_root)
+    if not completed:
+        report.skip("snapshot", f"the migrations did not all apply, so the schema is not compared with {relative}")
+    elif not path.exists():
+        problems.append(f"no snapshot {relative}: run `make db-schema-dump`")
+    else:
+        difference = schema_dump.first_difference(path.read_text(), await _dump(scratch))
+        if difference:
+            problems.append(
+                f"the migrated database differs from {relative} at {difference}; "
+                "run `make db-schema-dump` and commit the result"
+            )
+    passed = "tables.py matches the migrations" + ("; the schema matches its snapshot" if completed else "")
+    report.check("drift", problems, passed)
+
+
+async def _lint(scratch: Target, migrations: list[Migration], report: Report, on_base: set[Path] | None) -> None:
+    """Lint every migration, or (on_base given) only those whose files are not on the base branch."""
+    squawk = shutil.which("squawk") or str(Path(sys.executable).parent / "squawk")
+    if not Path(squawk).exists():
+        report.check("lint", ["squawk is not installed: run `make venv`"], "")
+        return
+    chosen = [m for m in migrations if on_base is None or m.file.path not in on_base]
+    config = scratch.project_root / SQUAWK_CONFIG
+    problems: list[str] = []
+    async with scratch.connected("lint") as conn:
+        with tempfile.TemporaryDirectory() as folder:
+            for migration in chosen:
+                problems += await _lint_one(conn, squawk, config, Path(folder), migration, scratch.project_root)
+    scope = "" if on_base is None else f" not on the base branch ({len(migrations) - len(chosen)} left out: LINT=new)"
+    report.check("lint", problems, f"squawk finds nothing in {len(chosen)} migration(s){scope}")
+
+
+async def _lint_one(conn, squawk: str, config: Path, folder: Path, migration: Migration, root: Path) -> list[str]:
+    exempt = migration.options.squawk_exempt
+    unreasoned = [rule for rule, reason in exempt.items() if not str(reason).strip()]
+    if unreasoned:
+        return [f"{migration.id}: SQUAWK_EXEMPT needs a reason for {', '.join(unreasoned)}"]
+    sources_by_file: dict[str, str] = {}
+    for source in await migration.lint_sources(conn):
+        # Blank lines before the SQL put each statement at its line in its own file.
+        padded = sources_by_file.get(source.path, "")
+        gap = max(source.first_line - 1 - padded.count("\n"), 0)
+        sources_by_file[source.path] = padded + "\n" * gap + source.text
+    findings: list[str] = []
+    for index, (shown, sql) in enumerate(sources_by_file.items()):
+        path = folder / f"{migration.file.app}_{index}_{migration.id}.sql"
+        path.write_text(sql)
+        findings += _squawk(squawk, config, path, migration, exempt, _relative(shown, root))
+    return findings
+
+
+def _squawk(squawk: str, config: Path, path: Path, migration: Migration, exempt: dict, shown: str) -> list[str]:
+    command = [squawk, "--reporter=gcc", f"--config={config}", str(path)]
+    if migration.transactional:
+        command.append("--assume-in-transaction")
+    if exempt:
+        # squawk's --exclude replaces the config file's excluded_rules rather than adding to them.
+        configured = tomllib.loads(config.read_text()).get("excluded_rules", []) if config.exists() else []
+        command.append(f"--exclude={','.join([*configured, *exempt])}")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    findings = [line for line in result.stdout.splitlines() if re.search(r": (warning|error): ", line)]
+    if result.returncode != 0 and not findings:  # e.g. an unknown rule name: nothing was linted
+        reason = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}").splitlines()[0]
+        return [f"{migration.id}: squawk could not lint it: {reason}"]
+    return [f"{migration.id}: {_finding(line, shown)}" for line in findings]
+
+
+def _relative(shown: str, root: Path) -> str:
+    try:
+        return str(Path(shown).relative_to(root))
+    except ValueError:
+        return shown
+
+
+def _finding(gcc_line: str, shown: str) -> str:
+    """`file.sql:12:3: warning: rule-name message` -> `orion/.../x.py line 13: rule-name message`
+    (squawk counts lines from 0)."""
+    match = re.match(r".*?:(\d+):\d+: (?:warning|error): (.*)", gcc_line)
+    return f"{shown} line {int(match.group(1)) + 1}: {match.group(2)}" if match else gcc_line
+
+
+def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None]:
+    """(problems, what passed, the migration files on the base branch or None) against the base branch."""
+    root, migrations = target.project_root, target.files
+    if not (shutil.which("git") and _git(root, "rev-parse", "--is-inside-work-tree") == "true"):
+        return [], "not a git checkout: skipped", None
+    base = base or _default_base(root)
+    if base is None:
+        return [], "no BASE, origin/main or main to compare with: skipped", None
+    if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
+        return [], "a new branch: nothing to compare with, skipped", set()
+    folder = files.migrations_folder(root, target.database).relative_to(root)
+    listed = _git(root, "ls-tree", "-r", "--name-only", base, "--", str(folder))
+    if listed is None:
+        return [f"BASE {base!r} is not a commit git knows"], "", None
+    at_base = [p for p in listed.splitlines() if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]
+    problems = []
+    for relative in at_base:
+        current = root / relative
+        if not current.exists():
+            problems.append(f"{relative} exists on {base} but was deleted: never remove committed migrations")
+        elif current.read_bytes() != _git_show(root, f"{base}:{relative}"):
+            problems.append(f"{relative} differs from {base}: never modify committed migrations, write a new one")
+    base_paths = {root / p for p in at_base}
+    numbers_at_base = [m.number for m in migrations if m.path in base_paths and m.number is not None]
+    highest = max(numbers_at_base, default=0)
+    for migration in migrations:
+        if migration.path not in base_paths and migration.number is not None and migration.number <= highest:
+            problems.append(
+                f"{migration.relative_path(root)} is new but numbered {migration.number:03d}, not after "
+                f"{highest:03d} on {base}: renumber it {highest + 1:03d} or later"
+            )
+    passed = f"{len(at_base)} migration file(s) on {base} unchanged; new ones number after them"
+    return problems, passed, base_paths
+
+
+def _default_base(root: Path) -> str | None:
+    merge_base = _git(root, "merge-base", "HEAD", "origin/main")
+    if merge_base:
+        return merge_base[:12]
+    return "main" if _git(root, "rev-parse", "--verify", "--quiet", "main") else None
+
+
+def _git(root: Path, *args: str) -> str | None:
+    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def _git_show(root: Path, revision_path: str) -> bytes:
+    result = subprocess.run(["git", "show", revision_path], cwd=root, capture_output=True, timeout=30)
+    if result.returncode != 0:
+        raise UserError(f"git show {revision_path} failed: {result.stderr.decode(errors='replace').strip()}")
+    return result.stdout
+
+
+async def _dump(target: Target) -> str:
+    async with target.connected("dump") as conn:
+        major = int(await conn.fetchval("SHOW server_version_num")) // 10000
+    return schema_dump.dump(target.url, major)

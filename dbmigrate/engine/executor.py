@@ -1,0 +1,267 @@
+"""The executor: plans and applies (or reverts) one database's migrations, under its lock.
+
+It works only through the migration interface (migration.py) and knows no kind of migration.
+Everything it needs about the database arrives as a Target (target.py); what it has to say goes
+to the current reporter (reporting.py); its errors are worded by failures.py.
+
+For every transactional migration, the schema change and its bookkeeping rows commit together or
+not at all (recorder.py). A non-transactional one runs one statement at a time, leaving a trail
+in the bookkeeping after each (so status can say what an interrupted one left behind). Every
+migration statement runs under a lock_timeout and a statement_timeout; a transactional migration
+that times out waiting for a lock is retried with backoff. Before taking the lock, a read-only
+look at the bookkeeping answers the common case, "nothing to do", without importing Piccolo or
+queueing behind another runner. Every migration a run will apply is loaded and checked before the
+first one runs, so an unfilled file or a syntax error stops the run with nothing changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from dbmigrate.core.errors import UserError
+from dbmigrate.core.reporting import say
+from dbmigrate.engine import failures, files, recorder
+from dbmigrate.engine.lease import fence
+from dbmigrate.engine.lock import migration_lock
+from dbmigrate.engine.state import MigrationState, backwards_plan, find, forwards_plan
+from dbmigrate.engine.target import Target
+from dbmigrate.server import pooling
+
+if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op migrate never does
+    from dbmigrate.engine.files import MigrationFile
+    from dbmigrate.engine.migration import Migration
+    from dbmigrate.engine.statements import Statement
+
+_RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+def _timeouts(target: Target, migration: Migration) -> tuple[str, str]:
+    """(lock_timeout, statement_timeout) for `migration`: its own, else the configured ones."""
+    return (
+        migration.options.lock_timeout or target.lock_timeout,
+        migration.options.statement_timeout or target.statement_timeout,
+    )
+
+
+def _set_timeouts(lock_timeout: str, statement_timeout: str, local: bool) -> str:
+    """SET [LOCAL] for both timeouts as one query (durations are validated by
+    config.postgres_duration; quoted all the same)."""
+    scope = "SET LOCAL" if local else "SET"
+    quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
+    return f"{scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
+
+
+async def load(target: Target, migration: MigrationFile) -> Migration:
+    """Import and build one migration. The loader is imported here rather than at the top because
+    it imports Piccolo and pglast, which a no-op migrate never needs (start-up time)."""
+    from dbmigrate.engine import loader
+
+    return await loader.load(migration, target.project_root)
+
+
+async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
+    applied, failed = await recorder.read(conn, target.database.app)
+    return MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
+
+
+@asynccontextmanager
+async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[MigrationState]:
+    """Hold the database's migration lock; yield the state read under it."""
+    async with migration_lock(conn, target.name, target.lock_wait_seconds):
+        try:
+            await recorder.ensure_tables(conn)
+        except asyncpg.PostgresError as error:
+            raise failures.bookkeeping_refused(target.name, error) or error from None
+        yield await read_state(target, conn)
+
+
+async def migrate(target: Target, to: str | None = None, allow_out_of_order: bool = False) -> list[str]:
+    """Apply pending migrations of `target` (up to `to`); return the IDs applied."""
+    async with target.connected("migrate") as conn:
+        plan = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order)
+        if plan:
+            async with locked(target, conn) as state:
+                # Plan again under the lock: a runner we waited for may have applied everything.
+                state.check_integrity()
+                plan = forwards_plan(state, to, allow_out_of_order)
+                migrations = [await load(target, m) for m in plan]
+                for migration in refuse_unsafe(target, migrations, conn):
+                    await apply(target, conn, migration, backwards=False)
+    if not plan:
+        say(f"{target.name}: up to date, nothing to migrate")
+    return [m.id for m in plan]
+
+
+async def rollback(target: Target, steps: int | None = None, to: str | None = None) -> list[str]:
+    """Revert the last applied migration (or the last `steps`, or all after `to`); return the IDs."""
+    async with target.connected("down") as conn, locked(target, conn) as state:
+        plan = backwards_plan(state, steps, to)
+        migrations = [await _revertible(target, state, m) for m in plan]
+        for migration in refuse_unsafe(target, migrations, conn):
+            await apply(target, conn, migration, backwards=True)
+        if not plan:
+            after = f" after {find(state.files, to, target.name).id}" if to else ""
+            say(f"{target.name}: nothing to roll back{after}")
+        return [m.id for m in migrations]
+
+
+async def dry_run(
+    target: Target,
+    backwards: bool,
+    to: str | None = None,
+    steps: int | None = None,
+    allow_out_of_order: bool = False,
+) -> None:
+    """Print the SQL `migrate` or `down` would run, in a read-only transaction that is rolled back."""
+    async with target.connected("dry-run") as conn:
+        if backwards:
+            state = await read_state(target, conn)
+            plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
+        else:
+            pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order)
+            plan = [await load(target, m) for m in pending]
+        refuse_unsafe(target, plan)
+        if not plan:
+            say(f"-- {target.name}: nothing to run")
+        for migration in plan:
+            say(f"-- {target.name}: {migration.id} ({'backwards' if backwards else 'forwards'})")
+            say(await migration.preview(conn, backwards))
+
+
+def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Connection | None = None) -> list:
+    """`migrations`, once none is unsafe to run; else a UserError before anything runs: a
+    migration's own problems, or (given the connection it would run on) a non-transactional
+    migration through a pooler in transaction mode."""
+    for migration in migrations:
+        problems = migration.problems()
+        if problems:
+            where = migration.file.relative_path(target.project_root)
+            raise UserError(f"{target.name}: {migration.id} ({where}) was not run: {problems[0]}")
+        if conn is not None and not migration.transactional:
+            pooling.refuse_non_transactional(conn, target.name, migration.id)
+    return migrations
+
+
+async def _checked_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
+    state = await read_state(target, conn)
+    state.check_integrity()
+    return state
+
+
+async def _revertible(target: Target, state: MigrationState, migration) -> Migration:
+    """The loaded migration to revert, or a UserError saying why it cannot be."""
+    if isinstance(migration, str):
+        folder = files.migrations_folder(target.project_root, target.database)
+        raise UserError(
+            f"{target.name}: applied migration {migration} has no file in "
+            f"{folder.relative_to(target.project_root)}; restore it before rolling back"
+        )
+    if migration in state.modified:
+        raise UserError(
+            f"{target.name}: {migration.id} was modified after it was applied, so its backwards steps may not "
+            "undo what ran; restore the file, or `make db-migrate-repair` if the change is deliberate"
+        )
+    loaded = await load(target, migration)
+    if not loaded.reversible:
+        raise UserError(
+            f"{target.name}: migration {migration.id} cannot be rolled back: {loaded.irreversible_reason} "
+            f"({migration.relative_path(target.project_root)}); nothing was rolled back. Write a new migration "
+            "that undoes it instead"
+        )
+    return loaded
+
+
+async def apply(target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool) -> None:
+    """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts."""
+    retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
+    if not migration.transactional:
+        retries = 0  # a half-done non-transactional migration must not be blindly rerun
+    started = time.perf_counter()
+    for attempt in range(retries + 1):
+        try:
+            duration_ms = await _run_once(target, conn, migration, backwards, started)
+            break
+        except UserError:
+            raise
+        except Exception as error:
+            if isinstance(error, asyncpg.LockNotAvailableError) and attempt < retries:
+                pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
+                say(f"{target.name}: {migration.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
+                await asyncio.sleep(pause)
+                continue
+            raise await _failed(target, conn, migration, backwards, error, attempt + 1) from None
+    say(f"{target.name}: {'reverted' if backwards else 'applied'} {migration.id} ({duration_ms} ms)")
+
+
+async def _run_once(
+    target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float
+) -> int:
+    """Run `migration` once; return the duration recorded (and so the one to print)."""
+    lock_timeout, statement_timeout = _timeouts(target, migration)
+    app = target.database.app
+    if migration.transactional:
+        async with migration.transaction(conn, _set_timeouts(lock_timeout, statement_timeout, local=True)):
+            await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
+            await migration.run(conn, backwards)
+            return await _record(target, conn, migration, backwards, started)
+    await conn.execute(_set_timeouts(lock_timeout, statement_timeout, local=False))
+    if not backwards:
+        statements = migration.statements(False)
+        await recorder.record_started(
+            conn, app, migration.id, migration.file.checksum, len(statements) if statements is not None else None
+        )
+
+    async def statement_done(count: int, statement: Statement) -> None:
+        if not backwards:
+            await recorder.record_progress(
+                conn, app, migration.id, count, f"line {statement.line}: {statement.summary}"
+            )
+
+    await migration.run(conn, backwards, statement_done)
+    await conn.execute("RESET lock_timeout; RESET statement_timeout")
+    async with conn.transaction():
+        return await _record(target, conn, migration, backwards, started)
+
+
+async def _record(
+    target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float
+) -> int:
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    if backwards:
+        await recorder.record_unapplied(conn, target.database.app, migration.id)
+    else:
+        await recorder.record_applied(conn, target.database.app, migration.id, migration.file.checksum, duration_ms)
+    return duration_ms
+
+
+async def _failed(
+    target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, error: Exception, attempts: int
+) -> UserError:
+    """Record a non-transactional failure (when the connection still works) and word the error."""
+    progress = None
+    if not migration.transactional and not backwards:
+        unfinished = (await _unfinished(conn, target, migration.id)) if not failures.connection_lost(error) else None
+        if unfinished is not None:
+            progress = failures.incomplete_progress(
+                unfinished.statements_done, unfinished.statements_total, unfinished.last_statement
+            )
+            with contextlib.suppress(Exception):  # the migration's own error is the one to report
+                await recorder.record_failure(conn, target.database.app, migration.id, failures.error_text(error))
+    lock_timeout, statement_timeout = _timeouts(target, migration)
+    return failures.migration_failed(
+        target.name, migration, backwards, error, lock_timeout, statement_timeout, attempts, progress
+    )
+
+
+async def _unfinished(conn: asyncpg.Connection, target: Target, migration_id: str):
+    try:
+        return (await recorder.failed(conn, target.database.app)).get(migration_id)
+    except Exception:
+        return None

@@ -1,0 +1,100 @@
+"""Migration files: which migrations each database has, read as text, never imported here.
+
+A migration is a Python file in `<app>/piccolo_migrations/` with a line `ID = "..."`, perhaps with
+sibling `<stem>.up.sql` / `<stem>.down.sql` files. IDs are read with a regular expression, so
+finding out that nothing is pending never imports Piccolo. Invariant: `discover` returns each
+migration once, in the order migrations apply, each file read and hashed once; two files with one
+ID are an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbmigrate.core.config import Database
+from dbmigrate.core.errors import UserError
+
+MIGRATIONS_FOLDER = "piccolo_migrations"
+UP_SUFFIX = ".up.sql"  # SQLMigration.sql_files(__file__) reads <stem>.up.sql and <stem>.down.sql
+DOWN_SUFFIX = ".down.sql"
+_ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", re.MULTILINE)
+_NUMBERED_ID = re.compile(r"^(?P<number>\d+)_")
+
+
+@dataclass(frozen=True)
+class MigrationFile:
+    app: str
+    id: str
+    path: Path
+    checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
+
+    @property
+    def number(self) -> int | None:
+        """The sequential number of an ID like `002_add_x`, or None for a timestamp ID."""
+        match = _NUMBERED_ID.match(self.id)
+        return int(match.group("number")) if match else None
+
+    def relative_path(self, root: Path) -> str:
+        try:
+            return str(self.path.relative_to(root))
+        except ValueError:
+            return str(self.path)
+
+
+def migrations_folder(root: Path, database: Database) -> Path:
+    return root / database.app / MIGRATIONS_FOLDER
+
+
+def discover(root: Path, database: Database) -> list[MigrationFile]:
+    """Every migration of `database`, in the order they apply. Two files with one ID are an error."""
+    folder = migrations_folder(root, database)
+    if not folder.is_dir():
+        raise UserError(f"{folder.relative_to(root)} does not exist: the {database.app} app has no migrations folder")
+    found: dict[str, MigrationFile] = {}
+    for path in sorted(folder.glob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        content = path.read_bytes()
+        match = _ID_LINE.search(content.decode("utf-8", errors="replace"))
+        if not match:
+            raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
+        migration = MigrationFile(
+            app=database.app, id=match.group("id"), path=path, checksum=file_checksum(path, content)
+        )
+        twin = found.get(migration.id)
+        if twin:
+            raise UserError(
+                f"two migrations of {database.app} have the ID {migration.id!r}: "
+                f"{twin.relative_path(root)} and {migration.relative_path(root)}; renumber one"
+            )
+        found[migration.id] = migration
+    return sorted(found.values(), key=lambda m: m.id)
+
+
+def sibling_sql_files(migration_file: Path) -> list[Path]:
+    """The .up.sql / .down.sql files that belong to `migration_file` (covered by its checksum)."""
+    candidates = (migration_file.with_name(migration_file.stem + s) for s in (UP_SUFFIX, DOWN_SUFFIX))
+    return [path for path in candidates if path.is_file()]
+
+
+def implied_id(path: Path, app: str) -> str:
+    """The ID a file's name implies: `orion_003_add_x.py` -> `003_add_x`."""
+    stem = path.stem
+    return stem[len(app) + 1 :] if stem.startswith(f"{app}_") else stem
+
+
+def checksum(content: bytes) -> str:
+    return hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
+
+
+def file_checksum(path: Path, content: bytes) -> str:
+    """The checksum of a migration: its .py alone (as before sibling files existed), or the .py and
+    its sibling SQL files, each with its name, so a changed or renamed .sql file counts too."""
+    siblings = sibling_sql_files(path)
+    if not siblings:
+        return checksum(content)
+    parts = [content] + [s.name.encode() + b"\0" + s.read_bytes() for s in siblings]
+    return checksum(b"\0".join(parts))

@@ -1,0 +1,86 @@
+"""The loader: a migration file imported and built as the kind of Migration its manager is.
+
+Importing a file (to run it) happens only here, under a module name unique to its app and its
+checksum: Piccolo's own loader imports files as top-level modules, where equal names in two apps
+would collide, and a file changed since it was imported must be imported again. The loader is the
+only code that tells the kinds of migration apart (sql_migration.SQLSteps, piccolo_migration.
+PiccoloOperations).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import traceback
+from pathlib import Path
+
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+from dbmigrate.core.config import postgres_duration
+from dbmigrate.core.errors import UserError
+from dbmigrate.engine.files import MigrationFile
+from dbmigrate.engine.migration import Migration, MigrationOptions
+from dbmigrate.engine.piccolo_migration import PiccoloOperations
+from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
+
+
+async def load(migration: MigrationFile, root: Path) -> Migration:
+    """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
+    module, manager = await _load_module_and_manager(migration, root)
+    where = migration.relative_path(root)
+
+    def option(name: str, kind: type):
+        value = getattr(module, name, None)
+        if value is not None and not isinstance(value, kind):
+            raise UserError(f"migration {where}: {name} must be a {kind.__name__}, not {value!r}")
+        return value
+
+    lock_timeout, statement_timeout = option("LOCK_TIMEOUT", str), option("STATEMENT_TIMEOUT", str)
+    options = MigrationOptions(
+        lock_timeout=postgres_duration(lock_timeout, f"{where}: LOCK_TIMEOUT") if lock_timeout else None,
+        statement_timeout=(
+            postgres_duration(statement_timeout, f"{where}: STATEMENT_TIMEOUT") if statement_timeout else None
+        ),
+        lock_retries=option("LOCK_RETRIES", int),
+        squawk_exempt=option("SQUAWK_EXEMPT", dict) or {},
+    )
+    if isinstance(manager, SQLMigration):
+        return SQLSteps(migration, options, manager)
+    return PiccoloOperations(migration, options, manager)
+
+
+async def _load_module_and_manager(migration: MigrationFile, root: Path):
+    # The checksum is part of the name: a file changed since it was imported is imported again.
+    module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}_{migration.checksum[:12]}"
+    try:
+        module = sys.modules.get(module_name) or _import(module_name, migration.path)
+        manager = await module.forwards()
+    except Exception as error:
+        raise UserError(
+            f"migration {migration.relative_path(root)} does not load: {_where_in(error, migration.path)}"
+            f"{type(error).__name__}: {error}"
+        ) from None
+    if not isinstance(manager, MigrationManager):
+        raise UserError(f"migration {migration.relative_path(root)}: forwards() must return a MigrationManager")
+    return module, manager
+
+
+def _import(module_name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    return module
+
+
+def _where_in(error: BaseException, path: Path) -> str:
+    """`line N: ` of the deepest frame inside `path`, so the user can go straight there."""
+    if isinstance(error, SyntaxError) and error.lineno:
+        return f"line {error.lineno}: "
+    lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
+    return f"line {lines[-1]}: " if lines else ""

@@ -1,0 +1,110 @@
+"""The migration model: one interface that every kind of migration implements.
+
+The executor plans, checks, applies, reverts and previews migrations only through `Migration`
+(as Django's executor works through `Operation`, dbmate through `ParsedMigration`):
+
+  * `transactional`      whether it runs in one transaction with its bookkeeping;
+  * `statements()`       its SQL, split by PostgreSQL's parser, or None when only known at run
+                         time (Piccolo operations and raw Python steps);
+  * `irreversible_reason` None when `down` can undo it, else why not;
+  * `problems()`         what makes it unsafe to run at all, found before anything runs;
+  * `transaction()`, `run()`, `preview()`.
+
+Two kinds exist: `SQLSteps` (sql_migration.py: an SQLMigration, whose SQL is all that runs) and
+`PiccoloOperations` (piccolo_migration.py: an ordinary Piccolo MigrationManager). The loader is the
+only code that tells them apart. Invariant: nothing here imports Piccolo or pglast's parser, so a
+no-op migrate that never loads a migration never pays for them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from dbmigrate.engine.files import MigrationFile
+    from dbmigrate.engine.statements import Statement
+
+# Called after each statement of a non-transactional migration finishes: (statements done, statement).
+StatementDone = Callable[[int, "Statement"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class MigrationOptions:
+    """Module-level settings a migration file may carry."""
+
+    lock_timeout: str | None = None  # LOCK_TIMEOUT = "30s" overrides ORION_LOCK_TIMEOUT
+    statement_timeout: str | None = None  # STATEMENT_TIMEOUT = "2h"
+    lock_retries: int | None = None  # LOCK_RETRIES = 0
+    squawk_exempt: dict[str, str] = field(default_factory=dict)  # SQUAWK_EXEMPT = {"rule": "why"}
+
+
+@dataclass(frozen=True)
+class LintSource:
+    """SQL to lint, placed at its line in `path` (a .sql file, or the migration's .py)."""
+
+    text: str
+    path: str
+    first_line: int
+
+
+class Migration(ABC):
+    def __init__(self, file: MigrationFile, options: MigrationOptions) -> None:
+        self.file = file
+        self.options = options
+
+    @property
+    def id(self) -> str:
+        return self.file.id
+
+    @property
+    @abstractmethod
+    def transactional(self) -> bool: ...
+
+    @abstractmethod
+    def statements(self, backwards: bool = False) -> list[Statement] | None: ...
+
+    @property
+    @abstractmethod
+    def irreversible_reason(self) -> str | None: ...
+
+    @property
+    def reversible(self) -> bool:
+        return self.irreversible_reason is None
+
+    @abstractmethod
+    def problems(self) -> list[str]: ...
+
+    @abstractmethod
+    def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
+        """The migration's transaction, with `prelude` (SET LOCAL ... statements) run first."""
+
+    @abstractmethod
+    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None: ...
+
+    @abstractmethod
+    async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str: ...
+
+    @abstractmethod
+    async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
+        """The forwards SQL to lint, each piece placed at its line in the file it comes from."""
+
+
+@contextlib.asynccontextmanager
+async def plain_transaction(conn: asyncpg.Connection, prelude: str = "") -> AsyncIterator[None]:
+    """A transaction opened together with `prelude` in one round trip, whose failure shows the
+    statement's error, not a failed rollback's (on a terminated connection asyncpg's own context
+    manager raises "cannot call Transaction.rollback()")."""
+    await conn.execute(f"BEGIN; {prelude}" if prelude else "BEGIN")
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    await conn.execute("COMMIT")

@@ -1,0 +1,249 @@
+"""SQLMigration: a Piccolo migration whose effect on the database is exactly the SQL it carries.
+
+Piccolo's DDL cannot express everything a schema contract needs (partial and multi-column
+indexes, triggers and functions, INET, `now()` rather than `current_timestamp` defaults), and its
+raw steps run before its own operations. An SQLMigration separates the two jobs, as Django's
+`SeparateDatabaseAndState` does:
+
+  * `sql(forwards, backwards)` steps are what runs against the database, in order (backwards
+    steps in reverse order); `sql_files(__file__)` reads them from sibling `<stem>.up.sql` and
+    `<stem>.down.sql` files instead (dbmate-style), which editors and squawk read as SQL;
+  * Piccolo operations added to it (`add_table`, `add_column`, ...) only describe the same change
+    to Piccolo's schema snapshot, so `piccolo migrations new --auto` diffs tables.py against it.
+    They are never executed.
+
+Backwards SQL that holds no statement makes the migration irreversible (`down` refuses it), unless
+it says so on purpose with `NOTHING_TO_UNDO` (Django's `RunSQL.noop`). The statements are split by
+PostgreSQL's own parser (statements.py). `SQLSteps` is this kind of migration as the executor sees
+it (the Migration interface of migration.py): the manager's SQL, parsed once per direction, checked
+before anything runs, and run as written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+from piccolo import __VERSION__ as PICCOLO_VERSION
+from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+
+from dbmigrate.engine import statements as sql_statements
+from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile
+from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementDone, plain_transaction
+from dbmigrate.engine.statements import SQLSyntaxError, Statement
+
+# The VERSION line of new migration files (scaffold and importer alike): the Piccolo they were written for.
+MIGRATION_FILE_VERSION = PICCOLO_VERSION
+
+# Backwards SQL that declares "rolling back needs no SQL": a visible choice, not an empty skeleton.
+NOTHING_TO_UNDO = "-- dbmigrate: nothing to undo\n"
+
+
+@dataclass(frozen=True)
+class SQLText:
+    """SQL and where it came from: a sibling .sql file, or the migration's own .py (path None)."""
+
+    text: str
+    path: Path | None = None
+
+    @property
+    def declares_nothing_to_undo(self) -> bool:
+        return NOTHING_TO_UNDO.strip() in (line.strip() for line in self.text.splitlines())
+
+
+@dataclass(frozen=True)
+class SQLStep:
+    forwards: SQLText
+    backwards: SQLText | None  # None: this step cannot be undone
+
+
+@dataclass
+class SQLMigration(MigrationManager):
+    steps: list[SQLStep] = field(default_factory=list)
+
+    def sql(self, forwards: str, backwards: str | None) -> SQLMigration:
+        """Add a step. `backwards=None` (or SQL with no statement) makes the migration irreversible;
+        `backwards=NOTHING_TO_UNDO` says that undoing it needs no SQL."""
+        self.steps.append(SQLStep(SQLText(forwards), None if backwards is None else SQLText(backwards)))
+        return self
+
+    def sql_files(self, migration_file: str | Path) -> SQLMigration:
+        """Add the step held by `<stem>.up.sql` (required) and `<stem>.down.sql` (optional) beside it."""
+        base = Path(migration_file)
+        up, down = base.with_name(base.stem + UP_SUFFIX), base.with_name(base.stem + DOWN_SUFFIX)
+        if not up.is_file():
+            raise FileNotFoundError(f"{up.name} is missing: sql_files() reads the migration's SQL from it")
+        backwards = SQLText(down.read_text(encoding="utf-8"), down) if down.is_file() else None
+        self.steps.append(SQLStep(SQLText(up.read_text(encoding="utf-8"), up), backwards))
+        return self
+
+    @property
+    def forwards_sql(self) -> list[str]:
+        return [step.forwards.text for step in self.steps]
+
+    async def run(self, backwards: bool = False) -> None:
+        """Piccolo's entry point, for `piccolo migrations forwards|backwards` (which take no lock):
+        the same statements dbmigrate's executor runs, on Piccolo's engine."""
+        await SQLSteps.for_piccolo_cli(self).run_on_piccolo_engine(backwards, preview=self.preview)
+
+
+class SQLSteps(Migration):
+    """An SQLMigration: its SQL steps are exactly what runs; its Piccolo operations never run."""
+
+    def __init__(self, file: MigrationFile, options: MigrationOptions, manager: SQLMigration) -> None:
+        super().__init__(file, options)
+        self.manager = manager
+        # Per direction: each SQL text with its statements (none for a text of only comments).
+        self._parsed: dict[bool, list[tuple[SQLText, list[Statement]]] | SQLSyntaxError] = {}
+
+    @classmethod
+    def for_piccolo_cli(cls, manager: SQLMigration) -> SQLSteps:
+        return cls(MigrationFile("", manager.migration_id, None, ""), MigrationOptions(), manager)  # type: ignore[arg-type]
+
+    @property
+    def transactional(self) -> bool:
+        return self.manager.wrap_in_transaction
+
+    def _texts(self, backwards: bool) -> list[SQLText]:
+        if not backwards:
+            return [step.forwards for step in self.manager.steps]
+        return [step.backwards for step in reversed(self.manager.steps) if step.backwards is not None]
+
+    def _parse(self, backwards: bool) -> list[tuple[SQLText, list[Statement]]] | SQLSyntaxError:
+        if backwards not in self._parsed:
+            try:
+                self._parsed[backwards] = [
+                    (text, sql_statements.split(text.text, self._first_line(text))) for text in self._texts(backwards)
+                ]
+            except SQLSyntaxError as error:
+                self._parsed[backwards] = error
+        return self._parsed[backwards]
+
+    def _parsed_texts(self, backwards: bool) -> list[tuple[SQLText, list[Statement]]]:
+        parsed = self._parse(backwards)
+        if isinstance(parsed, SQLSyntaxError):
+            raise parsed
+        return parsed
+
+    def statements(self, backwards: bool = False) -> list[Statement]:
+        return [statement for _, found in self._parsed_texts(backwards) for statement in found]
+
+    @property
+    def irreversible_reason(self) -> str | None:
+        if any(step.backwards is None for step in self.manager.steps):
+            return "it has no backwards SQL"
+        parsed = self._parse(True)
+        if isinstance(parsed, SQLSyntaxError) or any(found for _, found in parsed):
+            return None  # a syntax error is one of problems(), reported before anything runs
+        if all(step.backwards.declares_nothing_to_undo for step in self.manager.steps if step.backwards):
+            return None
+        return "its backwards SQL is empty (write NOTHING_TO_UNDO there if undoing it really needs no SQL)"
+
+    def problems(self) -> list[str]:
+        found = []
+        for backwards in (False, True):
+            parsed = self._parse(backwards)
+            if isinstance(parsed, SQLSyntaxError):
+                where = self._where_line(backwards, parsed.line)
+                found.append(f"{'backwards' if backwards else 'forwards'} SQL does not parse ({where}): {parsed}")
+        if found:
+            return found
+        if self.manager.steps and not self.statements(False):
+            found.append("its forwards SQL is empty (only comments): write the change, or delete the file")
+        for backwards in (False, True):
+            found += self._transaction_problems(backwards)
+        return found
+
+    def _transaction_problems(self, backwards: bool) -> list[str]:
+        if not self.transactional:
+            return []
+        found = []
+        for statement in self.statements(backwards):
+            where = self._where_line(backwards, statement.line)
+            if statement.outside_transaction:
+                found.append(
+                    f"{statement.outside_transaction} ({where}) cannot run inside a transaction, and this migration "
+                    "is transactional: move it to a migration of its own created with "
+                    "`make db-migrate-create NAME=... TRANSACTION=0` (wrap_in_transaction=False)"
+                )
+            elif statement.transaction_control:
+                found.append(
+                    f"{statement.summary!r} ({where}) controls the transaction, which dbmigrate already opens and "
+                    "commits with the bookkeeping: remove it"
+                )
+        return found
+
+    def _where_line(self, backwards: bool, line: int) -> str:
+        texts = self._texts(backwards)
+        path = next((t.path for t in texts if t.path is not None), None)
+        name = path.name if path is not None else (self.file.path.name if self.file.path else "the migration")
+        return f"{name} line {line}"
+
+    def _first_line(self, text: SQLText) -> int:
+        """The line of the migration's file (or sibling .sql file) where `text` starts."""
+        if text.path is not None:
+            return 1
+        index = self._file_text.find(text.text)
+        return self._file_text[:index].count("\n") + 1 if index >= 0 else 1
+
+    @functools.cached_property
+    def _file_text(self) -> str:
+        """The migration's .py, read once (to place its SQL strings at their lines)."""
+        try:
+            return self.file.path.read_text(encoding="utf-8") if self.file.path else ""
+        except OSError:
+            return ""
+
+    def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
+        return plain_transaction(conn, prelude)
+
+    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
+        if self.transactional:
+            # The whole text of each step in one simple-query round trip: it runs in our transaction.
+            for text, found in self._parsed_texts(backwards):
+                if found:  # a text of only comments has nothing to send
+                    await conn.execute(text.text)
+            return
+        # Outside a transaction every statement must go alone: PostgreSQL runs a multi-statement
+        # query as one implicit transaction, which CREATE INDEX CONCURRENTLY refuses.
+        for count, statement in enumerate(self.statements(backwards), start=1):
+            await conn.execute(statement.sql)
+            if done is not None:
+                await done(count, statement)
+
+    async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str:
+        return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"
+
+    async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
+        file_name = str(self.file.path) if self.file.path else self.id
+        return [
+            LintSource(text.text, str(text.path) if text.path else file_name, self._first_line(text))
+            for text in self._texts(False)
+        ]
+
+    async def run_on_piccolo_engine(self, backwards: bool, preview: bool) -> None:
+        """For `piccolo migrations forwards|backwards`: the same statements, on Piccolo's engine."""
+        if self.irreversible_reason and backwards:
+            raise RuntimeError(f"{self.id} cannot be rolled back: {self.irreversible_reason}")
+        problems = self.problems()
+        if problems:
+            raise RuntimeError(f"{self.id}: {problems[0]}")
+        if preview:
+            print(await self.preview(None, backwards))  # type: ignore[arg-type]
+            return
+        from piccolo.engine import engine_finder
+
+        engine = engine_finder()
+        async with contextlib.AsyncExitStack() as stack:
+            if self.transactional:
+                await stack.enter_async_context(engine.transaction())
+            transaction = engine.current_transaction.get()
+            connection = transaction.connection if transaction else await engine.get_new_connection()
+            try:
+                await self.run(connection, backwards)
+            finally:
+                if transaction is None:
+                    await connection.close()

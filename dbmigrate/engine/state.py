@@ -1,0 +1,125 @@
+"""Migration state and plans: what a database has applied against what its folder holds, and
+which migrations a command will run, in which order. Pure functions of that state: no I/O.
+
+A file is *modified* when its checksum differs from the one recorded when it was applied,
+*missing* when it was applied but is gone, *out of order* when it is pending but numbered before
+one already applied (two branches merged), *failed* when it is a non-transactional migration that
+failed midway, *incomplete* when one was interrupted midway (its runner or connection died).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.engine.files import MigrationFile
+from dbmigrate.engine.recorder import AppliedMigration, FailedMigration
+
+
+@dataclass(frozen=True)
+class MigrationState:
+    database: str
+    files: list[MigrationFile]  # in ID order
+    applied: dict[str, AppliedMigration]
+    failed: dict[str, FailedMigration]
+
+    @property
+    def pending(self) -> list[MigrationFile]:
+        return [m for m in self.files if m.id not in self.applied]
+
+    @property
+    def modified(self) -> list[MigrationFile]:
+        return [m for m in self.files if m.id in self.applied and self.applied[m.id].checksum not in (None, m.checksum)]
+
+    @property
+    def missing(self) -> list[str]:
+        on_disk = {m.id for m in self.files}
+        return [i for i, a in self.applied.items() if i not in on_disk and not a.file_removed]
+
+    @property
+    def removed(self) -> list[str]:
+        """Applied, file gone, and accepted as gone by a repair."""
+        on_disk = {m.id for m in self.files}
+        return [i for i, a in self.applied.items() if i not in on_disk and a.file_removed]
+
+    @property
+    def out_of_order(self) -> list[MigrationFile]:
+        last = max(self.applied, default=None)
+        return [m for m in self.pending if last is not None and m.id < last]
+
+    @property
+    def unverified(self) -> list[MigrationFile]:
+        """Applied without a checksum (by Piccolo's own CLI, or before checksums were kept)."""
+        return [m for m in self.files if m.id in self.applied and self.applied[m.id].checksum is None]
+
+    def check_integrity(self) -> None:
+        """Refuse to go on while an applied migration's file changed or vanished (Flyway's validate)."""
+        problems = [f"{m.id} was modified after it was applied" for m in self.modified]
+        problems += [f"{i} was applied but its file is missing" for i in self.missing]
+        if problems:
+            raise UserError(
+                f"{self.database}: {'; '.join(problems)}. Restore the file(s) from version control, or, "
+                "if the change is deliberate and the database already matches it, run "
+                f"`make db-migrate-repair DB={self.database}`"
+            )
+
+
+def find(files: list[MigrationFile], target: str, database: str) -> MigrationFile:
+    """The migration named by `target`: its full ID, or its number ("003" or "3")."""
+    exact = [m for m in files if m.id == target]
+    if exact:
+        return exact[0]
+    if target.isdigit():
+        numbered = [m for m in files if m.number == int(target)]
+        if len(numbered) == 1:
+            return numbered[0]
+    known = ", ".join(m.id for m in files) or "none"
+    raise UsageError(f"{database}: no migration {target!r}; the migrations are: {known}")
+
+
+def forwards_plan(
+    state: MigrationState, to: str | None = None, allow_out_of_order: bool = False
+) -> list[MigrationFile]:
+    """The pending migrations to apply, up to and including `to` when given."""
+    plan = state.pending
+    if to is not None:
+        target = find(state.files, to, state.database)
+        plan = [m for m in plan if m.id <= target.id]
+    late = [m.id for m in plan if m in state.out_of_order]
+    if late and not allow_out_of_order:
+        raise UserError(
+            f"{state.database}: {', '.join(late)} numbered before the last applied migration "
+            f"({max(state.applied)}), as happens when branches merge. Renumber them after it, or apply them "
+            "anyway with OUT_OF_ORDER=1"
+        )
+    return plan
+
+
+def backwards_plan(state: MigrationState, steps: int | None = None, to: str | None = None) -> list[MigrationFile | str]:
+    """The applied migrations to revert, most recently applied first: the last one, the last
+    `steps`, or all numbered after `to`. (After an out-of-order apply, "last" is the one applied
+    last, not the highest number.) A migration whose file is missing appears as its bare ID (the
+    executor refuses it).
+    """
+    if steps is not None and to is not None:
+        raise UsageError("give STEPS or TO, not both")
+    if not state.applied:
+        return []
+    newest_first = sorted(state.applied, key=lambda i: state.applied[i].sequence, reverse=True)
+    if to is not None:
+        target = find(state.files, to, state.database)
+        if target.id not in state.applied:
+            raise UsageError(f"{state.database}: {target.id} is not applied, so there is nothing to go back to")
+        chosen = [i for i in newest_first if i > target.id]
+    else:
+        count = 1 if steps is None else steps
+        if count < 1:
+            raise UsageError(f"STEPS must be 1 or more, not {count}")
+        if count > len(newest_first):
+            raise UsageError(
+                f"{state.database}: STEPS={count} but only {len(newest_first)} migration(s) are applied: "
+                f"use STEPS={len(newest_first)} to roll back all of them"
+            )
+        chosen = newest_first[:count]
+    by_id = {m.id: m for m in state.files}
+    return [by_id.get(i, i) for i in chosen]

@@ -1,0 +1,85 @@
+"""A target: one database to migrate, resolved once at the edge of a command.
+
+Everything the engine needs to know about where and how to migrate (the URL, the migrations
+folder and its files, timeouts, lock wait) is read from the settings here, once, and passed in.
+The engine never reads settings or environment variables. A scratch or fleet database is just
+another Target (`with_url`), with no settings patched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import asyncpg
+
+from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.urls import redact
+from dbmigrate.engine import files
+from dbmigrate.engine.files import MigrationFile
+from dbmigrate.server import connection, pooling
+
+
+@dataclass(frozen=True)
+class Target:
+    database: Database
+    url: str
+    project_root: Path
+    files: tuple[MigrationFile, ...]  # read and hashed once per command
+    connect_timeout_seconds: float
+    lock_wait_seconds: float
+    lock_timeout: str
+    statement_timeout: str
+    lock_retries: int
+    pooler: str = "auto"  # ORION_POOLER (pooling.py)
+    lease_seconds: float = pooling.DEFAULT_LEASE_SECONDS  # ORION_LOCK_LEASE (lease.py)
+
+    @classmethod
+    def resolve(cls, settings: Settings, database: Database) -> Target:
+        """Call after connection.prepare(settings, ...): the embedded server's URL needs it running."""
+        return cls.for_url(settings, database, connection.url_for(settings, database))
+
+    @classmethod
+    def for_url(cls, settings: Settings, database: Database, url: str) -> Target:
+        """`database`'s migrations at `url` (a fleet's database, or the configured one)."""
+        return cls(
+            database=database,
+            url=url,
+            project_root=settings.project_root,
+            files=tuple(files.discover(settings.project_root, database)),
+            connect_timeout_seconds=settings.connect_timeout_seconds,
+            lock_wait_seconds=settings.lock_wait_seconds,
+            lock_timeout=settings.lock_timeout,
+            statement_timeout=settings.statement_timeout,
+            lock_retries=settings.lock_retries,
+            pooler=pooling.mode(settings),
+            lease_seconds=pooling.lease_seconds(settings),
+        )
+
+    @property
+    def name(self) -> str:
+        return self.database.name
+
+    @property
+    def shown_url(self) -> str:
+        return redact(self.url)
+
+    def with_url(self, url: str) -> Target:
+        return replace(self, url=url)
+
+    def reread_files(self) -> Target:
+        return replace(self, files=tuple(files.discover(self.project_root, self.database)))
+
+    async def connect(self, purpose: str) -> asyncpg.Connection:
+        return await connection.connect(self, self.url, purpose)  # type: ignore[arg-type]
+
+    @contextlib.asynccontextmanager
+    async def connected(self, purpose: str) -> AsyncIterator[asyncpg.Connection]:
+        conn = await self.connect(f"{purpose} {self.name}")
+        try:
+            yield conn
+        finally:
+            with contextlib.suppress(Exception):  # a dead server: nothing left to close politely
+                await conn.close(timeout=5)

@@ -1,0 +1,183 @@
+"""A fleet: databases on two servers (the embedded one and a private one with a password), each of
+a kind, migrated at most PARALLEL at a time; a failing one fails the run by name, password
+masked, while the rest are migrated; a rerun does only what is left; shards split one file."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from pathlib import Path
+
+import jsonschema
+import pytest
+from support import ROOT, Databases, migration_ids
+
+from dbmigrate.cli import make_argv
+from dbmigrate.commands.status import SCHEMA_PATH
+from dbmigrate.core.config import DATABASES
+
+LEAKED = "hunter2-in-the-fleet"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # closed again when we return: nothing listens there
+
+
+def _fleet_file(path: Path, *groups: Databases, extra: str = "") -> Path:
+    lines = ["# the fleet", ""]
+    for dbs in groups:
+        lines += [f"{name} {dbs.url(name)}   # {name}" for name in DATABASES]
+        lines.append("")
+    path.write_text("\n".join(lines) + extra)
+    return path
+
+
+def _latest(name: str) -> str:
+    return migration_ids(name)[-1]
+
+
+def test_a_fleet_on_two_servers_migrates_every_database_and_a_rerun_does_only_what_is_left(dbs, tcp_dbs, tmp_path):
+    targets = _fleet_file(tmp_path / "fleet.txt", dbs, tcp_dbs)
+    result = dbs.cli("migrate-fleet", "--targets", str(targets), "--parallel", "3")
+    for group in (dbs, tcp_dbs):
+        for name in DATABASES:
+            assert group.applied(name) == migration_ids(name)
+    assert "6 database(s): 6 ok, 0 failed" in result.stdout
+    assert f"(none) → {_latest('rfq')}" in result.stdout
+    assert tcp_dbs.url("orion") not in result.stdout  # its password is masked
+    assert "orion:***@127.0.0.1" in result.stdout
+
+    again = subprocess.run(
+        ["make", "-s", "db-migrate-fleet", f"TARGETS={targets}", "PARALLEL=2"],
+        cwd=ROOT,
+        env=dbs.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("up to date") == 6
+    assert "0 migration(s) applied" in again.stdout
+    assert f"{_latest('orion')} → {_latest('orion')}" in again.stdout
+
+    status = dbs.cli("status", "--targets", str(targets), "--format", "json", "--check")
+    document = json.loads(status.stdout)
+    jsonschema.validate(document, json.loads(SCHEMA_PATH.read_text()))
+    assert [r["database"] for r in document["databases"]] == [*DATABASES, *DATABASES]
+    assert all(r["ok"] for r in document["databases"])
+    text = dbs.cli("status", "--targets", str(targets))
+    assert "6 database(s): 6 up to date, 0 not" in text.stdout
+
+
+def test_an_unreachable_target_fails_the_run_by_name_without_its_password_and_the_rest_is_migrated(
+    dbs, tcp_dbs, tmp_path
+):
+    port = _closed_port()
+    gone = f"postgresql://orion:{LEAKED}@127.0.0.1:{port}/gone"
+    targets = _fleet_file(tmp_path / "fleet.txt", dbs, tcp_dbs, extra=f"orion {gone}\n")
+    result = dbs.cli("migrate-fleet", "--targets", str(targets), expect=1)
+    output = result.stdout + result.stderr
+    assert LEAKED not in output
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    shown = f"postgresql://orion:***@127.0.0.1:{port}/gone"
+    assert f"1 of 7 database(s) failed: {shown} (line 10)" in result.stderr
+    assert "FAILED: cannot reach PostgreSQL at 127.0.0.1" in result.stdout
+    for group in (dbs, tcp_dbs):
+        for name in DATABASES:
+            assert group.applied(name) == migration_ids(name)
+
+    status = dbs.cli("status", "--targets", str(targets), expect=1)
+    assert LEAKED not in status.stdout + status.stderr
+    assert "UNREACHABLE" in status.stdout
+
+
+def test_shards_split_the_fleet_between_jobs_and_cover_it_together(dbs, tcp_dbs, tmp_path):
+    targets = _fleet_file(tmp_path / "fleet.txt", dbs, tcp_dbs)
+    first = dbs.cli("migrate-fleet", "--targets", str(targets), "--shard", "1/2")
+    assert "3 database(s): 3 ok" in first.stdout
+    # Lines in file order: dbs orion, rfq, marketdata, tcp_dbs orion, rfq, marketdata; shard 1/2 takes every other.
+    assert dbs.applied("orion") == migration_ids("orion") and dbs.applied("rfq") == []
+    dbs.cli("migrate-fleet", "--targets", str(targets), "--shard", "2/2")
+    for group in (dbs, tcp_dbs):
+        for name in DATABASES:
+            assert group.applied(name) == migration_ids(name)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ("orion\n", "line 1 is not a target: write `<kind> <url>`"),
+        ("# fleet\n\nbilling postgresql://u:pw-secret@h/db\n", "line 3: unknown kind 'billing'"),
+        (f"postgresql://u:{LEAKED}@h/db orion\n", "line 1: unknown kind 'postgresql://u:***@h/db'"),
+        (f"orion mysql://u:{LEAKED}@h/db\n", "line 1 must start with postgresql://"),
+        ("orion postgresql://u:p@h/a\nrfq postgresql://u:p@h/a\n", "line 2 names the same database as line 1"),
+        ("# only a comment\n\n", "lists no targets"),
+    ],
+)
+def test_a_bad_targets_file_is_refused_in_one_line_naming_the_line(dbs, tmp_path, content, expected):
+    targets = tmp_path / "fleet.txt"
+    targets.write_text(content)
+    result = dbs.cli("migrate-fleet", "--targets", str(targets), expect=2)
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert LEAKED not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["migrate-fleet"], "a fleet needs TARGETS"),
+        (["migrate-fleet", "--targets", "no/such/file.txt"], "TARGETS file no/such/file.txt does not exist"),
+        (["migrate-fleet", "--targets", "{x}", "--parallel", "0"], "PARALLEL='0' is not a whole number from 1"),
+        (["migrate-fleet", "--targets", "{x}", "--shard", "3/2"], "SHARD='3/2' is not i/n"),
+        (["status", "orion", "--targets", "{x}"], "status takes DB or TARGETS, not both"),
+    ],
+)
+def test_fleet_command_lines_that_cannot_work_are_refused_in_one_line(dbs, tmp_path, args, expected):
+    (tmp_path / "x").write_text(f"orion {dbs.url('orion')}\n")
+    result = dbs.cli(*(arg.format(x=tmp_path / "x") for arg in args), expect=2)
+    assert expected in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_make_passes_targets_parallel_and_shard_to_the_fleet():
+    environ = {"DBMIGRATE_TARGETS": "fleet.txt", "DBMIGRATE_PARALLEL": "3", "DBMIGRATE_SHARD": "2/4"}
+    assert make_argv(["migrate-fleet"], environ) == [
+        "migrate-fleet",
+        "--targets=fleet.txt",
+        "--parallel=3",
+        "--shard=2/4",
+    ]
+    assert make_argv(["status"], {"DBMIGRATE_TARGETS": "fleet.txt", "DBMIGRATE_FORMAT": "json"}) == [
+        "status",
+        "--format=json",
+        "--targets=fleet.txt",
+    ]
+
+
+def test_a_fleet_dry_run_prints_each_databases_sql_and_changes_nothing_and_to_stops_at_a_migration(dbs, tmp_path):
+    targets = tmp_path / "orion-fleet.txt"
+    targets.write_text(f"orion {dbs.url('orion')}\n")
+    first = migration_ids("orion")[0]
+    dry = dbs.cli("migrate-fleet", "--targets", str(targets), "--dry-run")
+    assert f"-- orion: {first} (forwards)" in dry.stdout
+    assert "dry run: nothing changed" in dry.stdout
+    assert dbs.applied("orion") == []
+    to = dbs.cli("migrate-fleet", "--targets", str(targets), "--to", first.split("_")[0])
+    assert f"(none) → {first}" in to.stdout
+    assert dbs.applied("orion") == [first]
+
+
+def test_overlapping_fleet_jobs_both_succeed_and_apply_each_migration_once(dbs, tcp_dbs, tmp_path):
+    targets = _fleet_file(tmp_path / "fleet.txt", dbs, tcp_dbs)
+    jobs = [dbs.popen("migrate-fleet", "--targets", str(targets), "--parallel", "3") for _ in range(2)]
+    for job in jobs:
+        out, err = job.communicate(timeout=180)
+        assert job.returncode == 0, err
+        assert "6 database(s): 6 ok, 0 failed" in out
+    for group in (dbs, tcp_dbs):
+        for name in DATABASES:
+            assert group.applied(name) == migration_ids(name)

@@ -1,0 +1,172 @@
+"""AC4 "migration validation in PR checks": db-verify passes on the real migrations and fails,
+naming the migration and the first difference, on each kind of planted fault."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from migration_files import write_sql_migration
+from support import ROOT, Databases
+
+
+def git(project, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=project, check=True, capture_output=True
+    )
+
+
+def test_verify_passes_on_the_real_migrations(dbs: Databases):
+    out = dbs.cli("verify").stdout
+    for name in ("orion", "rfq", "marketdata"):
+        for check in ("migrate up, down, up", "drift", "lint", "immutability"):
+            assert f"{name}: ok   {check}" in out
+
+
+def test_a_down_that_forgets_a_column_is_caught(project, dbs: Databases):
+    write_sql_migration(
+        project,
+        "orion",
+        "905_two_columns",
+        "ALTER TABLE users ADD COLUMN phone text; ALTER TABLE users ADD COLUMN fax text",
+        "ALTER TABLE users DROP COLUMN phone",
+    )
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert "rolling back 905_two_columns does not restore the schema: columns: unexpected users.fax text" in err
+
+
+def test_a_down_that_leaves_a_sequence_behind_is_caught(project, dbs: Databases):
+    write_sql_migration(project, "orion", "905_counter", "CREATE SEQUENCE invoice_numbers", "SELECT 1")
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert "rolling back 905_counter does not restore the schema: sequences: unexpected invoice_numbers" in err
+
+
+def test_a_model_changed_without_a_migration_is_caught(project, dbs: Databases):
+    tables = project / "rfq" / "tables.py"
+    tables.write_text(
+        tables.read_text() + '\n\nclass Desk(Table, tablename="desks"):\n    name = Varchar(length=100)\n'
+    )
+    err = dbs.cli("verify", "rfq", expect=1).stderr
+    assert "rfq/tables.py has changes no migration makes" in err
+
+
+def test_a_schema_change_without_a_new_snapshot_is_caught(project, dbs: Databases):
+    write_sql_migration(
+        project, "orion", "905_phone", "ALTER TABLE users ADD COLUMN phone text", "ALTER TABLE users DROP COLUMN phone"
+    )
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert "differs from schema/orion.sql at line" in err and "phone" in err and "make db-schema-dump" in err
+    dbs.cli("schema-dump", "orion")
+    assert "phone text" in (project / "schema" / "orion.sql").read_text()
+    dbs.cli("verify", "orion")
+
+
+def test_a_banned_statement_fails_lint_unless_exempted_with_a_reason(project, dbs: Databases):
+    path = write_sql_migration(
+        project,
+        "orion",
+        "905_email_text",
+        "ALTER TABLE users ALTER COLUMN email TYPE text",
+        "ALTER TABLE users ALTER COLUMN email TYPE varchar(255)",
+    )
+    dbs.cli("schema-dump", "orion")
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert "905_email_text: orion/piccolo_migrations/orion_905_email_text.py line 12: changing-column-type" in err
+    path.write_text(path.read_text() + '\nSQUAWK_EXEMPT = {"changing-column-type": ""}\n')
+    assert "SQUAWK_EXEMPT needs a reason for changing-column-type" in dbs.cli("verify", "orion", expect=1).stderr
+    path.write_text(
+        path.read_text().replace(
+            '{"changing-column-type": ""}', '{"changing-column-type": "varchar to text: no rewrite"}'
+        )
+    )
+    dbs.cli("verify", "orion")
+
+
+def test_an_edited_committed_migration_and_a_misnumbered_new_one_are_caught(project, dbs: Databases):
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "base")
+    first = project / "orion" / "piccolo_migrations" / "orion_001_initial_schema.py"
+    first.write_text(first.read_text().replace("-- Tenants table", "-- Tenants table (edited)"))
+    write_sql_migration(project, "orion", "001_sneaky", "SELECT 1", "SELECT 1")
+    err = dbs.cli("verify", "orion", "--base", "main", expect=1).stderr
+    assert "orion/piccolo_migrations/orion_001_initial_schema.py differs from main" in err
+    assert "orion_001_sneaky.py is new but numbered 001" in err
+
+
+def test_the_github_workflow_is_valid_and_covers_every_database_and_version():
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(ROOT / ".github" / "workflows" / "migrations.yml"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "migrations.yml").read_text())
+    matrix = workflow["jobs"]["verify"]["strategy"]["matrix"]
+    assert matrix == {"database": ["orion", "rfq", "marketdata"], "postgres": ["15", "16", "17", "18"]}
+    steps = " ".join(str(step.get("run", "")) for step in workflow["jobs"]["verify"]["steps"])
+    assert "nox -s db_verify -- ${{ matrix.database }}" in steps
+    assert "make test" in " ".join(str(s.get("run", "")) for s in workflow["jobs"]["tests"]["steps"])
+
+
+def test_verify_stops_at_the_first_walk_failure_skips_the_snapshot_and_still_lints_every_file(project, dbs: Databases):
+    write_sql_migration(project, "orion", "905_fine", "CREATE TABLE fine (id int)", "DROP TABLE fine")
+    write_sql_migration(project, "orion", "906_leaky", "CREATE TABLE leaky (id int)", "SELECT 1")
+    write_sql_migration(
+        project,
+        "orion",
+        "907_retype",
+        "ALTER TABLE users ALTER COLUMN email TYPE text",
+        "ALTER TABLE users ALTER COLUMN email TYPE varchar(255)",
+    )
+    result = dbs.cli("verify", "orion", expect=1)
+    out, err = result.stdout, result.stderr
+    assert "rolling back 906_leaky does not restore the schema" in out + err
+    assert "stopped at 906_leaky: 3 of 5 migration(s) walked" in out + err
+    assert "skip snapshot: the migrations did not all apply" in out
+    assert "differs from schema/orion.sql" not in out + err  # no advice that cannot help
+    assert "907_retype: orion/piccolo_migrations/orion_907_retype.py line 12: changing-column-type" in out + err
+
+
+def test_lint_new_lints_only_migrations_not_on_the_base_branch(project, dbs: Databases):
+    git(project, "init", "-q", "-b", "main")
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "base")
+    write_sql_migration(project, "orion", "905_t", "CREATE TABLE t (id int)", "DROP TABLE t")
+    dbs.cli("schema-dump", "orion")
+    out = dbs.cli("verify", "orion", "--base", "main", "--lint", "new").stdout
+    assert "squawk finds nothing in 1 migration(s) not on the base branch (2 left out: LINT=new)" in out
+
+
+def test_verify_reads_and_hashes_each_migration_file_once(project, dbs: Databases):
+    for number in range(905, 925):
+        write_sql_migration(
+            project, "orion", f"{number}_t", f"CREATE TABLE t{number} (id int)", f"DROP TABLE t{number}"
+        )
+    dbs.cli("schema-dump", "orion")
+    counting = (
+        "import collections, sys\n"
+        "from dbmigrate import cli\nfrom dbmigrate.engine import files as loader\n"
+        "counts = collections.Counter()\n"
+        "real = loader.file_checksum\n"
+        "def counted(path, content):\n"
+        "    counts[path.name] += 1\n"
+        "    return real(path, content)\n"
+        "loader.file_checksum = counted\n"
+        "try:\n"
+        "    cli.main(['verify', 'orion'])\n"
+        "finally:\n"
+        "    print('hashed', len(counts), 'files, at most', max(counts.values()), 'times each', file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", counting], cwd=project, env=dbs.env, capture_output=True, text=True, timeout=300
+    )
+    assert "hashed 22 files, at most 1 times each" in result.stderr, result.stderr

@@ -1,0 +1,82 @@
+"""Unit tests (no server): SQL split by PostgreSQL's parser, and what may not run in a transaction."""
+
+from __future__ import annotations
+
+import pytest
+
+from dbmigrate.engine.statements import SQLSyntaxError, is_empty, split
+
+
+def test_dollar_quoted_bodies_do_blocks_and_begin_atomic_stay_whole():
+    sql = """-- header comment
+CREATE FUNCTION f() RETURNS int AS $$ BEGIN PERFORM 1; RETURN 2; END; $$ LANGUAGE plpgsql;
+DO $body$ BEGIN RAISE NOTICE 'a;b'; END $body$;
+CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;
+/* block ; comment */ INSERT INTO t VALUES (';');
+"""
+    statements = split(sql)
+    assert [s.line for s in statements] == [2, 3, 4, 5]
+    assert statements[0].sql.startswith("CREATE FUNCTION f()") and statements[0].sql.endswith("plpgsql")
+    assert statements[1].sql == "DO $body$ BEGIN RAISE NOTICE 'a;b'; END $body$"
+    assert "SELECT 2; END" in statements[2].sql
+    assert statements[3].sql == "INSERT INTO t VALUES (';')"
+
+
+def test_lines_count_from_the_first_line_given_and_through_non_ascii_text():
+    statements = split("-- é ü\nCREATE TABLE é (x int);\n\nSELECT 'ß';", first_line=10)
+    assert [s.line for s in statements] == [11, 13]
+
+
+def test_a_last_statement_without_semicolon_is_kept():
+    assert [s.sql for s in split("SELECT 1;\nSELECT 2")] == ["SELECT 1", "SELECT 2"]
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("CREATE INDEX CONCURRENTLY i ON t (x)", "CREATE INDEX CONCURRENTLY"),
+        ("CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (x)", "CREATE INDEX CONCURRENTLY"),
+        ("DROP INDEX CONCURRENTLY IF EXISTS i", "DROP INDEX CONCURRENTLY"),
+        ("REINDEX INDEX CONCURRENTLY i", "REINDEX CONCURRENTLY"),
+        ("VACUUM ANALYZE t", "VACUUM"),
+        ("ALTER SYSTEM SET work_mem = '64MB'", "ALTER SYSTEM"),
+        ("CREATE DATABASE x", "CREATE DATABASE"),
+        ("DROP DATABASE x", "DROP DATABASE"),
+    ],
+)
+def test_statements_that_cannot_run_in_a_transaction_are_named(sql: str, kind: str):
+    (statement,) = split(sql)
+    assert statement.outside_transaction == kind
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE INDEX i ON t (x)",
+        "ANALYZE t",
+        "REINDEX INDEX i",
+        "ALTER TYPE mood ADD VALUE 'meh'",
+        "DROP INDEX i",
+        'CREATE TABLE "concurrently" (x int)',
+    ],
+)
+def test_ordinary_statements_may_run_in_a_transaction(sql: str):
+    (statement,) = split(sql)
+    assert statement.outside_transaction is None and not statement.transaction_control
+
+
+def test_transaction_control_is_recognised():
+    assert [s.transaction_control for s in split("BEGIN; SELECT 1; COMMIT;")] == [True, False, True]
+
+
+def test_only_comments_is_empty_and_a_statement_is_not():
+    assert is_empty("-- The change, e.g.: ALTER TABLE users ADD x int;\n/* more */\n  \n")
+    assert is_empty("")
+    assert not is_empty("-- a comment\nSELECT 1")
+    assert not is_empty("CREATE TABL x")  # unparseable is not empty: it is reported as a syntax error
+
+
+def test_a_syntax_error_carries_its_line():
+    with pytest.raises(SQLSyntaxError) as raised:
+        split("SELECT 1;\n\nCREATE TABL x (id int);", first_line=5)
+    assert raised.value.line == 7 and "TABL" in str(raised.value)
