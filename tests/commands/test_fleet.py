@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 from support import ROOT, Databases, migration_ids
 
-from dbmigrate.cli import make_argv
+from dbmigrate.cli.make import make_argv
 from dbmigrate.commands.status import SCHEMA_PATH
 from dbmigrate.core.config import DATABASES
 

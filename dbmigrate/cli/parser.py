@@ -1,0 +1,106 @@
+"""The command line's grammar: every command, its database argument and its flags (argparse), with
+errors as one line naming `--help`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dbmigrate.core.config import DATABASES
+
+DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
+ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import")
+# Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
+# quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
+PRINTING_COMMANDS = ("status",)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage and the error: we print one line
+        command = "" if self.prog == "dbmigrate" else f" {self.prog.split()[-1]}"
+        print(f"error: {message} (see `python -m dbmigrate{command} --help`)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    names = ", ".join(DATABASES)
+    parser = _Parser(prog="dbmigrate", description="Orion's database migrations.")
+    parser.add_argument("--make", action="store_true", help=argparse.SUPPRESS)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help: str, database_default: str | None, *flags: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        if database_default != "none":
+            # down, create and baseline act on one database; the others take lists and all too.
+            choices = names if name in ONE_DATABASE_COMMANDS else f"{names}, a list (orion,rfq) or all"
+            p.add_argument(
+                "database", nargs="?", default=database_default, help=f"{choices}; default {database_default or 'all'}"
+            )
+        for flag in flags:
+            p.add_argument(f"--{flag}", **_FLAGS[flag])
+        return p
+
+    command("migrate", "apply pending migrations", DEFAULT_DATABASE, "to", "dry-run", "out-of-order")
+    command("down", "roll back the last applied migration", DEFAULT_DATABASE, "steps", "to", "dry-run", "confirm")
+    p = sub.add_parser("create", help="write the next numbered migration")
+    p.add_argument("name", help="what it does, e.g. add_order_limits")
+    p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
+    p.add_argument("--auto", action="store_true", help="fill it from changes to tables.py")
+    p.add_argument(
+        "--transaction",
+        choices=["0", "1"],
+        default="1",
+        help="0 writes a non-transactional migration (CREATE INDEX CONCURRENTLY), run one statement at a time",
+    )
+    command(
+        "status",
+        "show applied, pending, modified, missing and failed migrations",
+        None,
+        *("check", "format", "targets", "parallel", "shard"),
+    )
+    command(
+        "migrate-fleet",
+        "migrate every database listed in --targets, --parallel at once (fleet.py)",
+        "none",
+        *("targets", "parallel", "to", "dry-run", "out-of-order", "shard"),
+    )
+    command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
+    p = command(
+        "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
+    )
+    p.add_argument("--from-tool", metavar="TOOL", help="instead of --to: what this tool's own table says it applied")
+    command("verify", "prove migrations on a scratch db: up/down/up, drift, lint, immutability", None, "base", "lint")
+    command("schema-dump", "write schema/<database>.sql from a database migrated from empty", None)
+    command("seed", "load seed data (reference; development data in development and test)", None)
+    command("reset", "drop, create, migrate and seed", None, "confirm")
+    command("create-databases", "create the databases that do not exist", None)
+    command("drop-databases", "drop the databases", None, "confirm")
+    command("stop", "stop the embedded PostgreSQL server", "none")
+    p = command("import", "write another tool's migrations (dbmate, golang-migrate, flyway, node-pg-migrate)", None)
+    p.add_argument("--from", dest="source", default="", metavar="FOLDER", help="the folder of migrations to import")
+    p.add_argument("--format", help="dbmate, golang-migrate, flyway or node-pg-migrate; detected when not given")
+    command("shell", "open psql on one database; with piped input, run it and exit", DEFAULT_DATABASE)
+    return parser
+
+
+_FLAGS: dict[str, dict] = {
+    "to": {"metavar": "MIGRATION", "help": "a migration ID or number, e.g. 003"},
+    "steps": {"type": int, "metavar": "N", "help": "how many migrations to roll back"},
+    "dry-run": {"action": "store_true", "help": "print the SQL that would run; change nothing"},
+    "out-of-order": {"action": "store_true", "help": "also apply migrations numbered before applied ones"},
+    "confirm": {"metavar": "DATABASE", "help": "with ORION_ENV=production, the database's name"},
+    "check": {"action": "store_true", "help": "exit non-zero if anything is pending, modified, missing or failed"},
+    "format": {"choices": ["text", "json"], "default": "text"},
+    "lint": {"choices": ["all", "new"], "default": "all", "help": "new: lint only migrations not on the base"},
+    "base": {"metavar": "REF", "help": "git ref migrations must match (default: merge base with origin/main, or main)"},
+    "targets": {"metavar": "FILE", "help": "a fleet: one `<kind> <url>` per line (kind orion, rfq or marketdata)"},
+    "parallel": {"type": lambda text: _whole_number(text, "PARALLEL"), "metavar": "N", "help": "databases at once"},
+    "shard": {"metavar": "I/N", "help": "only every N-th target from the I-th: one of N jobs of an orchestrator"},
+}
+
+
+def _whole_number(text: str, variable: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{variable}={text!r} is not a whole number from 1: write e.g. {variable}=8")
+    return int(text)
