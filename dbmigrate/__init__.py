@@ -1,44 +1,35 @@
 """Orion's database migrations: Piccolo migrations, made parallel-safe and atomic.
 
-The engine, in four parts (as Django's loader, executor and recorder, and dbmate's ParsedMigration):
+The public surface (what migration files, services and tests import) is the top level:
 
-    the migration interface  migration.py: `Migration`, which every kind of migration implements:
-                             whether it is transactional, its statements (split by PostgreSQL's
-                             own parser, statements.py), whether and why not it reverses, what
-                             makes it unsafe to run (`problems()`), and how to run and preview
-                             it. Two kinds: `SQLSteps` (sql.py's SQLMigration: its SQL is all that
-                             runs) and `PiccoloOperations` (a Piccolo MigrationManager). Only the
-                             loader (loader.py) tells them apart.
-    the executor             executor.py: plans (state.py, pure) and applies or reverts one
-                             database's migrations under its lock (lock.py, or lease.py behind a
-                             pooler), working only through the interface, on a `Target` resolved
-                             once at the edge (target.py: URL, files, timeouts). Every migration
-                             it will run is loaded and checked before the first one runs.
-    the recorder             recorder.py: the only writer of the bookkeeping (Piccolo's `migration`
-                             table and `dbmigrate_history`), in the migration's own transaction;
-                             for a non-transactional migration, a trail written as it runs.
-    the reporter             reporting.py: `say()` sends progress lines to the current task's
-                             reporter (stdout by default; `quiet()` for scratch runs); errors are
-                             worded in failures.py, one line each.
+    dbmigrate.sql        SQLMigration, NOTHING_TO_UNDO: the authoring API of SQL migrations
+    dbmigrate.columns    column types Piccolo lacks (Inet), for the apps' tables.py
+    dbmigrate.cli        `python -m dbmigrate COMMAND`, which the Makefile and the noxfile alias
+    dbmigrate.piccolo_cli  Piccolo's own CLI routed through the engine (installed by piccolo_conf.py)
+    dbmigrate.testing    the pytest plugin, template databases, helpers for a service's tests
 
-Layers, each importing only the ones above it:
-    errors, urls, config      what went wrong; URLs; which databases, which environment, .env files
-    postgres_releases, postgres_install, embedded, pooling, connection, target
-                              PostgreSQL builds, the embedded server; connections (direct or through
-                              PgBouncer) with bounded waits and clear errors; the resolved Target
-    statements, sql, loader, migration, recorder, lock, lease, state, piccolo_engine, reporting,
-    failures, executor, bookkeeping, seeder, template_databases
-                              the engine (above), repair and baseline, seeds, template databases
-    catalog, schema_dump, verify, scaffold, status_report, importer, adopt, fleet, shell
-                              db-verify's checks; the text of new migration files; status reports;
-                              importing other tools' histories; fleets; psql
-    commands                  one coroutine per command
-    cli, piccolo_cli, pytest_plugin, testing
-                              the interfaces: the command line the Makefile and noxfile alias;
-                              Piccolo's own CLI routed through the engine; pytest fixtures and test
-                              helpers for any Orion service
+Beneath it, one subpackage per layer; each imports only the layers below it (checked by
+import-linter, `make lint`; the contracts are in pyproject.toml):
 
-The path of `make db-migrate DB=rfq`: Makefile -> cli.main -> commands.migrate (resolve: prepare,
-Target) -> executor.migrate (read_state, forwards_plan, locked, refuse_unsafe) -> executor.apply
--> SQLSteps.run -> asyncpg, with recorder.record_applied in the same transaction.
+    interfaces   cli/, piccolo_cli, testing/, sql, columns
+        |
+    commands/    one module per command family: migrate (and down), status, create (scaffold),
+        |        verify, fleet, seed, reset, repair (and baseline), databases, shell, imports
+    importing/   other tools' formats (dbmate, golang-migrate, flyway, node-pg-migrate), reading,
+        |        the writer of our files, adopting a live database
+    engine/      migration files, statements (PostgreSQL's parser), the migration interface and its
+        |        kinds, the loader, state and plans, the recorder, the lock and the lease, the target,
+        |        the executor, failures' wording, Piccolo's engine routed to the locked connection
+    server/      the embedded PostgreSQL (install, embedded), connections and poolers, catalog, dumps
+        |
+    core/        errors, settings and the one list of databases, URLs, reporting, polling, releases
+
+Settings are read once, at the edge (commands/common.py resolves each database into a Target);
+below it nothing reads settings or the environment. Every migration a run will apply is loaded and
+checked before the first one runs.
+
+The path of `make db-migrate DB=rfq`: Makefile -> cli.main -> commands.migrate (common.resolve:
+connection.prepare, Target.resolve) -> engine.executor.migrate (read_state, forwards_plan, locked,
+refuse_unsafe) -> executor.apply -> SQLSteps.run -> asyncpg, with recorder.record_applied in the
+same transaction.
 """
