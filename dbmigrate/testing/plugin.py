@@ -4,7 +4,7 @@ Installed with the package (entry point `pytest11`), so a service's tests just a
 `orion_database_url`, `rfq_database_url` or `marketdata_database_url` (migrated, empty), or
 `orion_reference_database_url`, ... (migrated, with the reference seed data loaded). Each yields
 the URL of a database of its own, taken from a warm pool of clones of a template migrated once
-(template_databases.py), and dropped after the test. Safe under pytest-xdist.
+(templates.py), and dropped after the test. Safe under pytest-xdist.
 
 The server is ORION_TEST_DATABASE_URL's when set, else the project's test cluster: an embedded
 PostgreSQL of ORION_PG_VERSION in /dev/shm with fsync off (embedded.py), never the development
