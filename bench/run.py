@@ -997,31 +997,51 @@ def native_templates(bench: Bench) -> tuple[str, str]:
 
 
 def long_history_rows(bench: Bench) -> list[Row]:
-    """1,200 migrations from empty: 600 in dbmigrate's own format, then 600 imported from dbmate."""
+    """1,200 migrations from empty: 600 in dbmigrate's own format, then 600 imported from dbmate. Twice:
+    the native ones numbered with 4 digits (so every ID has the importer's width), and as `create`
+    numbers them (3 digits, then the importer's 4: IDs sort as text)."""
     count = 100 if bench.quick else 1200
     timeout = 60 if bench.quick else 300
     steps = history.realistic(count)[:count]
     native, imported = steps[: count // 2], steps[count // 2 :]
     plain, cic = native_templates(bench)
-    project = bench.copy_project("long", empty=("rfq",))
-    folder = project / "rfq" / "piccolo_migrations"
-    for number, step in enumerate(native, 1):
-        history.write_native(cic if step.concurrent else plain, [step], folder, "rfq", number)
-    bench.import_dbmate(project, "rfq", history.write_dbmate(imported, bench.scratch / "long_dbmate", len(native)))
+    source = history.write_dbmate(imported, bench.scratch / "long_dbmate", len(native))
+    projects = {}
+    for width in (len(str(count)), 3):
+        if width in projects:
+            continue
+        project = bench.copy_project(f"long_{width}", empty=("rfq",))
+        folder = project / "rfq" / "piccolo_migrations"
+        for number, step in enumerate(native, 1):
+            history.write_native(cic if step.concurrent else plain, [step], folder, "rfq", number, width)
+        bench.import_dbmate(project, "rfq", source)
+        projects[width] = project
     script = history.write_psql_floor(steps, bench.scratch / "long.sql")
-    ours, floor = bench.create_db("l_ours"), bench.create_db("l_psql")
+    floor = bench.create_db("l_psql")
+    rows = []
     try:
-        cmd = bench.dbmigrate("migrate", "rfq")
-        subject = side_of(lambda: bench.timed(cmd, cwd=project, env=bench.env(rfq=ours), timeout=timeout))
         baseline = side_of(lambda: bench.timed(bench.psql_cmd(floor, "-f", str(script)), timeout=timeout))
-        if subject.measured and baseline.measured:
-            mismatch = schema_mismatch(bench.schema(floor, "psql"), bench.schema(ours, "dbmigrate"), "dbmigrate")
-            subject = failed(mismatch) if mismatch else subject
+        for width, project in projects.items():
+            ours = bench.create_db("l_ours")
+            try:
+                cmd = bench.dbmigrate("migrate", "rfq")
+                subject = side_of(
+                    lambda c=cmd, p=project, d=ours: bench.timed(c, cwd=p, env=bench.env(rfq=d), timeout=timeout)
+                )
+                if subject.measured and baseline.measured:
+                    expected, actual = bench.schema(floor, "psql"), bench.schema(ours, "dbmigrate")
+                    mismatch = schema_mismatch(expected, actual, "dbmigrate")
+                    subject = failed(mismatch) if mismatch else subject
+            finally:
+                bench.drop_db(ours)
+            label = f"{count} migrations from empty ({len(native)} native, {len(imported)} imported from dbmate)"
+            label += f", native IDs of {width} digits" + (" (as `create` writes them)" if width == 3 else "")
+            rows.append(
+                Row("robustness", label + ", one run", "dbmigrate migrate rfq", subject, "psql, one session", baseline)
+            )
     finally:
-        bench.drop_db(ours)
         bench.drop_db(floor)
-    label = f"{count} migrations from empty ({len(native)} native, {len(imported)} imported from dbmate), one run"
-    return [Row("robustness", label, "dbmigrate migrate rfq", subject, "psql, one session", baseline)]
+    return rows
 
 
 def huge_migration_rows(bench: Bench) -> list[Row]:
