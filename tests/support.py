@@ -4,6 +4,7 @@ dbmigrate.testing. Test modules import these from here; conftest.py turns them i
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -32,10 +33,11 @@ FIXTURE_MIGRATIONS = {
 
 def make_ready(project: Path) -> Path:
     """`project` (a copy of the fixture project) made runnable with make: the Makefile and its
-    scripts beside it, and the repository's .venv (pyproject.toml keeps its time, so make sees
-    the .venv as installed and never reinstalls it)."""
+    scripts beside it, and the repository's .venv. The copy's pyproject.toml is dated 1970, so make
+    always sees the shared .venv as installed and never reinstalls it from the copy."""
     shutil.copy(ROOT / "Makefile", project / "Makefile")
-    shutil.copy2(ROOT / "pyproject.toml", project / "pyproject.toml")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    os.utime(project / "pyproject.toml", (0, 0))
     shutil.copytree(ROOT / "scripts", project / "scripts", dirs_exist_ok=True)
     if not (project / ".venv").exists():
         (project / ".venv").symlink_to(ROOT / ".venv")

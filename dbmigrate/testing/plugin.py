@@ -35,11 +35,22 @@ from dbmigrate.core.urls import with_database
 POOL_SIZE_VARIABLE = "ORION_TEST_POOL_SIZE"
 
 
+_chosen_root: Path | None = None
+
+
+def use_project(root: Path) -> None:
+    """Build this process's templates from the project at `root` (dbmigrate's own test suite points
+    it at its fixture project) instead of finding the project from ORION_PROJECT_ROOT or the cwd.
+    In-process only: the CLI run in a subprocess still finds its project as a user's would."""
+    global _chosen_root
+    _chosen_root = root
+
+
 def project_settings() -> Settings:
     """The Orion project's settings, or a UserError naming ORION_PROJECT_ROOT."""
     configured = os.environ.get("ORION_PROJECT_ROOT")
     try:
-        root = find_project_root()
+        root = find_project_root(_chosen_root)
     except UserError:
         if configured:
             raise UserError(

@@ -129,10 +129,15 @@ def test_make_help_lists_every_story_command():
 
 
 def test_make_targets_and_nox_sessions_alias_the_cli(dbs: Databases):
-    subprocess.run(["make", "-s", "db-migrate-rfq"], cwd=ROOT, env=dbs.env, check=True, capture_output=True)
+    subprocess.run(["make", "-s", "db-migrate-rfq"], cwd=dbs.cwd, env=dbs.env, check=True, capture_output=True)
     assert dbs.applied("rfq") == migration_ids("rfq")
     out = subprocess.run(
-        ["make", "-s", "db-migrate-status", "DB=rfq"], cwd=ROOT, env=dbs.env, check=True, capture_output=True, text=True
+        ["make", "-s", "db-migrate-status", "DB=rfq"],
+        cwd=dbs.cwd,
+        env=dbs.env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     assert "[x] 001_initial_schema" in out
     sessions = subprocess.run(

@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from migration_files import write_sql_migration
-from support import ROOT, Databases, migration_ids, run_sql
+from support import FIXTURE_PROJECT, Databases, migration_ids, run_sql
 
 from dbmigrate.core.config import DATABASES, load_settings
 from dbmigrate.core.urls import database_name, with_database
@@ -76,7 +76,7 @@ def test_a_warm_pool_hands_out_a_database_in_milliseconds():
 
 
 def test_the_test_cluster_is_tuned_for_speed_and_is_not_the_development_server(server_url: str):
-    settings = load_settings(ROOT)
+    settings = load_settings(FIXTURE_PROJECT)
     if settings.get("ORION_TEST_DATABASE_URL"):
         return  # tests were pointed at another server on purpose
     settings_map = {
@@ -156,9 +156,9 @@ def test_a_session_stops_the_test_cluster_it_started(tmp_path: Path):
         "            await conn.close()\n"
         "    assert asyncio.run(go()) > 0\n"
     )
-    result = _plugin_run(tmp_path, source, ORION_PROJECT_ROOT=str(ROOT), ORION_PGDATA=str(pgdata))
+    result = _plugin_run(tmp_path, source, ORION_PROJECT_ROOT=str(FIXTURE_PROJECT), ORION_PGDATA=str(pgdata))
     assert result.returncode == 0, result.stdout + result.stderr
-    settings = replace(load_settings(ROOT), values={"ORION_PGDATA": str(pgdata)})
+    settings = replace(load_settings(FIXTURE_PROJECT), values={"ORION_PGDATA": str(pgdata)})
     cluster = embedded.data_dir_for_tests(settings.embedded_data_root, settings.postgres_major)
     try:
         assert (cluster / "PG_VERSION").exists()  # it ran there
