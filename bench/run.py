@@ -1173,11 +1173,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="runs per measurement (median); default 5, 1 with --quick")
     parser.add_argument("--quick", action="store_true", help="smoke mode: fewer runs, small sizes (under a minute)")
     parser.add_argument("--project", type=Path, default=ROOT, help="the checkout whose dbmigrate is measured")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where to write the results; default bench/RESULTS.md for a full run of this checkout, "
+        "bench/.cache/RESULTS-partial.md with --quick, --only or --project",
+    )
     names = ["peers", *(name for name, _ in SECTIONS)]
     parser.add_argument("--only", action="append", choices=names, help="run only these sections (repeatable)")
     args = parser.parse_args()
     project = args.project.resolve()
+    partial = args.quick or args.only or project != ROOT
+    results = args.results or (peers.CACHE / "RESULTS-partial.md" if partial else HERE / "RESULTS.md")
     sys.path[:0] = [str(project)]
     started = datetime.now(UTC)
     load_before = os.getloadavg()
@@ -1190,7 +1197,6 @@ def main() -> int:
         scratch=Path(tempfile.mkdtemp(prefix="orion-bench-")),
         psql_bin=bin_dir,
     )
-    bench.install_package()
     rows: list[Row] = []
 
     def attempt(section: str, measure: Callable[[Bench], list[Row]]) -> None:
@@ -1207,6 +1213,7 @@ def main() -> int:
 
     installed: dict[str, peers.Peer] = {}
     try:
+        bench.install_package()
         server_version = admin(url, "SELECT version()")
         if not args.only or "peers" in args.only:
             log("installing the peers into bench/.cache (once) ...")
@@ -1223,9 +1230,10 @@ def main() -> int:
             embedded = internals()[1]
             embedded.stop(started_here)
     text = report(bench, rows, installed, server_version, (load_before, os.getloadavg()), started, args)
-    args.results.write_text(text)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text)
     print(text)
-    log(f"wrote {args.results}")
+    log(f"wrote {results}")
     return 0
 
 
