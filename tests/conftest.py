@@ -24,6 +24,9 @@ from dbmigrate.core.config import DATABASES
 from dbmigrate.server import connection
 from dbmigrate.testing.plugin import settings_for_tests
 
+# Projects that tests copy and run (the service fixture has tests of its own, run by its test).
+collect_ignore = ["fixtures"]
+
 
 def _server_url() -> str:
     """The maintenance database of the server the plugin's template databases live on."""

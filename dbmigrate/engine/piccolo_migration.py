@@ -78,8 +78,10 @@ class PiccoloOperations(Migration):
                     await transaction.rollback()
         finally:
             self.manager.preview = False
-        # Drop Piccolo's progress line ("  - 002_x [preview forwards]... ").
-        lines = [line for line in printed.getvalue().splitlines() if "[preview " not in line]
+        # Drop Piccolo's progress line ("  - 002_x [preview forwards]... ") and the space it prints
+        # before each DDL statement; one blank line between statements.
+        lines = [line.strip() for line in printed.getvalue().splitlines() if "[preview " not in line]
+        lines = [line for i, line in enumerate(lines) if line or (i > 0 and lines[i - 1])]
         return "\n".join(notes + lines).strip() + "\n"
 
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:

@@ -26,8 +26,9 @@ from dbmigrate.core.config import DATABASES
 from dbmigrate.core.urls import database_name
 
 
-class UnboundTableError(RuntimeError):
-    """A test used an app's tables without asking for that app's database."""
+class UnboundTableError(Exception):
+    """A test used an app's tables without asking for that app's database. (Not a RuntimeError:
+    Piccolo's run_sync reads a RuntimeError as "a loop is running" and retries the query.)"""
 
 
 class _QuietEngine(PostgresEngine):
