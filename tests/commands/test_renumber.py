@@ -47,8 +47,8 @@ def test_the_unapplied_one_of_two_003s_moves_after_the_last_and_applies(project,
 
     out = dbs.cli("renumber", "003_add_phones", "orion").stdout
     assert out.strip() == (
-        f"orion: renumbered 003_add_phones to 004_add_phones: {FOLDER / 'orion_004_add_phones.py'} (was {FOLDER / 'orion_003_add_phones.py'}), "
-        "with orion_004_add_phones.up.sql, orion_004_add_phones.down.sql"
+        f"orion: renumbered 003_add_phones to 004_add_phones: {FOLDER / 'orion_004_add_phones.py'} "
+        f"(was {FOLDER / 'orion_003_add_phones.py'}), with orion_004_add_phones.up.sql, orion_004_add_phones.down.sql"
     )
     names = sorted(p.name for p in (project / FOLDER).glob("orion_00[34]_*"))
     assert names == [
