@@ -61,6 +61,16 @@ def guard(settings: Settings, command: str, databases: list[Database], confirm: 
         )
 
 
+def in_a_checkout(settings: Settings, what: str) -> None:
+    """Refuse to write migration files or snapshots into apps installed from the package (a service's
+    site-packages, found by config.find_project_root): they belong in a checkout of the repository."""
+    if not (settings.project_root / "piccolo_conf.py").is_file():
+        raise UserError(
+            f"{what} writes into the apps, and these are installed from the package ({settings.project_root}), "
+            "not a checkout: run it in a checkout of orion-dbmigrate"
+        )
+
+
 def named(migrations: list[MigrationFile], wanted: str, database: str, variable: str = "ID") -> MigrationFile:
     """The one migration `wanted` names (its whole ID, or its number), or a UsageError saying that
     it names none, or several (two branches that both wrote 004)."""

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from dbmigrate.commands import vcs
-from dbmigrate.commands.common import named, resolve
+from dbmigrate.commands.common import in_a_checkout, named, resolve
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
@@ -26,6 +26,7 @@ _NUMBER = re.compile(r"^(?P<digits>\d+)(?P<rest>_.*)?$")
 
 async def renumber(settings: Settings, database: Database, migration_id: str) -> str:
     """Renumber the unapplied migration `migration_id` after the last one; return its new ID."""
+    in_a_checkout(settings, "renumber")
     (target,) = await resolve(settings, [database])
     root, name = target.project_root, database.name
     migrations = list(target.files)

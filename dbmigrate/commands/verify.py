@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbmigrate.commands import vcs
+from dbmigrate.commands.common import in_a_checkout
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, say
@@ -89,6 +90,7 @@ async def verify(settings: Settings, databases: list[Database], base: str | None
 
 async def dump_schemas(settings: Settings, databases: list[Database]) -> None:
     """Regenerate schema/<database>.sql from scratch databases migrated from empty."""
+    in_a_checkout(settings, "schema-dump")
     await connection.prepare(settings, databases)
     for database in databases:
         await dump_schema(settings, database)

@@ -101,6 +101,17 @@ def test_a_service_installs_the_package_and_tests_on_bound_databases_leaving_not
         assert sorted(names) == sorted(DEVELOPMENT_TENANTS)  # the development database: untouched
         assert not cluster.parent.exists()  # the session started the test cluster: stopped and removed
 
+        # The CLI finds the installed migrations too, and will not write into them.
+        cli = [str(python), "-m", "dbmigrate"]
+        sql = subprocess.run([*cli, "sql", "001", "orion"], cwd=service, env=env, capture_output=True, text=True)
+        assert sql.returncode == 0, sql.stderr
+        assert sql.stdout.startswith(
+            "-- orion 001_initial_schema (orion/piccolo_migrations/orion_001_initial_schema.py)"
+        )
+        assert "CREATE TABLE tenants" in sql.stdout
+        create = subprocess.run([*cli, "create", "add_x"], cwd=service, env=env, capture_output=True, text=True)
+        assert create.returncode == 1 and "not a checkout: run it in a checkout of orion-dbmigrate" in create.stderr
+
         (service / "tests" / "test_slow.py").write_text(
             "import pathlib, time\n\n\n"
             "def test_slow(orion_db):\n"
