@@ -126,6 +126,8 @@ def _clone_of(database: Database, reference_data: bool) -> Iterator[str]:
     one fails the test in one line."""
     try:
         clones = pool()
+        if reference_data:
+            _refuse_without_reference_seeds(clones.settings, database)
         name = clones.acquire(database, reference_data)
     except UserError as error:
         pytest.fail(f"dbmigrate: {error}", pytrace=False)
@@ -133,6 +135,17 @@ def _clone_of(database: Database, reference_data: bool) -> Iterator[str]:
         yield clones.url(name)
     finally:
         clones.release(name)
+
+
+def _refuse_without_reference_seeds(settings: Settings, database: Database) -> None:
+    """The package installs the apps but no seed files: a reference fixture there would be empty."""
+    seeds = settings.project_root / "seeds" / "reference"
+    if not seeds.is_dir():
+        raise UserError(
+            f"the {database.name} reference fixtures load seeds/reference/, which the installed package does not "
+            f"carry (none in {settings.project_root}): ask for {database.name}_db instead, or set ORION_PROJECT_ROOT "
+            "to a checkout of orion-dbmigrate"
+        )
 
 
 def _url_fixture(database: Database, reference_data: bool) -> tuple[str, Callable]:

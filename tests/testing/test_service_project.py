@@ -112,6 +112,16 @@ def test_a_service_installs_the_package_and_tests_on_bound_databases_leaving_not
         create = subprocess.run([*cli, "create", "add_x"], cwd=service, env=env, capture_output=True, text=True)
         assert create.returncode == 1 and "not a checkout: run it in a checkout of orion-dbmigrate" in create.stderr
 
+        (service / "tests" / "test_reference.py").write_text("def test_venues(marketdata_reference_db):\n    pass\n")
+        reference = subprocess.run(
+            [*pytest_command, "tests/test_reference.py"], cwd=service, env=env, capture_output=True, text=True
+        )
+        assert reference.returncode == 1  # the package carries no seed files: said, not an empty table
+        assert (
+            "the marketdata reference fixtures load seeds/reference/, which the installed package" in reference.stdout
+        )
+        (service / "tests" / "test_reference.py").unlink()
+
         (service / "tests" / "test_slow.py").write_text(
             "import pathlib, time\n\n\n"
             "def test_slow(orion_db):\n"
