@@ -29,6 +29,9 @@ from dbmigrate.testing.plugin import settings_for_tests
 # from the fixture project too, never from the apps at the top of the repository.
 plugin.use_project(FIXTURE_PROJECT)
 
+# Projects that tests copy and run (the service fixture has tests of its own, run by its test).
+collect_ignore = ["fixtures"]
+
 
 def _server_url() -> str:
     """The maintenance database of the server the plugin's template databases live on."""

@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from dbmigrate.testing.helpers import (  # noqa: F401 - tests import these from here
@@ -50,3 +54,35 @@ def migration_ids(name: str) -> list[str]:
 
 
 PRIVATE_SERVER_PASSWORD = "s3cret-pw/with:odd@chars"  # the private server's (conftest.py)
+
+
+# A test runner may ignore SIGINT, and its children inherit that; a shell's command never does.
+SIGINT_AS_A_TERMINAL_HAS_IT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def interrupted(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run `command` (pytest) in `cwd` until its test has written the file `started`, then press
+    Ctrl-C (SIGINT to the process group, as a terminal does); its output, once it has ended."""
+    started = cwd / "started"
+    started.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_AS_A_TERMINAL_HAS_IT, *command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), process.communicate()[0] if process.poll() is not None else "the test never started"
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode != 0, out
+    assert "KeyboardInterrupt" in out, out
+    return out

