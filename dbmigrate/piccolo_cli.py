@@ -28,7 +28,8 @@ from dbmigrate.commands.common import resolve
 from dbmigrate.core.config import DATABASES, load_settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.engine import executor
-from dbmigrate.engine.piccolo_engine import app_database
+from dbmigrate.engine.files import order_key
+from dbmigrate.engine.piccolo_engine import app_database, order_by_number
 
 _installed = False
 
@@ -48,6 +49,7 @@ def install() -> None:
     CheckMigrationManager.get_migration_statuses = _check(CheckMigrationManager.get_migration_statuses)
     Migration.get_migrations_which_ran = _per_app_classmethod(Migration.get_migrations_which_ran)
     new._create_new_migration = _new
+    order_by_number()  # check, --fake and the schema snapshot order IDs as dbmigrate does
     _installed = True
 
 
@@ -118,9 +120,8 @@ async def _steps_back(target, migration_id: str) -> int:
     if migration_id == "all":
         return len(newest_first)
     if migration_id not in applied:
-        raise UserError(
-            f"{target.name}: {migration_id} is not applied; applied: {', '.join(sorted(applied)) or 'none'}"
-        )
+        shown = ", ".join(sorted(applied, key=order_key)) or "none"
+        raise UserError(f"{target.name}: {migration_id} is not applied; applied: {shown}")
     return newest_first.index(migration_id) + 1
 
 

@@ -11,6 +11,7 @@ from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.engine import recorder
 from dbmigrate.engine.executor import locked
+from dbmigrate.engine.files import order_key
 from dbmigrate.engine.state import find
 from dbmigrate.engine.target import Target
 
@@ -41,10 +42,10 @@ async def baseline_target(target: Target, to: str) -> list[str]:
         chosen = find(state.files, to, target.name)
         if state.applied:
             raise UserError(
-                f"{target.name}: already has applied migrations (last {max(state.applied)}); "
+                f"{target.name}: already has applied migrations (last {state.last_applied}); "
                 "baseline is only for a database that predates the framework"
             )
-        marked = [m for m in state.files if m.id <= chosen.id]
+        marked = [m for m in state.files if order_key(m.id) <= order_key(chosen.id)]
         async with conn.transaction():
             for migration in marked:
                 await recorder.record_applied(conn, target.database.app, migration.id, migration.checksum, None)

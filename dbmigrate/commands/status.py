@@ -20,6 +20,7 @@ from dbmigrate.core.reporting import say
 from dbmigrate.core.urls import redact
 from dbmigrate.engine import executor
 from dbmigrate.engine.failures import incomplete_progress
+from dbmigrate.engine.files import order_key
 from dbmigrate.engine.state import MigrationState
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection
@@ -105,6 +106,7 @@ def from_state(state: MigrationState, url: str | None, root: Path) -> dict:
             statements_total=unfinished.statements_total,
             last_statement=unfinished.last_statement,
         )
+    rows.sort(key=lambda row: order_key(row["id"]))  # by number, files or not (a stable sort)
     return _report(state.database, url, rows, None)
 
 

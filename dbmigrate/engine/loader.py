@@ -20,12 +20,14 @@ from dbmigrate.core.config import postgres_duration
 from dbmigrate.core.errors import UserError
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration, MigrationOptions
+from dbmigrate.engine.piccolo_engine import order_by_number
 from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
 
 
 async def load(migration: MigrationFile, root: Path) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
+    order_by_number()  # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order
     module, manager = await _load_module_and_manager(migration, root)
     where = migration.relative_path(root)
 
