@@ -30,6 +30,7 @@ from dbmigrate.core.reporting import say
 from dbmigrate.engine import failures, files, recorder
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
+from dbmigrate.engine.migration import ENDS_THE_RUN
 from dbmigrate.engine.state import MigrationState, backwards_plan, find, forwards_plan
 from dbmigrate.engine.target import Target
 from dbmigrate.server import pooling
@@ -190,6 +191,9 @@ async def apply(target: Target, conn: asyncpg.Connection, migration: Migration, 
             break
         except UserError:
             raise
+        except ENDS_THE_RUN as stop:  # sys.exit() in a raw step: rolled back, and said so
+            error = RuntimeError(f"its code raised {type(stop).__name__}({stop}), which would end the run")
+            raise await _failed(target, conn, migration, backwards, error, attempt + 1) from None
         except Exception as error:
             if isinstance(error, asyncpg.LockNotAvailableError) and attempt < retries:
                 pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]

@@ -30,6 +30,10 @@ if TYPE_CHECKING:
     from dbmigrate.engine.files import MigrationFile
     from dbmigrate.engine.statements import Statement
 
+# What a migration's code may raise that is no Exception, yet must not end the run unexplained: the
+# loader and the executor turn it into an error naming the migration.
+ENDS_THE_RUN = (SystemExit, KeyboardInterrupt)
+
 # Called after each statement of a non-transactional migration finishes: (statements done, statement).
 StatementDone = Callable[[int, "Statement"], Awaitable[None]]
 
