@@ -53,10 +53,11 @@ def _timeouts(target: Target, migration: Migration) -> tuple[str, str]:
 
 def _set_timeouts(lock_timeout: str, statement_timeout: str, local: bool) -> str:
     """SET [LOCAL] for both timeouts as one query (durations are validated by
-    config.postgres_duration; quoted all the same)."""
+    config.postgres_duration; quoted all the same), after RESET ALL: each migration starts from
+    the session's defaults, whatever an earlier one SET (a search_path, as pg_dump's output does)."""
     scope = "SET LOCAL" if local else "SET"
     quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
-    return f"{scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
+    return f"RESET ALL; {scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
 
 
 async def load(target: Target, migration: MigrationFile) -> Migration:
@@ -68,7 +69,10 @@ async def load(target: Target, migration: MigrationFile) -> Migration:
 
 
 async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
-    applied, failed = await recorder.read(conn, target.database.app)
+    try:
+        applied, failed = await recorder.read(conn, target.database.app)
+    except recorder.NotPiccolosTable as error:
+        raise UserError(f"{target.name}: {error}") from None
     return MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
 
 
@@ -78,6 +82,8 @@ async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[Migr
     async with migration_lock(conn, target.name, target.lock_wait_seconds):
         try:
             await recorder.ensure_tables(conn)
+        except recorder.NotPiccolosTable as error:
+            raise UserError(f"{target.name}: {error}") from None
         except asyncpg.PostgresError as error:
             raise failures.bookkeeping_refused(target.name, error) or error from None
         yield await read_state(target, conn)
@@ -229,7 +235,7 @@ async def _run_once(
             )
 
     await migration.run(conn, backwards, statement_done)
-    await conn.execute("RESET lock_timeout; RESET statement_timeout")
+    await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
     async with conn.transaction():
         return await _record(target, conn, migration, backwards, started)
 

@@ -34,7 +34,7 @@ from dbmigrate.core.polling import poll
 from dbmigrate.core.reporting import say
 from dbmigrate.engine.recorder import who
 
-TABLE = "dbmigrate_lock"
+TABLE = "public.dbmigrate_lock"  # schema-qualified: a migration may change the search_path
 LOCK_NAME = "migrate"
 
 _CREATE = f"""
