@@ -1,6 +1,10 @@
 """PiccoloOperations: an ordinary Piccolo migration (operations and raw Python steps) as the
 executor sees it, run by Piccolo's own MigrationManager on the connection that holds the
 migration lock (piccolo_engine.pinned), inside the transaction that also records it.
+
+Backwards, it restores exactly what forwards removed: Piccolo's backwards of `drop_column` adds
+the column back but not its index (migration_manager._run_drop_columns), so the index is made
+again here, as Piccolo makes it for a column with `index=True`.
 """
 
 from __future__ import annotations
@@ -55,6 +59,18 @@ class PiccoloOperations(Migration):
     async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
         with pinned(conn), piccolo_prints():
             await self.manager.run(backwards=backwards)
+            if backwards:
+                await self._restore_dropped_column_indexes()
+
+    async def _restore_dropped_column_indexes(self) -> None:
+        """The index of each column drop_column removed, as the schema before this migration had it."""
+        for dropped in self.manager.drop_columns.drop_columns:
+            table = await self.manager.get_table_from_snapshot(
+                table_class_name=dropped.table_class_name, app_name=self.manager.app_name, offset=-1
+            )
+            column = table._meta.get_column_by_name(dropped.column_name)
+            if column._meta.index:
+                await self.manager._run_query(table.create_index([column], method=column._meta.index_method))
 
     async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str:
         notes = [
@@ -67,6 +83,8 @@ class PiccoloOperations(Migration):
         try:
             with pinned(conn), piccolo_prints() as printed:
                 await self.manager.run(backwards=backwards)
+                if backwards:
+                    await self._restore_dropped_column_indexes()
         finally:
             self.manager.preview = False
             await transaction.rollback()

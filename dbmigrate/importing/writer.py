@@ -131,18 +131,29 @@ def python_source(
         f"{_squawk_exempt(tool, squawk_rules or [])}\n\n"
         "async def forwards():\n"
         f"{call}\n"
-        f"{_NO_STATEMENT if migration.up_is_empty else _SQL_FILES}"
+        f"{_body(migration)}"
     )
 
 
-# A source migration whose up holds no statement is a no-op both ways. A migration with SQL steps
-# must have a statement to run (migrate refuses an unfilled one), so this one has no steps at all;
-# its .up.sql (and .down.sql) stay beside it, verbatim, for the record.
+# A source migration whose up and down hold no statement is a no-op both ways: no steps at all; its
+# .up.sql (and .down.sql) stay beside it, verbatim, for the record. One whose up is empty but whose
+# down does something keeps the source tool's meaning: applying runs nothing, rolling back runs
+# the down (as dbmate, golang-migrate and node-pg-migrate would).
 _SQL_FILES = "    return manager.sql_files(__file__)\n"
 _NO_STATEMENT = (
     "    # The source migration holds no statement (see the .up.sql beside this file): nothing runs, either way.\n"
     "    return manager\n"
 )
+_EMPTY_UP = (
+    "    # The source's up holds no statement: applying it runs nothing; rolling back runs the .down.sql.\n"
+    "    return manager.sql_files(__file__, empty_forwards=True)\n"
+)
+
+
+def _body(migration: SourceMigration) -> str:
+    if not migration.up_is_empty:
+        return _SQL_FILES
+    return _NO_STATEMENT if migration.down_is_empty else _EMPTY_UP
 
 
 def _squawk_exempt(tool: str, rules: list[str]) -> str:
