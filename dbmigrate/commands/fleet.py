@@ -29,7 +29,7 @@ from dbmigrate.core.config import DATABASES, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import reporting_to, say
 from dbmigrate.core.urls import redact, redact_url, validate
-from dbmigrate.engine import executor
+from dbmigrate.engine import executor, leftovers
 from dbmigrate.engine.files import last_of
 from dbmigrate.engine.state import MigrationState, forwards_plan
 from dbmigrate.engine.target import Target
@@ -283,7 +283,8 @@ async def _status_one(fleet_target: FleetTarget) -> dict:
     try:
         async with target.connected("fleet status") as conn:
             state = await executor.read_state(target, conn)
-        return status_report.from_state(state, target.shown_url, target.project_root)
+            invalid = await leftovers.invalid_indexes(conn)
+        return status_report.from_state(state, target.shown_url, target.project_root, invalid)
     except Exception as error:
         empty = MigrationState(database=target.name, files=[], applied={}, failed={})
         report = status_report.from_state(empty, target.shown_url, target.project_root)

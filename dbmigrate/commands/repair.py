@@ -9,7 +9,7 @@ from dbmigrate.commands.common import NO_OPTIONS, Options, guard, resolve
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import recorder
+from dbmigrate.engine import leftovers, recorder
 from dbmigrate.engine.executor import locked
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.state import find
@@ -30,10 +30,19 @@ async def repair_target(target: Target) -> list[str]:
         for migration_id, unfinished in state.failed.items():
             await recorder.forget_failure(conn, app, migration_id)
             what = "interruption" if unfinished.interrupted else "failure"
-            changes.append(f"cleared the {what} of {migration_id} (it is still not applied)")
+            left = await _left_invalid(conn, unfinished.building)
+            stays = f"; the INVALID index {left} it left stays, and its next run drops it first" if left else ""
+            changes.append(f"cleared the {what} of {migration_id} (it is still not applied){stays}")
     for change in changes or ["nothing to repair"]:
         say(f"{target.name}: {change}")
     return changes
+
+
+async def _left_invalid(conn, building: str | None) -> str:
+    build = leftovers.IndexBuild.from_record(building)
+    if build is None:
+        return ""
+    return ", ".join(i.qualified for i in await leftovers.invalid_indexes(conn, build) if leftovers.left_by(build, i))
 
 
 async def baseline_target(target: Target, to: str) -> list[str]:

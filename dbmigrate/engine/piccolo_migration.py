@@ -16,7 +16,7 @@ import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.engine.files import MigrationFile
-from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementDone
+from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementHooks
 from dbmigrate.engine.piccolo_engine import framework_engine, piccolo_prints, pinned
 
 
@@ -56,7 +56,7 @@ class PiccoloOperations(Migration):
                 await conn.execute(prelude)
                 yield
 
-    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
+    async def run(self, conn: asyncpg.Connection, backwards: bool, hooks: StatementHooks | None = None) -> None:
         with pinned(conn), piccolo_prints():
             await self.manager.run(backwards=backwards)
             if backwards:

@@ -11,8 +11,10 @@ when, how long and by whom, written in the same transaction; and, for a non-tran
 migration that failed midway (and so is not applied), the failure, until a rerun or a repair
 clears it. A non-transactional migration also leaves a trail while it runs: a `running` row,
 written in autocommit before its first statement and updated after each one, so a runner killed
-midway (or a server that went away) leaves behind which migration is incomplete and which
-statement ran last.
+midway (or a server that went away) leaves behind which migration is incomplete, which statement
+ran last, the digest of each statement that finished (a rerun resumes after them only while they
+are unchanged) and the concurrent index build under way (what an INVALID leftover is named
+after: leftovers.py). Each update rides on the round trip that records the statement before.
 
 Every statement here names its table with its schema (`public.migration`), so the bookkeeping
 works whatever search_path a migration set (a file pasted from pg_dump empties it). Piccolo finds
@@ -62,18 +64,22 @@ CREATE TABLE IF NOT EXISTS public.dbmigrate_history (
     statements_done integer,
     statements_total integer,
     last_statement text,
+    finished_digests text[],
+    building text,
     PRIMARY KEY (app_name, migration_id)
 )
 """
 
 # The columns of a non-transactional migration's trail, added to tables made before them.
-_TRAIL_COLUMNS = ("statements_done", "statements_total", "last_statement")
+_TRAIL_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building")
 # A table made before non-transactional migrations were tracked statement by statement.
 _UPGRADE_HISTORY_TABLE = """
 ALTER TABLE public.dbmigrate_history
     ADD COLUMN IF NOT EXISTS statements_done integer,
     ADD COLUMN IF NOT EXISTS statements_total integer,
     ADD COLUMN IF NOT EXISTS last_statement text,
+    ADD COLUMN IF NOT EXISTS finished_digests text[],
+    ADD COLUMN IF NOT EXISTS building text,
     DROP CONSTRAINT IF EXISTS dbmigrate_history_state_check,
     ADD CONSTRAINT dbmigrate_history_state_check CHECK (state IN ('applied', 'failed', 'running', 'file_removed'))
 """
@@ -107,6 +113,8 @@ class FailedMigration:
     statements_done: int | None
     statements_total: int | None
     last_statement: str | None  # the last statement that finished: "line 3: CREATE INDEX ..."
+    finished_digests: tuple[str, ...] | None = None  # of each statement that finished, in order (statements.py)
+    building: str | None = None  # the concurrent index build of the statement that did not finish (leftovers.py)
 
 
 def who() -> str:
@@ -211,6 +219,8 @@ def _unfinished(history: list[asyncpg.Record]) -> dict[str, FailedMigration]:
             statements_done=r.get("statements_done"),
             statements_total=r.get("statements_total"),
             last_statement=r.get("last_statement"),
+            finished_digests=tuple(r["finished_digests"]) if r.get("finished_digests") is not None else None,
+            building=r.get("building"),
         )
         for r in history
         if r["state"] in (FAILED, RUNNING)
@@ -251,17 +261,27 @@ async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str
 
 
 async def record_started(
-    conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, total: int | None
+    conn: asyncpg.Connection,
+    app: str,
+    migration_id: str,
+    checksum: str,
+    total: int | None,
+    resuming: bool = False,
+    building: str | None = None,
 ) -> None:
-    """A non-transactional migration is about to run its first statement (autocommit: it stays)."""
+    """A non-transactional migration is about to run its first statement (autocommit: it stays);
+    `resuming`: after the statements an earlier run finished, whose trail is kept."""
     await conn.execute(
         """
         INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, recorded_by, statements_done,
-                                       statements_total)
-        VALUES ($1, $2, $3, $4, $5, 0, $6)
+                                              statements_total, finished_digests, building)
+        VALUES ($1, $2, $3, $4, $5, 0, $6, '{}', $7)
         ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
             recorded_by = EXCLUDED.recorded_by, error = NULL, duration_ms = NULL, recorded_at = now(),
-            statements_done = 0, statements_total = EXCLUDED.statements_total, last_statement = NULL
+            statements_total = EXCLUDED.statements_total, building = EXCLUDED.building,
+            statements_done = CASE WHEN $8 THEN dbmigrate_history.statements_done ELSE 0 END,
+            last_statement = CASE WHEN $8 THEN dbmigrate_history.last_statement END,
+            finished_digests = CASE WHEN $8 THEN dbmigrate_history.finished_digests ELSE '{}' END
         """,
         app,
         migration_id,
@@ -269,18 +289,32 @@ async def record_started(
         checksum,
         who(),
         total,
+        building,
+        resuming,
     )
 
 
-async def record_progress(conn: asyncpg.Connection, app: str, migration_id: str, done: int, statement: str) -> None:
-    """Statement number `done` of a non-transactional migration finished (autocommit)."""
+async def record_progress(
+    conn: asyncpg.Connection,
+    app: str,
+    migration_id: str,
+    done: int,
+    statement: str,
+    digest: str,
+    building: str | None = None,
+) -> None:
+    """Statement number `done` of a non-transactional migration finished (autocommit); `building`:
+    the concurrent index build of the next one."""
     await conn.execute(
-        "UPDATE public.dbmigrate_history SET statements_done = $3, last_statement = $4, recorded_at = now() "
+        "UPDATE public.dbmigrate_history SET statements_done = $3, last_statement = $4, recorded_at = now(), "
+        "finished_digests = array_append(COALESCE(finished_digests, '{}'), $5), building = $6 "
         "WHERE app_name = $1 AND migration_id = $2",
         app,
         migration_id,
         done,
         statement,
+        digest,
+        building,
     )
 
 
@@ -320,7 +354,8 @@ _UPSERT_HISTORY = """
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
         recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing},
-        statements_done = NULL, statements_total = NULL, last_statement = NULL
+        statements_done = NULL, statements_total = NULL, last_statement = NULL, finished_digests = NULL,
+        building = NULL
 """
 _NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
 _KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"

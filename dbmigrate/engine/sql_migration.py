@@ -36,7 +36,13 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.engine import statements as sql_statements
 from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile
-from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementDone, plain_transaction
+from dbmigrate.engine.migration import (
+    LintSource,
+    Migration,
+    MigrationOptions,
+    StatementHooks,
+    plain_transaction,
+)
 from dbmigrate.engine.statements import SQLSyntaxError, Statement
 
 # The VERSION line of new migration files (scaffold and importer alike): the Piccolo they were written for.
@@ -216,7 +222,7 @@ class SQLSteps(Migration):
     def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
         return plain_transaction(conn, prelude)
 
-    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
+    async def run(self, conn: asyncpg.Connection, backwards: bool, hooks: StatementHooks | None = None) -> None:
         if self.transactional:
             # The whole text of each step in one simple-query round trip: it runs in our transaction.
             for text, found in self._parsed_texts(backwards):
@@ -225,10 +231,17 @@ class SQLSteps(Migration):
             return
         # Outside a transaction every statement must go alone: PostgreSQL runs a multi-statement
         # query as one implicit transaction, which CREATE INDEX CONCURRENTLY refuses.
+        hooks = hooks or StatementHooks()
         for count, statement in enumerate(self.statements(backwards), start=1):
+            if count < hooks.first:  # finished in an earlier run; its session settings are this run's too
+                if statement.session_setting:
+                    await conn.execute(statement.sql)
+                continue
+            if hooks.before is not None:
+                await hooks.before(count, statement)
             await conn.execute(statement.sql)
-            if done is not None:
-                await done(count, statement)
+            if hooks.done is not None:
+                await hooks.done(count, statement)
 
     async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str:
         return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"
