@@ -185,7 +185,10 @@ def text_lines(report: dict) -> list[str]:
     rows = report["migrations"]
     width = max((len(r["id"]) for r in rows), default=0)
     lines = [f"{report['database']} ({report['url']})"]
-    left = {i["migration"]: i["index"] for i in report["invalid_indexes"] if i["migration"]}
+    left: dict[str, list[str]] = {}
+    for index in report["invalid_indexes"]:
+        if index["migration"]:
+            left.setdefault(index["migration"], []).append(index["index"])
     lines += [f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r, left.get(r['id']))}" for r in rows]
     lines += [f"  [!] {_describe_invalid(i)}" for i in report["invalid_indexes"] if not i["migration"]]
     lines.append(f"  {summary(report)}")
@@ -202,7 +205,7 @@ def _describe_invalid(index: dict) -> str:
     )
 
 
-def describe(row: dict, invalid_index: str | None = None) -> str:
+def describe(row: dict, invalid_indexes: list[str] | None = None) -> str:
     state = row["state"]
     if state in ("applied", "modified"):
         took = f", took {row['duration_ms']} ms" if row["duration_ms"] is not None else ""
@@ -217,9 +220,10 @@ def describe(row: dict, invalid_index: str | None = None) -> str:
         return "pending, OUT OF ORDER (numbered before an applied migration)" if row["out_of_order"] else "pending"
     progress = incomplete_progress(row["statements_done"], row["statements_total"], row["last_statement"])
     gone = "; its file is MISSING" if row["file"] is None else ""
-    left = f"; it left INVALID index {invalid_index}, which the next migrate drops first" if invalid_index else ""
+    shown = ", ".join(invalid_indexes or [])
+    left = f"; it left INVALID index {shown}, which the next migrate drops first" if shown else ""
     done = row["statements_done"] or 0
-    resume = f"resumes at statement {done + 1}" if done else "runs it from statement 1"
+    resume = f"resumes at statement {done + 1}" if done else "runs again from statement 1"
     if state == "failed":
         return (
             f"FAILED midway at {row['failed_at']} and not transactional: {progress}; error: {row['error']}{gone}"
