@@ -29,7 +29,8 @@ from dbmigrate.core.config import DATABASES, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import reporting_to, say
 from dbmigrate.core.urls import redact, redact_url, validate
-from dbmigrate.engine import executor
+from dbmigrate.engine import executor, leftovers
+from dbmigrate.engine.files import last_of
 from dbmigrate.engine.state import MigrationState, forwards_plan
 from dbmigrate.engine.target import Target
 
@@ -255,7 +256,7 @@ async def _migrate_one(fleet_target: FleetTarget, to: str | None, out_of_order: 
             state.check_integrity()
             if forwards_plan(state, to, out_of_order):  # else nothing to do: no lock, no second connection
                 outcome.applied = await executor.migrate(target, to, out_of_order)
-                outcome.after = max([*filter(None, [outcome.before]), *outcome.applied], default=None)
+                outcome.after = last_of([*filter(None, [outcome.before]), *outcome.applied])
     except Exception as error:  # one database's failure never stops the others
         outcome.error = _error_text(error, target.url)
     outcome.seconds = time.perf_counter() - started
@@ -282,7 +283,8 @@ async def _status_one(fleet_target: FleetTarget) -> dict:
     try:
         async with target.connected("fleet status") as conn:
             state = await executor.read_state(target, conn)
-        return status_report.from_state(state, target.shown_url, target.project_root)
+            invalid = await leftovers.invalid_indexes(conn)
+        return status_report.from_state(state, target.shown_url, target.project_root, invalid)
     except Exception as error:
         empty = MigrationState(database=target.name, files=[], applied={}, failed={})
         report = status_report.from_state(empty, target.shown_url, target.project_root)
@@ -291,12 +293,12 @@ async def _status_one(fleet_target: FleetTarget) -> dict:
 
 
 def _latest(state: MigrationState) -> str | None:
-    return max(state.applied, default=None)
+    return state.last_applied
 
 
 def _latest_applied(report: dict) -> str | None:
     applied = [row["id"] for row in report["migrations"] if row["state"] in ("applied", "modified")]
-    return max(applied, default=None)
+    return last_of(applied)
 
 
 def _error_text(error: Exception, url: str) -> str:

@@ -37,18 +37,19 @@ class Target:
     lease_seconds: float = pooling.DEFAULT_LEASE_SECONDS  # ORION_LOCK_LEASE (lease.py)
 
     @classmethod
-    def resolve(cls, settings: Settings, database: Database) -> Target:
+    def resolve(cls, settings: Settings, database: Database, shared_numbers: bool = False) -> Target:
         """Call after connection.prepare(settings, ...): the embedded server's URL needs it running."""
-        return cls.for_url(settings, database, connection.url_for(settings, database))
+        return cls.for_url(settings, database, connection.url_for(settings, database), shared_numbers)
 
     @classmethod
-    def for_url(cls, settings: Settings, database: Database, url: str) -> Target:
-        """`database`'s migrations at `url` (a fleet's database, or the configured one)."""
+    def for_url(cls, settings: Settings, database: Database, url: str, shared_numbers: bool = False) -> Target:
+        """`database`'s migrations at `url` (a fleet's database, or the configured one); two files
+        with one number are refused unless `shared_numbers` (files.discover)."""
         return cls(
             database=database,
             url=url,
             project_root=settings.project_root,
-            files=tuple(files.discover(settings.project_root, database)),
+            files=tuple(files.discover(settings.project_root, database, shared_numbers)),
             connect_timeout_seconds=settings.connect_timeout_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             lock_timeout=settings.lock_timeout,
