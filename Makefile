@@ -11,7 +11,7 @@
 override SHELL := /bin/sh
 override .SHELLFLAGS := -c
 override MAKE_VARIABLES := DB NAME TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
-        PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD
+        PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD SUMMARY TRACE
 # (Make's own defaults, such as LINT = lint, are not the user's: they pass as unset.)
 $(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $(if $(filter default,$(origin $(v))),,$$(value $(v)))))
 unexport $(MAKE_VARIABLES)
@@ -82,7 +82,7 @@ db-migrate-all: $(STAMP) ## migrate every database to the latest, concurrently (
 $(DB_TARGETS): db-migrate-%: $(STAMP) ## one per database
 	@$(CLI) migrate $*
 
-db-verify: $(STAMP) ## prove DB's migrations (default all): up/down/up, drift, snapshot, squawk lint, immutability [BASE=ref]
+db-verify: $(STAMP) ## prove DB's migrations (default all): up/down/up, lock trace and safety, drift, snapshot, squawk lint, immutability [BASE=ref] [FORMAT=json] [SUMMARY=file] [TRACE=0]
 	@$(CLI) verify
 
 db-schema-dump: $(STAMP) ## regenerate schema/<db>.sql from a database migrated from empty (commit it)

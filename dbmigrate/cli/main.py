@@ -16,6 +16,7 @@ import io
 import os
 import signal
 import sys
+from pathlib import Path
 
 from dbmigrate.cli.make import make_argv
 from dbmigrate.cli.parser import ONE_DATABASE_COMMANDS, PRINTING_COMMANDS, build_parser
@@ -87,7 +88,20 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "verify":
             from dbmigrate.commands import verify
 
-            await verify.verify(settings, databases, args.base, args.lint)
+            step_summary = settings.get("GITHUB_STEP_SUMMARY")
+            summary = args.summary or step_summary
+            await verify.verify(
+                settings,
+                databases,
+                verify.VerifyOptions(
+                    base=args.base,
+                    lint=args.lint,
+                    trace=args.trace != "0",
+                    json=options.json,
+                    summary=Path(summary) if summary else None,
+                    append_summary=not args.summary,
+                ),
+            )
         case "schema-dump":
             from dbmigrate.commands import verify
 

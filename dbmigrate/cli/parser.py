@@ -70,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
     )
     p.add_argument("--from-tool", metavar="TOOL", help="instead of --to: what this tool's own table says it applied")
-    command("verify", "prove migrations on a scratch db: up/down/up, drift, lint, immutability", None, "base", "lint")
+    command(
+        "verify",
+        "prove migrations on a scratch db: up/down/up, lock trace and safety, drift, lint, immutability",
+        None,
+        *("base", "lint", "format", "summary", "trace"),
+    )
     command("schema-dump", "write schema/<database>.sql from a database migrated from empty", None)
     command("seed", "load seed data (reference; development data in development and test)", None)
     command("reset", "drop, create, migrate and seed", None, "confirm")
@@ -94,6 +99,8 @@ _FLAGS: dict[str, dict] = {
     "format": {"choices": ["text", "json"], "default": "text"},
     "lint": {"choices": ["all", "new"], "default": "all", "help": "new: lint only migrations not on the base"},
     "base": {"metavar": "REF", "help": "git ref migrations must match (default: merge base with origin/main, or main)"},
+    "summary": {"metavar": "FILE", "help": "write a Markdown table of the lock trace (default $GITHUB_STEP_SUMMARY)"},
+    "trace": {"choices": ["0", "1"], "default": "1", "help": "0 applies each migration without its lock trace"},
     "targets": {"metavar": "FILE", "help": "a fleet: one `<kind> <url>` per line (kind orion, rfq or marketdata)"},
     "parallel": {"type": lambda text: _whole_number(text, "PARALLEL"), "metavar": "N", "help": "databases at once"},
     "shard": {"metavar": "I/N", "help": "only every N-th target from the I-th: one of N jobs of an orchestrator"},
