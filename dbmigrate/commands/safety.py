@@ -95,9 +95,10 @@ def trace_lines(result: Judged) -> list[str]:
     recipe under the statement it is about."""
     trace = result.trace
     kind = "transactional" if trace.transactional else "non-transactional"
+    judged = "" if result.judged else f"; not judged: {result.why_not}"
     lines = [
         f"trace {trace.migration} ({kind}, lock_timeout {trace.lock_timeout}, "
-        f"{len(trace.statements)} statement(s), {trace.duration_ms:g} ms)"
+        f"{len(trace.statements)} statement(s), {trace.duration_ms:g} ms{judged})"
     ]
     quiet = 0
     for statement in trace.statements:

@@ -297,7 +297,13 @@ class _Tracer:
             for oid, (_, _, node, _) in before.relations.items()
             if oid in after.relations and node and after.relations[oid][2] != node and self._traced(oid)
         ]
-        created = [self._change(oid) for oid in after.relations if oid not in before.relations and self._traced(oid)]
+        # An index PostgreSQL re-creates over its old file (a type change that needs no rebuild) is no new index.
+        dropped_files = {node for oid, (_, _, node, _) in before.relations.items() if oid not in after.relations}
+        created = [
+            self._change(oid)
+            for oid, (_, _, node, _) in after.relations.items()
+            if oid not in before.relations and node not in dropped_files and self._traced(oid)
+        ]
         held = round((held_until if held_until is not None else ended) - started, 1)
         statement = StatementTrace(
             number=len(self.trace.statements) + 1,
