@@ -12,7 +12,7 @@ NOTHING_TO_UNDO = "-- dbmigrate: nothing to undo\n"
 # squawk reads text, so it also flags some of what the lock trace shows to be safe: these say why.
 _RE_ADDED = {"ban-drop-constraint": "the foreign key is re-added at once, with ON DELETE changed"}
 _PROVED = {
-    "adding-not-nullable-field": "a validated CHECK (last_login_at IS NOT NULL) exists: SET NOT NULL scans nothing",
+    "adding-not-nullable-field": "a validated CHECK (granted_at IS NOT NULL) exists: SET NOT NULL scans nothing",
     "ban-drop-constraint": "the CHECK only proved NOT NULL, which the column now has",
 }
 
@@ -34,9 +34,9 @@ DANGEROUS = {
         True,
         {},
     ),
-    "907_last_seen_at": (
-        "ALTER TABLE users ADD COLUMN last_seen_at timestamptz NOT NULL DEFAULT clock_timestamp()",
-        "ALTER TABLE users DROP COLUMN last_seen_at",
+    "907_assigned_at": (
+        "ALTER TABLE user_roles ADD COLUMN assigned_at timestamptz NOT NULL DEFAULT clock_timestamp()",
+        "ALTER TABLE user_roles DROP COLUMN assigned_at",
         True,
         {},
     ),
@@ -46,10 +46,10 @@ DANGEROUS = {
         True,
         {},
     ),
-    "909_limits_check_valid": (
-        "ALTER TABLE user_entitlements ADD CONSTRAINT user_entitlements_limits_check\n"
-        "    CHECK (max_open_orders >= 0 AND order_rate_limit >= 0)",
-        "ALTER TABLE user_entitlements DROP CONSTRAINT user_entitlements_limits_check",
+    "909_email_check_valid": (
+        "ALTER TABLE users ADD CONSTRAINT users_email_format\n"
+        "    CHECK (email ~ '^[^@[:space:]]+@[^@[:space:]]+[.][a-z]+$' AND username ~ '^[a-z0-9 ._-]+$')",
+        "ALTER TABLE users DROP CONSTRAINT users_email_format",
         True,
         {},
     ),
@@ -95,22 +95,25 @@ SAFE = {
         True,
         {},
     ),
-    "915_last_login_at_nullable": (
-        "ALTER TABLE users ADD COLUMN last_login_at timestamptz;\n"
-        "ALTER TABLE users ALTER COLUMN last_login_at SET DEFAULT clock_timestamp()",
-        "ALTER TABLE users DROP COLUMN last_login_at",
+    "915_granted_at_nullable": (
+        "ALTER TABLE user_roles ADD COLUMN granted_at timestamptz;\n"
+        "ALTER TABLE user_roles ALTER COLUMN granted_at SET DEFAULT clock_timestamp()",
+        "ALTER TABLE user_roles DROP COLUMN granted_at",
         True,
         {},
     ),
-    "916_last_login_at_backfill": (
+    "916_granted_at_backfill": (
+        # In batches of 1000 rows by primary key, each committed: a row is locked for one batch only.
         "DO $$\n"
-        "DECLARE updated integer;\n"
+        "DECLARE done uuid := '00000000-0000-0000-0000-000000000000'; upto uuid;\n"
         "BEGIN\n"
         "    LOOP\n"
-        "        UPDATE users SET last_login_at = created_at\n"
-        "        WHERE id IN (SELECT id FROM users WHERE last_login_at IS NULL LIMIT 2000);\n"
-        "        GET DIAGNOSTICS updated = ROW_COUNT;\n"
-        "        EXIT WHEN updated = 0;\n"
+        "        SELECT id INTO upto FROM (SELECT id FROM user_roles WHERE id > done ORDER BY id LIMIT 1000) batch\n"
+        "        ORDER BY id DESC LIMIT 1;\n"
+        "        EXIT WHEN upto IS NULL;\n"
+        "        UPDATE user_roles SET granted_at = created_at\n"
+        "        WHERE id > done AND id <= upto AND granted_at IS NULL;\n"
+        "        done := upto;\n"
         "        COMMIT;\n"
         "    END LOOP;\n"
         "END $$",
@@ -118,28 +121,28 @@ SAFE = {
         False,
         {},
     ),
-    "917_last_login_at_check": (
-        "ALTER TABLE users ADD CONSTRAINT users_last_login_at_not_null\n"
-        "    CHECK (last_login_at IS NOT NULL) NOT VALID",
-        "ALTER TABLE users DROP CONSTRAINT users_last_login_at_not_null",
+    "917_granted_at_check": (
+        "ALTER TABLE user_roles ADD CONSTRAINT user_roles_granted_at_not_null\n"
+        "    CHECK (granted_at IS NOT NULL) NOT VALID",
+        "ALTER TABLE user_roles DROP CONSTRAINT user_roles_granted_at_not_null",
         True,
         {},
     ),
-    "918_last_login_at_validate": (
-        "ALTER TABLE users VALIDATE CONSTRAINT users_last_login_at_not_null",
-        "ALTER TABLE users DROP CONSTRAINT users_last_login_at_not_null;\n"
-        "ALTER TABLE users ADD CONSTRAINT users_last_login_at_not_null\n"
-        "    CHECK (last_login_at IS NOT NULL) NOT VALID",
+    "918_granted_at_validate": (
+        "ALTER TABLE user_roles VALIDATE CONSTRAINT user_roles_granted_at_not_null",
+        "ALTER TABLE user_roles DROP CONSTRAINT user_roles_granted_at_not_null;\n"
+        "ALTER TABLE user_roles ADD CONSTRAINT user_roles_granted_at_not_null\n"
+        "    CHECK (granted_at IS NOT NULL) NOT VALID",
         True,
         {},
     ),
-    "919_last_login_at_not_null": (
-        "ALTER TABLE users ALTER COLUMN last_login_at SET NOT NULL;\n"
-        "ALTER TABLE users DROP CONSTRAINT users_last_login_at_not_null",
-        "ALTER TABLE users ADD CONSTRAINT users_last_login_at_not_null\n"
-        "    CHECK (last_login_at IS NOT NULL) NOT VALID;\n"
-        "ALTER TABLE users VALIDATE CONSTRAINT users_last_login_at_not_null;\n"
-        "ALTER TABLE users ALTER COLUMN last_login_at DROP NOT NULL",
+    "919_granted_at_not_null": (
+        "ALTER TABLE user_roles ALTER COLUMN granted_at SET NOT NULL;\n"
+        "ALTER TABLE user_roles DROP CONSTRAINT user_roles_granted_at_not_null",
+        "ALTER TABLE user_roles ADD CONSTRAINT user_roles_granted_at_not_null\n"
+        "    CHECK (granted_at IS NOT NULL) NOT VALID;\n"
+        "ALTER TABLE user_roles VALIDATE CONSTRAINT user_roles_granted_at_not_null;\n"
+        "ALTER TABLE user_roles ALTER COLUMN granted_at DROP NOT NULL",
         True,
         _PROVED,
     ),

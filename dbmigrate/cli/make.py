@@ -35,6 +35,10 @@ MAKE_VARIABLES = {
     "SHARD": "--shard",
     "SUMMARY": "--summary",
     "TRACE": "--trace",
+    "ROWS": "--rows",
+    "CLIENTS": "--clients",
+    "MAX_BLOCK": "--max-block",
+    "FROM_DB": "--from-db",
 }
 _SWITCH_ON = ("1", "yes", "true", "on")
 _SWITCH_OFF = ("", "0", "no", "false", "off")

@@ -40,7 +40,8 @@ ORDER BY n.nspname, c.relname
 """
 _COLUMNS = """
 SELECT a.attrelid::bigint AS table_oid, a.attnum AS number, a.attname::text AS name, a.attnotnull AS not_null,
-       a.atthasdef AS has_default, a.attidentity::text AS identity, a.attgenerated::text AS generated, format_type(a.atttypid, a.atttypmod) AS shown_type,
+       a.atthasdef AS has_default, a.attidentity::text AS identity, a.attgenerated::text AS generated,
+       format_type(a.atttypid, a.atttypmod) AS shown_type,
        coalesce(base.typname, t.typname)::text AS base, coalesce(base.typtype, t.typtype)::text AS typtype,
        coalesce(base.oid, t.oid)::bigint AS type_oid, elem.typname::text AS element,
        CASE WHEN a.atttypmod > 4 AND coalesce(base.typname, t.typname) IN ('varchar', 'bpchar')

@@ -42,20 +42,20 @@ def test_each_dangerous_change_to_a_live_table_fails_verify_with_the_lock_and_it
             "while SHARE ROW EXCLUSIVE blocks writes on it",
             "ALTER TABLE user_roles VALIDATE CONSTRAINT user_roles_user_id_fkey;",
         ),
-        "907_last_seen_at": (
+        "907_assigned_at": (
             "rewrites-table",
-            "rewrites users under ACCESS EXCLUSIVE",
-            "ALTER TABLE users ADD COLUMN last_seen_at timestamptz;",
+            "rewrites user_roles under ACCESS EXCLUSIVE",
+            "ALTER TABLE user_roles ADD COLUMN assigned_at timestamptz;",
         ),
         "908_rate_limit_bigint": (
             "changes-column-type",
             "rewrites user_entitlements under ACCESS EXCLUSIVE",
             "ALTER TABLE user_entitlements ADD COLUMN rfq_rate_limit_new bigint;",
         ),
-        "909_limits_check_valid": (
+        "909_email_check_valid": (
             "constraint-without-not-valid",
             "while ACCESS EXCLUSIVE blocks every read and write on it",
-            "ALTER TABLE user_entitlements VALIDATE CONSTRAINT user_entitlements_limits_check;",
+            "ALTER TABLE users VALIDATE CONSTRAINT users_email_format;",
         ),
         "920_display_name_not_null": (
             "set-not-null-scans",
@@ -73,8 +73,8 @@ def test_each_dangerous_change_to_a_live_table_fails_verify_with_the_lock_and_it
     assert "906_roles_fk_validated" in result.stderr.split("slow-after-access-exclusive")[0].splitlines()[-1]
     # The trace itself, as PostgreSQL reported it: the lock, the rewrite, the scan.
     assert "line 12 CREATE INDEX: SHARE on users (blocks writes) held " in out
-    assert "rewrites users and its 6 index(es); reads users (rewrite)" in out
-    assert "reads user_entitlements (validate); adds CHECK user_entitlements_limits_check" in out
+    assert "rewrites user_roles and its 3 index(es); reads user_roles (rewrite)" in out
+    assert "reads users (validate); adds CHECK users_email_format" in out
 
     untraced = dbs.cli("verify", "orion", "--trace", "0", expect=1)
     assert "skip safety: TRACE=0" in untraced.stdout
@@ -108,11 +108,11 @@ def test_the_safe_versions_pass_verify_and_the_json_trace_follows_its_schema(pro
     assert validate["scans"] == [{"table": "user_entitlements", "existed": True, "purpose": "validate"}]
     assert validate["constraints"][0]["event"] == "validated"
 
-    set_not_null = traces["919_last_login_at_not_null"]["statements"][0]
+    set_not_null = traces["919_granted_at_not_null"]["statements"][0]
     assert set_not_null["scans"] == []  # the validated CHECK proves it: PostgreSQL reads no row
-    assert ("users", "ACCESS EXCLUSIVE") in {(lock["relation"], lock["mode"]) for lock in set_not_null["locks"]}
+    assert ("user_roles", "ACCESS EXCLUSIVE") in {(lock["relation"], lock["mode"]) for lock in set_not_null["locks"]}
 
-    backfill = traces["916_last_login_at_backfill"]["statements"][0]
+    backfill = traces["916_granted_at_backfill"]["statements"][0]
     assert backfill["command"] == "DO" and backfill["transaction"] == "own"
 
     text = summary.read_text()
