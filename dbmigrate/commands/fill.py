@@ -276,9 +276,11 @@ def _foreign(table: Table, parent: Table, column: str, spread: bool, nullable: b
     return lambda rows_: parent.generators[column]([(i * step) % count for i in rows_])
 
 
-async def table_records(table: Table, start: int = 0, stop: int | None = None, written: dict | None = None):
+async def table_records(
+    table: Table, start: int = 0, stop: int | None = None, written: dict | None = None, after_chunk=None
+):
     """The rows of `table` from `start` to `stop`, generated chunk by chunk, as COPY takes them;
-    `written[table]` counts them as they go."""
+    `written[table]` counts them as they go, and `after_chunk()` is called after each chunk."""
     stop = table.rows if stop is None else stop
     columns = list(table.generators)
     for first in range(start, stop, CHUNK):
@@ -287,6 +289,8 @@ async def table_records(table: Table, start: int = 0, stop: int | None = None, w
             yield record
         if written is not None:
             written[table.shown] += len(block)
+        if after_chunk is not None:
+            after_chunk()
         await asyncio.sleep(0)  # let the progress line and the other tables' COPY run
 
 
@@ -306,22 +310,37 @@ async def fill_database(
     written = {t.shown: 0 for t in tables}
     planned = {t.shown: t.rows for t in tables}
     started = time.perf_counter()
+    await conn.execute("SET statement_timeout = 0")  # a table's COPY takes as long as its rows do
     for level in order(tables):
         work = [t for t in level if t.rows > 0]
         extra = [await connect() for _ in work[1:]] if connect else []
         try:
+            for other in extra:
+                await other.execute("SET statement_timeout = 0")
             if extra:  # the tables of one level at once, each on its own connection
                 pairs = zip([conn, *extra], work, strict=True)
-                await asyncio.gather(*(_copy(c, t, written, planned, progress) for c, t in pairs))
+                await _all([_copy(c, t, written, planned, progress) for c, t in pairs])
             else:
                 for table in work:
                     await _copy(conn, table, written, planned, progress)
         finally:
             for other in extra:
-                await other.close()
+                other.terminate()  # it may be in the middle of a COPY that failed
     for table in tables:
         await _after(conn, table)
     return FillResult(written, time.perf_counter() - started)
+
+
+async def _all(coroutines: list) -> None:
+    """Run them at once; at the first failure, cancel the others, wait for them, and raise it."""
+    tasks = [asyncio.ensure_future(c) for c in coroutines]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
 
 
 async def _copy(conn, table: Table, written: dict, planned: dict, progress: Progress | None) -> None:
@@ -332,7 +351,9 @@ async def _copy(conn, table: Table, written: dict, planned: dict, progress: Prog
             table.name,
             schema_name=table.schema,
             columns=list(table.generators),
-            records=table_records(table, written=written),
+            records=table_records(
+                table, written=written, after_chunk=(lambda: progress(written, planned)) if progress else None
+            ),
         )
     except asyncpg.PostgresError as error:
         raise UserError(

@@ -176,7 +176,9 @@ async def _scratch(target: Target, from_db: str | None):
         async with scratch_database(target, "rehearse", template=from_db) as scratch:
             yield scratch
     except asyncpg.InvalidCatalogNameError:
-        raise UserError(f"FROM_DB={from_db!r} is not a database on {target.name}'s server: name one that is there") from None
+        raise UserError(
+            f"FROM_DB={from_db!r} is not a database on {target.name}'s server: name one that is there"
+        ) from None
     except asyncpg.ObjectInUseError:
         raise UserError(
             f"FROM_DB={from_db!r} is in use: PostgreSQL copies a database (CREATE DATABASE ... TEMPLATE) only "

@@ -114,7 +114,9 @@ class Workload:
 
     async def start(self) -> None:
         for _ in range(self.clients + 1):
-            self._connections.append(await self.target.connect("rehearse workload"))
+            conn = await self.target.connect("rehearse workload")
+            await conn.execute("SET statement_timeout = 0")  # a query waits as long as a migration blocks it
+            self._connections.append(conn)
         pids = [c.get_server_pid() for c in self._connections[1:]]
         self._tasks = [asyncio.create_task(self._sample(self._connections[0], pids))]
         self._tasks += [
