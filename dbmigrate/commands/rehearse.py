@@ -73,6 +73,7 @@ class Result:
     sizes_before: dict[str, int] = field(default_factory=dict)
     sizes_after: dict[str, int] = field(default_factory=dict)
     failed: str | None = None
+    workload: bool = False  # a workload ran (a migration too quick for any query to overlap it blocked none)
 
     @property
     def blocked_ms(self) -> float:
@@ -213,10 +214,10 @@ def _touched(pending: list[Migration], existing: set[str]) -> set[str]:
 
 async def _fill(scratch: Target, conn: asyncpg.Connection, rows_for) -> None:
     last = [0.0]
-    started = time.perf_counter()
+    started = time.monotonic()
 
     def progress(written: dict[str, int], planned: dict[str, int]) -> None:
-        now = time.perf_counter()
+        now = time.monotonic()
         done, total = sum(written.values()), sum(planned.values())
         if now - last[0] >= 1.0 or done == total:
             last[0] = now
@@ -247,17 +248,17 @@ async def _run(scratch: Target, pending: list[Migration], loads, clients: int, t
                 tables = _named(migration, touched)
                 await asyncio.sleep(SETTLE_SECONDS if workload else 0)
                 result.sizes_before = await _sizes(conn, tables)
-                started = time.perf_counter()
+                started = time.monotonic()
                 try:
                     await executor.apply(scratch, conn, migration, backwards=False)
                 except UserError as error:
                     result.failed = str(error)
-                ended = time.perf_counter()
+                ended = time.monotonic()
                 result.duration_ms = (ended - started) * 1000
                 result.sizes_after = await _sizes(conn, tables)
                 if workload is not None:
                     await asyncio.sleep(0.2)  # the queries it held up finish
-                    _measure(workload, result, started, ended)
+                    await _measure(workload, result, started, ended)
                     say(rehearse_report.progress_line(scratch.name, result))
                 if result.failed:
                     break
@@ -267,14 +268,15 @@ async def _run(scratch: Target, pending: list[Migration], loads, clients: int, t
     return results
 
 
-def _measure(workload: Workload, result: Result, started: float, ended: float) -> None:
-    before = workload.window(started - SETTLE_SECONDS, started, overlapping=False)
-    during = workload.window(started, ended)
+async def _measure(workload: Workload, result: Result, started: float, ended: float) -> None:
+    before = await workload.window(started - SETTLE_SECONDS, started, overlapping=False)
+    during = await workload.window(started, ended)
     result.before = (before.p50_ms, before.p99_ms)
     result.during = (during.p50_ms, during.p99_ms)
     result.longest_ms = during.longest_ms
     result.queries, result.errors = during.queries, during.errors
-    result.sampled_ms = workload.longest_sampled_wait_ms(started, ended)
+    result.sampled_ms = await workload.longest_sampled_wait_ms(started, ended)
+    result.workload = True
 
 
 def _named(migration: Migration, touched: set[str]) -> list[str]:

@@ -1,12 +1,15 @@
 """The rehearsal's traffic: short reads and writes by primary key on the tables the pending
 migrations touch, from CLIENTS connections, every query timed; and a sampler of lock waits.
 
-Each client is an asyncio task on a connection of its own: it picks a table and one of a sample of
-its primary keys, reads that row or writes one column of it back to itself, and records when the
-query started and how long it took, then pauses a moment (a busy service, not a benchmark). The
-sampler reads pg_stat_activity every SAMPLE_SECONDS: how long the longest workload query waiting on
-a lock has waited. Invariant: the workload changes no value (an UPDATE sets a column to itself), so
-the migrations see the rows that were filled.
+The workload runs in a process of its own, as a service would, so the migration being measured
+never waits for the workload's own Python work (`Workload` is its handle in the rehearsal; the
+two share the monotonic clock, so the rehearsal asks it about any stretch of time). In it, each
+client is an asyncio task on a connection of its own: it picks a table and one of a sample of its
+primary keys, reads that row or writes one column of it back to itself, records when the query
+started and how long it took, then pauses a moment (a busy service, not a benchmark). The sampler
+reads pg_stat_activity every SAMPLE_SECONDS: how long the longest workload query waiting on a lock
+has waited. Invariant: the workload changes no value (an UPDATE sets a column to itself), so the
+migrations see the rows that were filled.
 """
 
 from __future__ import annotations
@@ -14,13 +17,16 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import multiprocessing
 import random
+import signal
 import time
 from array import array
 from dataclasses import dataclass, field
 
 import asyncpg
 
+from dbmigrate.core.errors import UserError
 from dbmigrate.engine.target import Target
 from dbmigrate.server.connection import quote_identifier
 
@@ -101,8 +107,8 @@ async def prepare_tables(conn: asyncpg.Connection, tables: list[str]) -> tuple[l
     return loads, notes
 
 
-class Workload:
-    """CLIENTS clients and a sampler on `target`, started and stopped around the migrations."""
+class _Clients:
+    """CLIENTS clients and a sampler on `target`, in the workload's process."""
 
     def __init__(self, target: Target, tables: list[TableLoad], clients: int) -> None:
         self.target, self.tables, self.clients = target, tables, clients
@@ -141,10 +147,10 @@ class Workload:
             table = self.tables[rng.randrange(len(self.tables))]
             key = table.keys[rng.randrange(len(table.keys))]
             write = table.write_sql is not None and rng.random() < WRITE_SHARE
-            started = time.perf_counter()
+            started = time.monotonic()
             ok = await self._query(conn, table, table.write_sql if write else table.read_sql, key, write)
             timings.started.append(started)
-            timings.seconds.append(time.perf_counter() - started)
+            timings.seconds.append(time.monotonic() - started)
             timings.ok.append(ok)
             await asyncio.sleep(PAUSE_SECONDS)
 
@@ -172,7 +178,7 @@ class Workload:
                 waited = await conn.fetchval(_LOCK_WAIT, pids)
             except asyncpg.PostgresError:
                 waited = 0.0
-            times.append(time.perf_counter())
+            times.append(time.monotonic())
             waits.append(waited)
             await asyncio.sleep(SAMPLE_SECONDS)
 
@@ -200,3 +206,83 @@ class Workload:
         times, waits = self.samples
         first, last = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
         return max((waits[i] for i in range(first, last)), default=0.0) * 1000
+
+
+class Workload:
+    """The workload's process, started and stopped around the migrations, asked about its timings."""
+
+    def __init__(self, target: Target, tables: list[TableLoad], clients: int) -> None:
+        self.target, self.tables, self.clients = target, tables, clients
+        self._process = None
+        self._pipe = None
+
+    async def start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no event loop inherited
+        self._pipe, child = context.Pipe()
+        self._process = context.Process(
+            target=_serve, args=(self.target, self.tables, self.clients, child), daemon=True
+        )
+        self._process.start()
+        answer = await self._ask(None)
+        if answer != "ready":
+            await self.stop()
+            raise UserError(f"the rehearsal's workload did not start: {answer}")
+
+    async def window(self, start: float, end: float, overlapping: bool = True) -> Window:
+        return await self._ask(("window", start, end, overlapping))
+
+    async def longest_sampled_wait_ms(self, start: float, end: float) -> float:
+        return await self._ask(("sampled", start, end))
+
+    async def stop(self) -> None:
+        """Stop the clients; `tables` then says which tables refused writes (and why)."""
+        if self._process is None:
+            return
+        try:
+            if self._process.is_alive():
+                refused = await asyncio.wait_for(self._ask(("stop",)), 30)
+                for table, why in zip(self.tables, refused, strict=True):
+                    table.write_refused = why
+        except (Exception, asyncio.CancelledError):
+            pass
+        finally:
+            self._process.join(5)
+            if self._process.is_alive():
+                self._process.terminate()
+                self._process.join(5)
+            self._process = None
+
+    async def _ask(self, request):
+        if request is not None:
+            self._pipe.send(request)
+        return await asyncio.to_thread(self._pipe.recv)
+
+
+def _serve(target: Target, tables: list[TableLoad], clients: int, pipe) -> None:
+    """The workload process: start, then answer the rehearsal's questions until it says stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the rehearsal's to handle: it stops us
+    asyncio.run(_answer(_Clients(target, tables, clients), pipe))
+
+
+async def _answer(workload: _Clients, pipe) -> None:
+    try:
+        await workload.start()
+    except Exception as error:
+        pipe.send(str(error).splitlines()[0] if str(error) else type(error).__name__)
+        return
+    pipe.send("ready")
+    try:
+        while True:
+            request = await asyncio.to_thread(pipe.recv)
+            if request[0] == "window":
+                pipe.send(workload.window(*request[1:]))
+            elif request[0] == "sampled":
+                pipe.send(workload.longest_sampled_wait_ms(*request[1:]))
+            else:
+                break
+    except EOFError:  # the rehearsal went away
+        pass
+    finally:
+        await workload.stop()
+    with contextlib.suppress(OSError):
+        pipe.send([table.write_refused for table in workload.tables])
