@@ -1,7 +1,8 @@
 """The base branch: what git says the migrations were there, for verify's immutability check (a
 committed migration never changes, new ones number after) and for rehearsal's BASE=ref.
 
-Without git or a base to compare with, the check is skipped, saying why.
+Without git or a base to compare with, the check is skipped, saying why. Invariant: git is only
+read (ls-tree, show, merge-base), never asked to change the checkout.
 """
 
 from __future__ import annotations

@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
@@ -32,6 +30,7 @@ from dbmigrate.engine import statements as sql_statements
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.statement_facts import facts
 from dbmigrate.engine.target import Target
+from dbmigrate.engine.trace_catalog import CONSTRAINT_TYPES, PG_LOCK_NAMES, SAMPLE, Snapshot, snapshot
 from dbmigrate.engine.trace_model import (
     KINDS,
     LOCK_MODES,
@@ -43,62 +42,7 @@ from dbmigrate.engine.trace_model import (
     StatementTrace,
 )
 
-_PG_LOCK_NAMES = {"".join(w.title() for w in mode.split()) + "Lock": mode for mode in LOCK_MODES}
-
 BOOKKEEPING = frozenset({"migration", "dbmigrate_history"})  # recorder.py's tables: never traced
-
-# One round trip after each statement: this backend's relation locks, every user relation's file,
-# each table's seq scans counted so far (pg_stat_xact_user_tables' seq_scan), every constraint, and
-# the lock_timeout in force. Object IDs as bigint: JSON gives oid values as strings.
-_SNAPSHOT = """
-SELECT json_build_object(
-  'r', (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, CASE WHEN n.nspname = 'public' THEN c.relname
-                ELSE n.nspname || '.' || c.relname END, c.relkind, c.relfilenode::bigint, i.indrelid::bigint)), '[]')
-        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace LEFT JOIN pg_index i ON i.indexrelid = c.oid
-        WHERE c.oid >= 16384 AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'),
-  'l', (SELECT coalesce(json_agg(json_build_array(l.relation::bigint, l.mode)), '[]') FROM pg_locks l
-        WHERE l.pid = pg_backend_pid() AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384),
-  's', (SELECT coalesce(json_agg(json_build_array(c.oid::bigint, n)), '[]')
-        FROM pg_class c, pg_stat_get_xact_numscans(c.oid) n
-        WHERE c.oid >= 16384 AND c.relkind IN ('r', 'm', 'p') AND n > 0),
-  'c', (SELECT coalesce(json_agg(json_build_array(oid::bigint, conname, contype, conrelid::bigint, convalidated)), '[]')
-        FROM pg_constraint WHERE conrelid >= 16384),
-  't', current_setting('lock_timeout'))
-"""
-# A sample of another backend's relation locks, and whether it waits on the sampling one.
-_SAMPLE = """
-SELECT coalesce(array_agg(l.relation::bigint || ' ' || l.mode) FILTER (WHERE l.relation IS NOT NULL), '{}'),
-       $2 = ANY(pg_blocking_pids($1))
-FROM pg_locks l WHERE l.pid = $1 AND l.locktype = 'relation' AND l.granted AND l.relation >= 16384
-"""
-_CONSTRAINT_TYPES = {
-    "c": "CHECK",
-    "f": "FOREIGN KEY",
-    "p": "PRIMARY KEY",
-    "u": "UNIQUE",
-    "x": "EXCLUDE",
-    "n": "NOT NULL",
-}
-
-
-@dataclass
-class _Snapshot:
-    relations: dict[int, tuple[str, str, int, int | None]]  # oid -> (name, relkind, filenode, table oid)
-    locks: set[tuple[int, str]]
-    scans: dict[int, int]
-    constraints: dict[int, tuple[str, str, int, bool]]  # oid -> (name, contype, table oid, validated)
-    lock_timeout: str
-
-
-async def _snapshot(conn: asyncpg.Connection) -> _Snapshot:
-    document = json.loads(await conn.fetchval(_SNAPSHOT))
-    return _Snapshot(
-        relations={oid: (name, kind, node, table) for oid, name, kind, node, table in document["r"]},
-        locks={(oid, _PG_LOCK_NAMES.get(mode, mode)) for oid, mode in document["l"]},
-        scans=dict(document["s"]),
-        constraints={oid: (name, kind, table, valid) for oid, name, kind, table, valid in document["c"]},
-        lock_timeout=document["t"],
-    )
 
 
 def prelude(lock_timeout: str, statement_timeout: str, local: bool) -> str:
@@ -119,14 +63,14 @@ async def apply_traced(target: Target, migration: Migration) -> MigrationTrace:
     )
     async with target.connected("trace") as conn, executor.locked(target, conn):
         executor.refuse_unsafe(target, [migration], conn)
-        tracer = _Tracer(target, conn, trace, await _snapshot(conn))
+        tracer = _Tracer(target, conn, trace, await snapshot(conn))
         # SQL runs statement by statement; Piccolo's operations send theirs through a traced connection.
         is_sql = migration.statements(False) is not None
         runner = conn if is_sql else _TracingConnection(conn, tracer, shown_file, migration.transactional)
         try:
             if migration.transactional:
                 async with migration.transaction(runner, prelude(lock_timeout, statement_timeout, local=True)):
-                    tracer.last = await _snapshot(conn)
+                    tracer.last = await snapshot(conn)
                     await _run(migration, runner, tracer, target.project_root)
                     await _record(target, conn, migration, tracer)
                 tracer.committed()
@@ -202,7 +146,7 @@ class _TracingConnection:
 
 
 class _Tracer:
-    def __init__(self, target: Target, conn: asyncpg.Connection, trace: MigrationTrace, before: _Snapshot) -> None:
+    def __init__(self, target: Target, conn: asyncpg.Connection, trace: MigrationTrace, before: Snapshot) -> None:
         self.target, self.conn, self.trace = target, conn, trace
         self.existed = set(before.relations)
         self.names = dict(before.relations)  # every relation seen, kept after it is dropped
@@ -219,17 +163,17 @@ class _Tracer:
         if in_transaction:
             result = await run()
             ended = self.elapsed_ms()
-            after = await _snapshot(self.conn)
+            after = await snapshot(self.conn)
             self._add(sql, file, line, "migration", started, ended, self.last, after, None)
             self.last = after
             return result
         if not _outside_transaction(sql):
             await self.conn.execute("BEGIN")
             try:
-                before = await _snapshot(self.conn)
+                before = await snapshot(self.conn)
                 result = await run()
                 ended = self.elapsed_ms()
-                after = await _snapshot(self.conn)
+                after = await snapshot(self.conn)
                 await self.conn.execute("COMMIT")
             except asyncpg.InvalidTransactionTerminationError:  # it commits itself: run it alone
                 await self.conn.execute("ROLLBACK")
@@ -240,10 +184,10 @@ class _Tracer:
             else:
                 self._add(sql, file, line, "own", started, ended, before, after, None, held_until=self.elapsed_ms())
                 return result
-        before = await _snapshot(self.conn)
+        before = await snapshot(self.conn)
         result, sampled = await self._sampled(run)
         ended = self.elapsed_ms()
-        self._add(sql, file, line, "none", started, ended, before, await _snapshot(self.conn), sampled)
+        self._add(sql, file, line, "none", started, ended, before, await snapshot(self.conn), sampled)
         return result
 
     def committed(self) -> None:
@@ -272,10 +216,10 @@ class _Tracer:
         task = asyncio.ensure_future(run())
         try:
             while not task.done():
-                locks, waits_on_us = await watcher.fetchrow(_SAMPLE, pid, watcher.get_server_pid())
+                locks, waits_on_us = await watcher.fetchrow(SAMPLE, pid, watcher.get_server_pid())
                 for lock in locks:
                     oid, mode = lock.split(" ", 1)
-                    seen.add((int(oid), _PG_LOCK_NAMES.get(mode, mode)))
+                    seen.add((int(oid), PG_LOCK_NAMES.get(mode, mode)))
                 if holding and waits_on_us:
                     await watcher.execute("COMMIT")
                     holding = False
@@ -349,7 +293,7 @@ class _Tracer:
         name, kind, _, _ = self.names[oid]
         return Lock(mode, name, KINDS.get(kind, kind), oid in self.existed, held_ms)
 
-    def _scans(self, before: _Snapshot, after: _Snapshot, statement: StatementTrace, fact) -> list[Scan]:
+    def _scans(self, before: Snapshot, after: Snapshot, statement: StatementTrace, fact) -> list[Scan]:
         rewritten = {change.relation for change in statement.rewrites}
         indexed = {change.table for change in statement.created if change.kind in ("index", "partitioned index")}
         scans = []
@@ -370,7 +314,7 @@ class _Tracer:
             scans.append(Scan(name, oid in self.existed, purpose))
         return scans
 
-    def _constraints(self, before: _Snapshot, after: _Snapshot) -> list[ConstraintEvent]:
+    def _constraints(self, before: Snapshot, after: Snapshot) -> list[ConstraintEvent]:
         events = []
         for oid, (name, kind, table, valid) in after.constraints.items():
             earlier = before.constraints.get(oid)
@@ -381,7 +325,7 @@ class _Tracer:
             event = "added" if earlier is None else "validated"
             events.append(
                 ConstraintEvent(
-                    name, _CONSTRAINT_TYPES.get(kind, kind), self._name(table), table in self.existed, event, valid
+                    name, CONSTRAINT_TYPES.get(kind, kind), self._name(table), table in self.existed, event, valid
                 )
             )
         return events
