@@ -207,7 +207,8 @@ class _Tracer:
 
     async def _sampled(self, run) -> tuple[object, set[tuple[int, str]]]:
         """Run a statement alone while another connection samples its locks; a snapshot held by
-        the sampler makes a CONCURRENTLY build wait (holding its lock) until the sampler lets go."""
+        the sampler makes a CONCURRENTLY build wait (holding its lock) until the sampler has seen
+        a lock of it, so that lock is seen however quick the build."""
         if self._watcher is None:
             self._watcher = await self.target.connect("trace sampler")
         watcher, pid, seen = self._watcher, self.conn.get_server_pid(), set()
@@ -220,7 +221,7 @@ class _Tracer:
                 for lock in locks:
                     oid, mode = lock.split(" ", 1)
                     seen.add((int(oid), PG_LOCK_NAMES.get(mode, mode)))
-                if holding and waits_on_us:
+                if holding and (waits_on_us or locks):  # seen (or waiting on us): let it go on at once
                     await watcher.execute("COMMIT")
                     holding = False
             return await task, seen
