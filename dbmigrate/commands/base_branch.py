@@ -2,16 +2,15 @@
 committed migration never changes, new ones number after) and for rehearsal's BASE=ref.
 
 Without git or a base to compare with, the check is skipped, saying why. Invariant: git is only
-read (ls-tree, show, merge-base), never asked to change the checkout.
+read (vcs.py), never asked to change the checkout.
 """
 
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
+from dbmigrate.commands import vcs
 from dbmigrate.core.errors import UserError
 from dbmigrate.engine import files
 from dbmigrate.engine.target import Target
@@ -20,9 +19,9 @@ from dbmigrate.engine.target import Target
 def immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None]:
     """(problems, what passed, the migration files on the base branch or None) against the base branch."""
     root, migrations = target.project_root, target.files
-    if not (shutil.which("git") and _git(root, "rev-parse", "--is-inside-work-tree") == "true"):
+    if not vcs.in_checkout(root):
         return [], "not a git checkout: skipped", None
-    base = base or _default_base(root)
+    base = base or vcs.default_base(root)
     if base is None:
         return [], "no BASE, origin/main or main to compare with: skipped", None
     if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
@@ -35,7 +34,7 @@ def immutability(target: Target, base: str | None) -> tuple[list[str], str, set[
         current = root / relative
         if not current.exists():
             problems.append(f"{relative} exists on {base} but was deleted: never remove committed migrations")
-        elif current.read_bytes() != _git_show(root, f"{base}:{relative}"):
+        elif current.read_bytes() != vcs.git_show(root, f"{base}:{relative}"):
             problems.append(f"{relative} differs from {base}: never modify committed migrations, write a new one")
     base_paths = {root / p for p in at_base}
     numbers_at_base = [m.number for m in migrations if m.path in base_paths and m.number is not None]
@@ -54,7 +53,7 @@ def paths_at(target: Target, base: str) -> set[Path]:
     """The migration files (.py) of `target`'s database on git ref `base`; a UserError when
     there is no git checkout or git does not know the ref."""
     root = target.project_root
-    if not (shutil.which("git") and _git(root, "rev-parse", "--is-inside-work-tree") == "true"):
+    if not vcs.in_checkout(root):
         raise UserError(f"BASE={base} needs a git checkout, and {root} is not one: leave BASE unset")
     listed = _listed(target, base)
     if listed is None:
@@ -65,26 +64,7 @@ def paths_at(target: Target, base: str) -> set[Path]:
 def _listed(target: Target, base: str) -> list[str] | None:
     root = target.project_root
     folder = files.migrations_folder(root, target.database).relative_to(root)
-    listed = _git(root, "ls-tree", "-r", "--name-only", base, "--", str(folder))
+    listed = vcs.files_at(root, base, folder)
     if listed is None:
         return None
-    return [p for p in listed.splitlines() if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]
-
-
-def _default_base(root: Path) -> str | None:
-    merge_base = _git(root, "merge-base", "HEAD", "origin/main")
-    if merge_base:
-        return merge_base[:12]
-    return "main" if _git(root, "rev-parse", "--verify", "--quiet", "main") else None
-
-
-def _git(root: Path, *args: str) -> str | None:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def _git_show(root: Path, revision_path: str) -> bytes:
-    result = subprocess.run(["git", "show", revision_path], cwd=root, capture_output=True, timeout=30)
-    if result.returncode != 0:
-        raise UserError(f"git show {revision_path} failed: {result.stderr.decode(errors='replace').strip()}")
-    return result.stdout
+    return [p for p in listed if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]

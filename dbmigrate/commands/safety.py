@@ -40,7 +40,8 @@ def check(report, traces: list[MigrationTrace], migrations: list[Migration], sco
     for trace in traces:
         migration = by_id[trace.migration]
         result, refused = _judge(trace, migration, scope)
-        problems += refused + [f"{finding.summary()} (recipe above)" for finding in result.findings]
+        # The recipe goes below its finding, as the detail verify prints indented.
+        problems += refused + [f"{finding.summary()}\n{finding.recipe}" for finding in result.findings]
         results.append(result)
         for line in trace_lines(result):
             report_line(report, line)
@@ -91,8 +92,8 @@ def _judge(trace: MigrationTrace, migration: Migration, scope: set[Path] | None)
 
 def trace_lines(result: Judged) -> list[str]:
     """The trace of one migration as text: a header, then one line per statement that touches a
-    relation that existed before the migration (the others are counted), each finding with its
-    recipe under the statement it is about."""
+    relation that existed before the migration (the others are counted), each finding's rule
+    under the statement it is about (the finding itself, with its recipe, is the check's problem)."""
     trace = result.trace
     kind = "transactional" if trace.transactional else "non-transactional"
     judged = "" if result.judged else f"; not judged: {result.why_not}"
@@ -109,8 +110,7 @@ def trace_lines(result: Judged) -> list[str]:
         lines.append(f"  {shown}")
         for finding in result.findings:
             if (finding.file, finding.line) == (statement.file, statement.line):
-                lines.append(f"    FAIL {finding.rule}: {finding.problem}")
-                lines += [f"      {line}" for line in finding.recipe.splitlines()]
+                lines.append(f"    finding: {finding.rule} (with its recipe below)")
     if quiet:
         lines.append(f"  {quiet} statement(s) touch only what this migration creates (or nothing)")
     for finding, reason in result.accepted:

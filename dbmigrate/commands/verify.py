@@ -17,8 +17,10 @@
    SAFETY_ACCEPTED = {"rule": "why"} (commands/safety.py). TRACE=0 applies without the trace.
 
 Each file is read and hashed once per run (the Target carries them), so the cost grows with the
-length of the history, not its square. Each problem is one line naming the migration and the
-first difference.
+length of the history, not its square. Each problem is said once, on stderr, as it is found: a line
+naming the migration and the first difference, with the detail indented below it (the snapshot's
+unified diff, tables.py's changes column by column, a safety finding's recipe); the command then
+fails with one line counting them.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from pathlib import Path
 
 from dbmigrate.commands import safety
 from dbmigrate.commands.base_branch import immutability
+from dbmigrate.commands.common import in_a_checkout
 from dbmigrate.commands.lint import lint as lint_migrations
-from dbmigrate.commands.scaffold import auto_migration_source
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, reporting_to, say
@@ -54,13 +56,22 @@ LINT_SCOPES = ("all", "new")
 class Report:
     database: str
     problems: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # the names of the checks that failed
     judged: list[safety.Judged] = field(default_factory=list)  # the safety check's traces and findings
 
     def check(self, name: str, problems: list[str], passed: str) -> None:
-        self.problems += [f"{self.database}: {name}: {p}" for p in problems]
-        say(f"{self.database}: {'FAIL' if problems else 'ok  '} {name}: {passed if not problems else problems[0]}")
-        for problem in problems[1:]:
-            say(f"{self.database}:      {name}: {problem}")
+        """Say that check `name` passed, or each of its problems once (on stderr); a problem's lines
+        after the first are its detail, printed indented."""
+        if not problems:
+            say(f"{self.database}: ok   {name}: {passed}")
+            return
+        self.failed.append(name)
+        for problem in problems:
+            first, *detail = problem.splitlines()
+            self.problems.append(f"{self.database}: {name}: {first}")
+            print(f"{self.database}: FAIL {name}: {first}", file=sys.stderr, flush=True)
+            for line in detail:
+                print(f"    {line}", file=sys.stderr, flush=True)
 
     def skip(self, name: str, why: str) -> None:
         say(f"{self.database}: skip {name}: {why}")
@@ -89,11 +100,11 @@ async def verify(settings: Settings, databases: list[Database], options: VerifyO
         print(json.dumps(safety.document(reports), indent=2))
     if options.summary is not None and options.trace:
         safety.write_summary(options.summary, reports, append=options.append_summary)
-    problems = [problem for report in reports for problem in report.problems]
-    if problems:
-        for problem in problems[:-1]:
-            print(f"error: {problem}", file=sys.stderr)
-        raise UserError(problems[-1])
+    failed = {report.database: report.failed for report in reports if report.failed}
+    if failed:
+        count = sum(len(report.problems) for report in reports)
+        checks = "; ".join(f"{name}: {', '.join(names)}" for name, names in failed.items())
+        raise UserError(f"verify found {count} problem(s), each shown above ({checks})")
 
 
 def _to_stderr(line: str) -> None:
@@ -102,13 +113,14 @@ def _to_stderr(line: str) -> None:
 
 async def dump_schemas(settings: Settings, databases: list[Database]) -> None:
     """Regenerate schema/<database>.sql from scratch databases migrated from empty."""
+    in_a_checkout(settings, "schema-dump")
     await connection.prepare(settings, databases)
     for database in databases:
         await dump_schema(settings, database)
 
 
 async def verify_database(settings: Settings, database: Database, options: VerifyOptions = VerifyOptions()) -> Report:
-    """Run every check on `database`; the report holds the problems found (none when all pass)."""
+    """Run every check on `database`, saying each result as it comes."""
     report = Report(database.name)
     target = Target.resolve(settings, database)
     immutability_problems, immutability_passed, on_base = immutability(target, options.base)
@@ -217,12 +229,19 @@ async def _load(target: Target, file: MigrationFile) -> Migration | str:
 
 
 async def _drift(scratch: Target, report: Report, completed: bool) -> None:
+    from dbmigrate.commands.model_drift import model_changes  # imports Piccolo's differ: only verify needs it
+
     problems = []
-    auto = await auto_migration_source(scratch.database.app, "000_drift_check", "drift_check", scratch.project_root)
-    if auto is not None:
+    changes = await model_changes(scratch.database.app)
+    if changes:
         problems.append(
-            f"{scratch.database.app}/tables.py has changes no migration makes: "
-            f"run `make db-migrate-create NAME=... DB={scratch.name} AUTO=1`"
+            "\n".join(
+                [
+                    f"{scratch.database.app}/tables.py has changes no migration makes "
+                    f"(`make db-migrate-create NAME=... DB={scratch.name} AUTO=1` writes them):",
+                    *changes,
+                ]
+            )
         )
     path = schema_dump.snapshot_path(scratch.project_root, scratch.name)
     relative = path.relative_to(scratch.project_root)
@@ -231,11 +250,16 @@ async def _drift(scratch: Target, report: Report, completed: bool) -> None:
     elif not path.exists():
         problems.append(f"no snapshot {relative}: run `make db-schema-dump`")
     else:
-        difference = schema_dump.first_difference(path.read_text(), await _dump(scratch))
-        if difference:
+        diff = schema_dump.unified_diff(path.read_text(), await _dump(scratch), str(relative), "the migrated database")
+        if diff:
             problems.append(
-                f"the migrated database differs from {relative} at {difference}; "
-                "run `make db-schema-dump` and commit the result"
+                "\n".join(
+                    [
+                        f"the migrated database differs from {relative}; if the change is intended, run "
+                        f"`make db-schema-dump DB={scratch.name}` and commit the result:",
+                        *diff,
+                    ]
+                )
             )
     passed = "tables.py matches the migrations" + ("; the schema matches its snapshot" if completed else "")
     report.check("drift", problems, passed)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from support import ROOT, Databases, migration_ids
+from support import Databases, migration_ids
 
 from dbmigrate.cli.make import make_argv
 from dbmigrate.commands.status import SCHEMA_PATH
@@ -52,7 +52,7 @@ def test_a_fleet_on_two_servers_migrates_every_database_and_a_rerun_does_only_wh
 
     again = subprocess.run(
         ["make", "-s", "db-migrate-fleet", f"TARGETS={targets}", "PARALLEL=2"],
-        cwd=ROOT,
+        cwd=dbs.cwd,
         env=dbs.env,
         capture_output=True,
         text=True,

@@ -16,6 +16,18 @@ from dbmigrate.commands.safety import SCHEMA_PATH
 MIGRATIONS = "orion/piccolo_migrations"
 
 
+def finding(stderr: str, migration_id: str, rule: str) -> tuple[str, str]:
+    """verify's problem line for `rule` in `migration_id`, and the recipe indented below it."""
+    lines = stderr.splitlines()
+    index = next(i for i, line in enumerate(lines) if f"safety: {migration_id}: " in line and f": {rule}: " in line)
+    detail = []
+    for line in lines[index + 1 :]:
+        if not line.startswith("    "):
+            break
+        detail.append(line.strip())
+    return lines[index], "\n".join(detail)
+
+
 def test_each_dangerous_change_to_a_live_table_fails_verify_with_the_lock_and_its_recipe(project, dbs: Databases):
     write_live_migrations(project, DANGEROUS)
     write_sql_migration(
@@ -65,12 +77,14 @@ def test_each_dangerous_change_to_a_live_table_fails_verify_with_the_lock_and_it
         "921_note": ("no-lock-timeout", "ACCESS EXCLUSIVE on users with lock_timeout off", 'LOCK_TIMEOUT = "5s"'),
     }
     for migration_id, (rule, lock, recipe) in expected.items():
-        where = f"{migration_id}: {MIGRATIONS}/orion_{migration_id}.py line "
-        assert f"{where}" in result.stderr and f": {rule}: " in result.stderr, (migration_id, result.stderr)
+        problem, detail = finding(result.stderr, migration_id, rule)
+        assert problem.startswith(f"orion: FAIL safety: {migration_id}: {MIGRATIONS}/orion_{migration_id}.py line ")
+        assert lock in problem and recipe in detail, (problem, detail)
         block = out[out.index(f"trace {migration_id} ") :].split("orion: trace ")[0]
-        assert f"FAIL {rule}: " in block and lock in block and recipe in block, (migration_id, block)
+        assert f"finding: {rule}" in block, block
     # The foreign key also validates while the transaction still holds the ACCESS EXCLUSIVE its DROP took.
-    assert "906_roles_fk_validated" in result.stderr.split("slow-after-access-exclusive")[0].splitlines()[-1]
+    problem, _ = finding(result.stderr, "906_roles_fk_validated", "slow-after-access-exclusive")
+    assert "holds ACCESS EXCLUSIVE on user_roles (taken by line " in problem
     # The trace itself, as PostgreSQL reported it: the lock, the rewrite, the scan.
     assert "line 12 CREATE INDEX: SHARE on users (blocks writes) held " in out
     assert "rewrites user_roles and its 3 index(es); reads user_roles (rewrite)" in out
@@ -157,7 +171,7 @@ return manager
     )
     result = dbs.cli("verify", "orion", expect=1)
     out = result.stdout
-    err = "\n".join(line for line in result.stderr.splitlines() if ": safety: " in line)
+    err = "\n".join(line for line in result.stderr.splitlines() if "FAIL safety: " in line)
     assert "905_unreasoned: SAFETY_ACCEPTED needs a reason for index-without-concurrently" in err
     assert "905_unreasoned: orion/piccolo_migrations/orion_905_unreasoned.py line 12: index-without-concurrently" in err
     assert "906_misnamed: SAFETY_ACCEPTED names 'index-without-concurency', which is not a rule" in err
