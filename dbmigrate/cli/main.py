@@ -36,6 +36,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         confirm=getattr(args, "confirm", None),
         check=getattr(args, "check", False),
         json=getattr(args, "format", "text") == "json",
+        phase=getattr(args, "phase", None),
     )
     if args.command == "stop":
         from dbmigrate.commands import databases as database_commands
@@ -63,11 +64,15 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "create":
             from dbmigrate.commands import create
 
-            await create.create(settings, databases[0], args.name, args.auto, args.transaction != "0")
+            await create.create(settings, databases[0], args.name, args.auto, args.transaction != "0", args.phase)
         case "status":
             from dbmigrate.commands import status
 
             await status.status(settings, databases, options)
+        case "pause" | "resume":
+            from dbmigrate.commands import batches
+
+            await batches.pause(settings, databases[0], args.id, args.command == "pause")
         case "repair":
             from dbmigrate.commands import repair
 

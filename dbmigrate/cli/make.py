@@ -33,6 +33,8 @@ MAKE_VARIABLES = {
     "TARGETS": "--targets",
     "PARALLEL": "--parallel",
     "SHARD": "--shard",
+    "PHASE": "--phase",
+    "ID": "--id",
 }
 _SWITCH_ON = ("1", "yes", "true", "on")
 _SWITCH_OFF = ("", "0", "no", "false", "off")

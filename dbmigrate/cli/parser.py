@@ -8,9 +8,10 @@ import argparse
 import sys
 
 from dbmigrate.core.config import DATABASES
+from dbmigrate.engine import phases
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
-ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import")
+ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "pause", "resume")
 # Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
 # quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
 PRINTING_COMMANDS = ("status",)
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{flag}", **_FLAGS[flag])
         return p
 
-    command("migrate", "apply pending migrations", DEFAULT_DATABASE, "to", "dry-run", "out-of-order")
+    command("migrate", "apply pending migrations", DEFAULT_DATABASE, "to", "dry-run", "out-of-order", "phase")
     command("down", "roll back the last applied migration", DEFAULT_DATABASE, "steps", "to", "dry-run", "confirm")
     p = sub.add_parser("create", help="write the next numbered migration")
     p.add_argument("name", help="what it does, e.g. add_order_limits")
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="1",
         help="0 writes a non-transactional migration (CREATE INDEX CONCURRENTLY), run one statement at a time",
     )
+    p.add_argument("--phase", **_FLAGS["phase"])
     command(
         "status",
         "show applied, pending, modified, missing and failed migrations",
@@ -63,9 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate-fleet",
         "migrate every database listed in --targets, --parallel at once (fleet.py)",
         "none",
-        *("targets", "parallel", "to", "dry-run", "out-of-order", "shard"),
+        *("targets", "parallel", "to", "dry-run", "out-of-order", "shard", "phase"),
     )
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
+    command("pause", "stop a staged migration's batches after the current one", DEFAULT_DATABASE, "id")
+    command("resume", "let a paused staged migration go on at the next migrate", DEFAULT_DATABASE, "id")
     p = command(
         "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
     )
@@ -97,7 +101,20 @@ _FLAGS: dict[str, dict] = {
     "targets": {"metavar": "FILE", "help": "a fleet: one `<kind> <url>` per line (kind orion, rfq or marketdata)"},
     "parallel": {"type": lambda text: _whole_number(text, "PARALLEL"), "metavar": "N", "help": "databases at once"},
     "shard": {"metavar": "I/N", "help": "only every N-th target from the I-th: one of N jobs of an orchestrator"},
+    "id": {"metavar": "MIGRATION", "help": "a staged migration's ID or number, e.g. 004"},
+    "phase": {
+        "type": lambda text: _phase(text),
+        "metavar": "pre|post",
+        "help": "pre: only pre-deploy migrations (post-deploy ones stay pending); post or unset: everything",
+    },
 }
+
+
+def _phase(text: str) -> str | None:
+    try:
+        return phases.check(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _whole_number(text: str, variable: str) -> int:

@@ -21,6 +21,7 @@ import sys
 from itertools import chain
 from pathlib import Path
 
+from dbmigrate.engine.phases import POST
 from dbmigrate.engine.sql_migration import MIGRATION_FILE_VERSION
 
 SQL_TEMPLATE = '''"""{description}"""
@@ -67,6 +68,19 @@ def sql_migration_source(app: str, migration_id: str, name: str, transactional: 
     if not transactional:
         source = source.replace('\nFORWARDS_SQL = """', NON_TRANSACTIONAL_NOTE + 'FORWARDS_SQL = """', 1)
     return source
+
+
+POST_DEPLOY_LINES = """PHASE = "post"  # after the deploy, once no old code runs: `make db-migrate` (not PHASE=pre)
+"""
+
+
+def with_phase(source: str, phase: str | None) -> str:
+    """`source` with a `PHASE = "post"` line after its DESCRIPTION line, when `phase` is post."""
+    if phase != POST:
+        return source
+    lines = source.splitlines(keepends=True)
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("DESCRIPTION")), len(lines))
+    return "".join([*lines[:at], POST_DEPLOY_LINES, *lines[at:]])
 
 
 async def auto_migration_source(app: str, migration_id: str, name: str, root: Path | None = None) -> str | None:

@@ -2,7 +2,8 @@
 
 A migration is a Python file in `<app>/piccolo_migrations/` with a line `ID = "..."`, perhaps with
 sibling `<stem>.up.sql` / `<stem>.down.sql` files. IDs are read with a regular expression, so
-finding out that nothing is pending never imports Piccolo. Invariant: `discover` returns each
+finding out that nothing is pending never imports Piccolo; so is a `PHASE = "post"` line
+(phases.py). Invariant: `discover` returns each
 migration once, in the order migrations apply, each file read and hashed once; two files with one
 ID are an error.
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from dbmigrate.core.config import Database
 from dbmigrate.core.errors import UserError
+from dbmigrate.engine import phases
 
 MIGRATIONS_FOLDER = "piccolo_migrations"
 UP_SUFFIX = ".up.sql"  # SQLMigration.sql_files(__file__) reads <stem>.up.sql and <stem>.down.sql
@@ -30,6 +32,7 @@ class MigrationFile:
     id: str
     path: Path
     checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
+    phase: str = phases.PRE  # PHASE = "post": runs after the deploy (phases.py)
 
     @property
     def number(self) -> int | None:
@@ -58,11 +61,16 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
         if path.name == "__init__.py":
             continue
         content = path.read_bytes()
-        match = _ID_LINE.search(content.decode("utf-8", errors="replace"))
+        text = content.decode("utf-8", errors="replace")
+        match = _ID_LINE.search(text)
         if not match:
             raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
         migration = MigrationFile(
-            app=database.app, id=match.group("id"), path=path, checksum=file_checksum(path, content)
+            app=database.app,
+            id=match.group("id"),
+            path=path,
+            checksum=file_checksum(path, content),
+            phase=_phase(text, path.relative_to(root)),
         )
         twin = found.get(migration.id)
         if twin:
@@ -72,6 +80,13 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
             )
         found[migration.id] = migration
     return sorted(found.values(), key=lambda m: m.id)
+
+
+def _phase(text: str, where: Path) -> str:
+    try:
+        return phases.declared_phase(text)
+    except ValueError as error:
+        raise UserError(f"{where}: {error}") from None
 
 
 def sibling_sql_files(migration_file: Path) -> list[Path]:

@@ -3,8 +3,8 @@
 Importing a file (to run it) happens only here, under a module name unique to its app and its
 checksum: Piccolo's own loader imports files as top-level modules, where equal names in two apps
 would collide, and a file changed since it was imported must be imported again. The loader is the
-only code that tells the kinds of migration apart (sql_migration.SQLSteps, piccolo_migration.
-PiccoloOperations).
+only code that tells the kinds of migration apart (sql_migration.SQLSteps, staged.StagedSteps,
+piccolo_migration.PiccoloOperations).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration, MigrationOptions
 from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
+from dbmigrate.engine.staged import StagedMigration, StagedSteps
 
 
 async def load(migration: MigrationFile, root: Path) -> Migration:
@@ -44,6 +45,8 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         lock_retries=option("LOCK_RETRIES", int),
         squawk_exempt=option("SQUAWK_EXEMPT", dict) or {},
     )
+    if isinstance(manager, StagedMigration):  # an SQLMigration too: test it first
+        return StagedSteps(migration, options, manager)
     if isinstance(manager, SQLMigration):
         return SQLSteps(migration, options, manager)
     return PiccoloOperations(migration, options, manager)

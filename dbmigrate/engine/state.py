@@ -3,7 +3,8 @@ which migrations a command will run, in which order. Pure functions of that stat
 
 A file is *modified* when its checksum differs from the one recorded when it was applied,
 *missing* when it was applied but is gone, *out of order* when it is pending but numbered before
-one already applied (two branches merged), *failed* when it is a non-transactional migration that
+one already applied (two branches merged; a post-deploy migration waiting behind later
+pre-deploy ones is not, phases.py), *failed* when it is a non-transactional migration that
 failed midway, *incomplete* when one was interrupted midway (its runner or connection died).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.engine import phases
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.recorder import AppliedMigration, FailedMigration
 
@@ -45,7 +47,7 @@ class MigrationState:
     @property
     def out_of_order(self) -> list[MigrationFile]:
         last = max(self.applied, default=None)
-        return [m for m in self.pending if last is not None and m.id < last]
+        return [m for m in self.pending if last is not None and m.id < last and not phases.waits_for_deploy(m, self)]
 
     @property
     def unverified(self) -> list[MigrationFile]:
@@ -78,10 +80,11 @@ def find(files: list[MigrationFile], target: str, database: str) -> MigrationFil
 
 
 def forwards_plan(
-    state: MigrationState, to: str | None = None, allow_out_of_order: bool = False
+    state: MigrationState, to: str | None = None, allow_out_of_order: bool = False, phase: str | None = None
 ) -> list[MigrationFile]:
-    """The pending migrations to apply, up to and including `to` when given."""
-    plan = state.pending
+    """The pending migrations to apply, up to and including `to` when given (PHASE=pre: only the
+    pre-deploy ones, phases.py)."""
+    plan = phases.select(state.pending, phase)
     if to is not None:
         target = find(state.files, to, state.database)
         plan = [m for m in plan if m.id <= target.id]
