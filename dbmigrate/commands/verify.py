@@ -10,6 +10,9 @@
    with a reason: SQUAWK_EXEMPT = {"rule": "why"}. Findings carry the file's own line numbers.
    `lint="new"` lints only the migrations that are not on the base branch.
 5. Immutability: migrations on the base branch are byte-identical here, and new ones number after.
+6. Phases: the migrations not on the base branch, applied pre-deploy first and post-deploy after
+   (as `make db-migrate PHASE=pre`, the deploy, then `make db-migrate`), build the same schema as
+   applying them in order (verify_phases.py).
 
 Each file is read and hashed once per run (the Target carries them), so the cost grows with the
 length of the history, not its square. Each problem is one line naming the migration and the
@@ -18,29 +21,27 @@ first difference.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import tomllib
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dbmigrate.commands import verify_phases
 from dbmigrate.commands.scaffold import auto_migration_source
+from dbmigrate.commands.scratch import scratch_database
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, say
-from dbmigrate.core.urls import with_database
 from dbmigrate.engine import executor, files
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection, schema_dump
 from dbmigrate.server.catalog import first_difference, schema_catalog
-from dbmigrate.server.connection import quote_identifier
 
 SQUAWK_CONFIG = ".squawk.toml"
 LINT_SCOPES = ("all", "new")
@@ -91,6 +92,7 @@ async def verify_database(settings: Settings, database: Database, base: str | No
         loaded, completed = await _stepwise_up_down_up(scratch, report)
         await _drift(scratch, report, completed)
         await _lint(scratch, loaded, report, None if lint == "all" else on_base)
+        await verify_phases.check(scratch, report, on_base, completed)
     report.check("immutability", immutability_problems, immutability_passed)
     return report.problems
 
@@ -107,22 +109,6 @@ async def dump_schema(settings: Settings, database: Database) -> Path:
     path.write_text(text)
     say(f"{database.name}: wrote {path.relative_to(target.project_root)}")
     return path
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(target: Target):
-    """`target` moved to a new empty database on the same server, dropped afterwards."""
-    admin_url = with_database(target.url, "postgres")
-    name = f"dbmigrate_verify_{target.name}_{uuid.uuid4().hex[:8]}"
-    admin = await connection.connect(target, admin_url, "verify")  # type: ignore[arg-type]
-    try:
-        await admin.execute(f"CREATE DATABASE {quote_identifier(name)}")
-        try:
-            yield target.with_url(with_database(admin_url, name))
-        finally:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Migration], bool]:
