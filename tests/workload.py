@@ -15,7 +15,20 @@ from dataclasses import dataclass, field
 import asyncpg
 
 LOCK_TIMEOUT = "100ms"
-Query = Callable[[asyncpg.Connection, random.Random], Awaitable[object]]
+
+
+@dataclass
+class Client:
+    """One connection's state: its random numbers, the rows it owns, what it wrote last to each."""
+
+    index: int
+    rng: random.Random
+    rows: list = field(default_factory=list)
+    expected: dict = field(default_factory=dict)
+    mismatches: list[str] = field(default_factory=list)
+
+
+Query = Callable[[asyncpg.Connection, Client], Awaitable[object]]
 
 
 @dataclass
@@ -44,8 +57,12 @@ class Workload:
     """`clients` connections to `url`, each running one of `queries` (picked at random) in a loop,
     each query in its own transaction under lock_timeout, until stop()."""
 
-    def __init__(self, url: str, queries: list[Query], clients: int = 4, pause: float = 0.002) -> None:
-        self.url, self.queries, self.clients, self.pause = url, queries, clients, pause
+    def __init__(
+        self, url: str, queries: list[Query], clients: int = 4, pause: float = 0.002, rows: list | None = None
+    ) -> None:
+        self.url, self.queries, self.pause = url, queries, pause
+        shares = [list((rows or [])[n::clients]) for n in range(clients)]  # each client owns its rows
+        self.clients = [Client(n, random.Random(n), shares[n]) for n in range(clients)]
         self.result = Result()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
@@ -65,22 +82,33 @@ class Workload:
         return self.result
 
     async def _run(self) -> None:
-        conns = [await asyncpg.connect(self.url, statement_cache_size=0) for _ in range(self.clients)]
+        conns = [await asyncpg.connect(self.url, statement_cache_size=0) for _ in self.clients]
         self._ready.set()
         try:
-            await asyncio.gather(*(self._client(conn, random.Random(n)) for n, conn in enumerate(conns)))
+            await asyncio.gather(
+                *(self._client(conn, client) for conn, client in zip(conns, self.clients, strict=True))
+            )
         finally:
             for conn in conns:
                 await conn.close()
 
-    async def _client(self, conn: asyncpg.Connection, rng: random.Random) -> None:
+    @property
+    def expected(self) -> dict:
+        """Every row's last value written by this workload (its clients own disjoint rows)."""
+        return {row: value for client in self.clients for row, value in client.expected.items()}
+
+    @property
+    def mismatches(self) -> list[str]:
+        return [m for client in self.clients for m in client.mismatches]
+
+    async def _client(self, conn: asyncpg.Connection, client: Client) -> None:
         while not self._stop.is_set():
-            query = rng.choice(self.queries)
+            query = client.rng.choice(self.queries)
             started = time.perf_counter()
             try:
                 async with conn.transaction():
                     await conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
-                    await query(conn, rng)
+                    await query(conn, client)
             except asyncpg.LockNotAvailableError as error:
                 self.result.blocked.append(str(error))
             except Exception as error:  # noqa: BLE001 - every failure is counted and shown

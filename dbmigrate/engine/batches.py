@@ -80,8 +80,8 @@ def batch_statement(stage: BatchStage, key: str, key_type: str, first: bool) -> 
     return f"""
 WITH batch AS (
     SELECT {column} AS k FROM {table} {after} ORDER BY {column} LIMIT $3
-), bounds AS (
-    SELECT max(k) AS upper, count(*) AS n FROM batch
+), bounds AS (  -- no max(): uuid has none
+    SELECT (SELECT k FROM batch ORDER BY k DESC LIMIT 1) AS upper, (SELECT count(*) FROM batch) AS n
 ), changed AS (
     UPDATE {table} SET {stage.set}
     WHERE {lower}{column} <= (SELECT upper FROM bounds){where}

@@ -77,12 +77,12 @@ def kill_when(dbs: Databases, migration_id: str, rows_done: int) -> int:
     raise AssertionError("the backfill never got that far")
 
 
-async def read_one(conn, rng) -> None:
-    await conn.fetchval("SELECT payload FROM counted WHERE id = $1", rng.randint(1, ROWS))
+async def read_one(conn, client) -> None:
+    await conn.fetchval("SELECT payload FROM counted WHERE id = $1", client.rng.randint(1, ROWS))
 
 
-async def write_one(conn, rng) -> None:
-    await conn.execute("UPDATE counted SET payload = payload + 1 WHERE id = $1", rng.randint(1, ROWS))
+async def write_one(conn, client) -> None:
+    await conn.execute("UPDATE counted SET payload = payload + 1 WHERE id = $1", client.rng.randint(1, ROWS))
 
 
 def test_next_batch_size_aims_at_the_target_time_within_half_and_double_of_the_last():
