@@ -63,6 +63,16 @@ def sync_names(table: str, old: str, new: str) -> str:
     return _name(table.split(".")[-1], old, new, "sync")
 
 
+# What the contract steps do on purpose, as squawk's rules name it (the migration's own
+# SQUAWK_EXEMPT still wins).
+_CONTRACT_EXEMPT = {
+    "ban-drop-column": "the contract step of expand/contract: since the deploy no code uses the old column",
+    "ban-drop-function": "drops the function of the sync trigger its expand step created",
+    "renaming-column": "the shadow column takes the old one's name, which both versions use throughout",
+}
+_NOT_NULL_EXEMPT = {"ban-drop-constraint": "drops the temporary CHECK (... IS NOT NULL) once SET NOT NULL holds"}
+
+
 def _staged(manager: Any, helper: str) -> StagedMigration:
     if not isinstance(manager, StagedMigration):
         raise TypeError(
@@ -175,6 +185,7 @@ def _contract_stages(
     if default is not None:
         statements.append(f"ALTER TABLE {t} ALTER COLUMN {final} SET DEFAULT {default};")
     manager.sql(forwards="\n".join(statements) + "\n", backwards=None)
+    manager.squawk_exempt.update({k: v for k, v in _CONTRACT_EXEMPT.items() if rename or k != "renaming-column"})
     if not_null:
         _not_null_stages(manager, table, old if rename else new)
 
@@ -261,6 +272,7 @@ def _not_null_stages(manager: StagedMigration, table: str, column: str) -> None:
         forwards=f"ALTER TABLE {t} ALTER COLUMN {c} SET NOT NULL;\nALTER TABLE {t} DROP CONSTRAINT {check};\n",
         backwards=f"ALTER TABLE {t} ALTER COLUMN {c} DROP NOT NULL;\n",
     )
+    manager.squawk_exempt.update(_NOT_NULL_EXEMPT)
 
 
 def add_not_null(manager: StagedMigration, *, table: str, column: str, table_class: str) -> StagedMigration:
@@ -313,11 +325,9 @@ def add_foreign_key(
         backwards=f"ALTER TABLE {t} DROP CONSTRAINT {constraint};\n",
     )
     manager.sql(forwards=f"ALTER TABLE {t} VALIDATE CONSTRAINT {constraint};\n", backwards=NOTHING_TO_UNDO)
-    params: dict[str, Any] = {"references": references}
-    if on_delete is not None:
-        params["on_delete"] = on_delete
-    if on_update is not None:
-        params["on_update"] = on_update
+    # As Piccolo's differ writes it: target_column too, else the next auto-diff sees it missing.
+    params: dict[str, Any] = {"references": references, "on_delete": on_delete, "on_update": on_update}
+    params = {key: value for key, value in params.items() if value is not None} | {"target_column": None}
     manager.alter_column(
         table_class_name=table_class,
         tablename=table,

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
@@ -61,6 +61,9 @@ def seconds(value: str | float, what: str) -> float:
 @dataclass
 class StagedMigration(SQLMigration):
     stages: list[SQLStep | BatchStage] = field(default_factory=list)
+    # squawk rules its helpers' SQL breaks on purpose, with why (dbmigrate.expand): merged into the
+    # file's own SQUAWK_EXEMPT, which wins.
+    squawk_exempt: dict[str, str] = field(default_factory=dict)
 
     def sql(self, forwards: str, backwards: str | None) -> StagedMigration:
         """Add a stage that runs `forwards` in a transaction of its own."""
@@ -114,7 +117,7 @@ class StagedSteps(Migration):
     staged = True
 
     def __init__(self, file: MigrationFile, options: MigrationOptions, manager: StagedMigration) -> None:
-        super().__init__(file, options)
+        super().__init__(file, replace(options, squawk_exempt={**manager.squawk_exempt, **options.squawk_exempt}))
         self.manager = manager
         self._sql = SQLSteps(file, options, manager)  # the SQL stages: parsed, checked and linted as one
 

@@ -220,3 +220,153 @@ def test_rename_column_keeps_both_names_in_step_through_pgbouncer_and_the_contra
     written = {row for w in (old_only, old, new, new_only) for row in w.expected}
     untouched = [row for row in users if row not in written]
     assert untouched and all(found[row].startswith("name ") for row in untouched)  # backfilled from the old name
+
+
+def test_change_column_type_keeps_old_and_shadow_in_step_through_pgbouncer_and_the_contract_swaps_them(live):
+    dbs, project = live, live.cwd
+    rows = ids(dbs, "user_entitlements")
+    quarter = len(rows) // 4
+    shares = [rows[i * quarter : (i + 1) * quarter] for i in range(4)]
+    insert = (
+        "WITH u AS (INSERT INTO users (tenant_id, email, username) "
+        f"VALUES ('{TENANT}', gen_random_uuid()::text, gen_random_uuid()::text) RETURNING id) "
+        "INSERT INTO user_entitlements (user_id, rfq_rate_limit) SELECT id, $1 FROM u RETURNING id"
+    )
+    write_migration(
+        project,
+        "003_rfq_rate_limit_bigint",
+        'change_column_type(manager, table="user_entitlements", column="rfq_rate_limit", type="bigint", '
+        'old_type="integer", table_class="UserEntitlement", column_class=BigInt, old_column_class=Integer)',
+    )
+    old_only = Workload(
+        dbs.url("orion"),
+        app("user_entitlements", "rfq_rate_limit", "rfq_rate_limit", int_value, insert),
+        rows=shares[0],
+    )
+    assert "applied 003_rfq_rate_limit_bigint" in run_with(dbs, [old_only], "migrate", "orion")
+    assert columns(dbs, "user_entitlements")["rfq_rate_limit_new"] == "bigint"
+    assert not dbs.sql(
+        "orion", "SELECT 1 FROM user_entitlements WHERE rfq_rate_limit_new IS DISTINCT FROM rfq_rate_limit"
+    )
+
+    # the window: writes through the old column are read in the shadow of the new type, and back
+    old = Workload(
+        dbs.url("orion"),
+        app("user_entitlements", "rfq_rate_limit", "rfq_rate_limit_new", int_value, insert),
+        rows=shares[1],
+    )
+    new = Workload(
+        dbs.url("orion"), app("user_entitlements", "rfq_rate_limit_new", "rfq_rate_limit", int_value), rows=shares[2]
+    )
+    run_with(dbs, [old, new])
+
+    edit_tables(project, "    rfq_rate_limit = Integer(", "    rfq_rate_limit = BigInt(")
+    assert "no changes detected" in dbs.cli("create", "drift", "orion", "--auto").stdout
+
+    write_migration(
+        project,
+        "004_finish_rfq_rate_limit_bigint",
+        'finish_change_column_type(manager, table="user_entitlements", column="rfq_rate_limit", default="10")',
+        post=True,
+    )
+    new_only = Workload(
+        dbs.url("orion"),
+        app("user_entitlements", "rfq_rate_limit", "rfq_rate_limit", int_value, insert),
+        rows=shares[3],
+    )
+    assert "applied 004_finish_rfq_rate_limit_bigint" in run_with(dbs, [new_only], "migrate", "orion")
+    after = columns(dbs, "user_entitlements")
+    assert after["rfq_rate_limit"] == "bigint" and "rfq_rate_limit_new" not in after
+    default = dbs.sql(
+        "orion",
+        "SELECT column_default FROM information_schema.columns "
+        "WHERE table_name = 'user_entitlements' AND column_name = 'rfq_rate_limit'",
+    )
+    assert default[0]["column_default"] == "10"
+    assert_nothing_lost(dbs, "user_entitlements", "rfq_rate_limit", [old_only, old, new, new_only], rows)
+    assert (
+        dbs.sql(
+            "orion",
+            "UPDATE user_entitlements SET rfq_rate_limit = 5000000000 WHERE id = $1 RETURNING rfq_rate_limit",
+            rows[0],
+        )[0]["rfq_rate_limit"]
+        == 5_000_000_000
+    )
+
+
+def test_add_not_null_validates_without_blocking_both_versions_writes_through_pgbouncer(live):
+    dbs, project = live, live.cwd
+    rows = ids(dbs, "user_entitlements")
+    write_migration(
+        project,
+        "003_max_open_orders_not_null",
+        'add_not_null(manager, table="user_entitlements", column="max_open_orders", table_class="UserEntitlement")',
+    )
+    old = Workload(
+        dbs.url("orion"), app("user_entitlements", "max_open_orders", "max_open_orders", int_value), rows=rows[::2]
+    )
+    new = Workload(
+        dbs.url("orion"), app("user_entitlements", "max_open_orders", "max_open_orders", int_value), rows=rows[1::2]
+    )
+    assert "applied 003_max_open_orders_not_null" in run_with(dbs, [old, new], "migrate", "orion")
+    assert dbs.sql(
+        "orion",
+        "SELECT attnotnull FROM pg_attribute "
+        "WHERE attrelid = 'user_entitlements'::regclass AND attname = 'max_open_orders'",
+    )[0]["attnotnull"]
+    assert not dbs.sql("orion", "SELECT 1 FROM pg_constraint WHERE conname LIKE '%is_not_null%'")  # the check is gone
+    assert_nothing_lost(dbs, "user_entitlements", "max_open_orders", [old, new], rows)
+    with pytest.raises(asyncpg.NotNullViolationError):
+        with_connection(
+            dbs.url("orion"), lambda conn: conn.execute("UPDATE user_entitlements SET max_open_orders = NULL")
+        )
+    edit_tables(
+        project,
+        "    max_open_orders = Integer(default=100, null=True)",
+        "    max_open_orders = Integer(default=100, null=False)",
+    )
+    assert "no changes detected" in dbs.cli("create", "drift", "orion", "--auto").stdout
+
+
+def test_add_foreign_key_validates_in_its_own_transaction_while_both_versions_insert_through_pgbouncer(live):
+    dbs, project = live, live.cwd
+    rows = ids(dbs, "audit_log")
+    write_migration(
+        project,
+        "003_audit_log_tenant_fkey",
+        'add_foreign_key(manager, table="audit_log", column="tenant_id", references=Tenant, table_class="AuditLog", '
+        "old_column_class=UUID, on_delete=OnDelete.no_action, on_update=OnUpdate.no_action)",
+    )
+    insert = (
+        f"INSERT INTO audit_log (tenant_id, action, entity_type, entity_id) VALUES ('{TENANT}', $1, 'user', 'x') "
+        "RETURNING id"
+    )
+
+    async def read(conn: asyncpg.Connection, client: Client) -> None:
+        if client.expected:
+            row = client.rng.choice(list(client.expected))
+            if await conn.fetchval("SELECT action FROM audit_log WHERE id = $1", row) != client.expected[row]:
+                client.mismatches.append(f"audit_log {row} is not what was inserted")
+
+    queries = app("audit_log", "action", "action", text_value, insert)[-1:] + [read]  # append-only: insert, read
+    old, new = Workload(dbs.url("orion"), queries), Workload(dbs.url("orion"), queries)
+    assert "applied 003_audit_log_tenant_fkey" in run_with(dbs, [old, new], "migrate", "orion")
+    constraint = dbs.sql(
+        "orion",
+        "SELECT convalidated, pg_get_constraintdef(oid) AS definition FROM pg_constraint "
+        "WHERE conname = 'audit_log_tenant_id_fkey'",
+    )
+    assert constraint[0]["convalidated"] and "REFERENCES tenants(id)" in constraint[0]["definition"]
+    assert_nothing_lost(dbs, "audit_log", "action", [old, new], rows)
+    bogus = (
+        "INSERT INTO audit_log (tenant_id, action, entity_type, entity_id) VALUES (gen_random_uuid(), 'x', 'y', 'z')"
+    )
+    with pytest.raises(asyncpg.ForeignKeyViolationError):
+        with_connection(dbs.url("orion"), lambda conn: conn.execute(bogus))
+    edit_tables(
+        project,
+        "    tenant_id = UUID(default=None, null=False)\n    user_id",
+        "    tenant_id = ForeignKey(references=Tenant, null=False, on_delete=OnDelete.no_action, "
+        "on_update=OnUpdate.no_action)\n    user_id",
+    )
+    assert "no changes detected" in dbs.cli("create", "drift", "orion", "--auto").stdout
