@@ -71,6 +71,9 @@ db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [
 db-migrate-status: $(STAMP) ## show migrations of DB (default all), or of a fleet: TARGETS=file [CHECK=1 fails on anything unapplied] [FORMAT=json]
 	@$(CLI) status
 
+db-migrate-squash: $(STAMP) ## write one baseline migration standing for DB's history up to TO=002 (new databases run it instead)
+	@$(CLI) squash
+
 db-migrate-pause: $(STAMP) ## stop a staged migration's batches after the current one: ID=004 [DB=orion]
 	@$(CLI) pause
 

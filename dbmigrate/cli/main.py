@@ -69,6 +69,10 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             from dbmigrate.commands import status
 
             await status.status(settings, databases, options)
+        case "squash":
+            from dbmigrate.commands import squash
+
+            await squash.squash(settings, databases[0], args.to)
         case "pause" | "resume":
             from dbmigrate.commands import batches
 

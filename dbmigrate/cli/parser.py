@@ -11,7 +11,7 @@ from dbmigrate.core.config import DATABASES
 from dbmigrate.engine import phases
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
-ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "pause", "resume")
+ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "pause", "resume", "squash")
 # Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
 # quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
 PRINTING_COMMANDS = ("status",)
@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
         *("targets", "parallel", "to", "dry-run", "out-of-order", "shard", "phase"),
     )
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
+    command("squash", "write one baseline migration standing for the history up to --to", DEFAULT_DATABASE, "to")
     command("pause", "stop a staged migration's batches after the current one", DEFAULT_DATABASE, "id")
     command("resume", "let a paused staged migration go on at the next migrate", DEFAULT_DATABASE, "id")
     p = command(

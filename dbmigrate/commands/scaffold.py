@@ -21,6 +21,8 @@ import sys
 from itertools import chain
 from pathlib import Path
 
+from dbmigrate.core.config import DATABASES
+from dbmigrate.engine import baselines, files
 from dbmigrate.engine.phases import POST
 from dbmigrate.engine.sql_migration import MIGRATION_FILE_VERSION
 
@@ -93,8 +95,9 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
     app_config = Finder().get_app_config(app_name=app)
     # Piccolo asks about renames on stdin; without a terminal, answer "no" rather than hang.
     auto_input = None if sys.stdin.isatty() else "n"
+    manager = snapshot_manager(AutoMigrationManager, app, root)(auto_input=auto_input)
     with piccolo_prints():  # its table of counts is noise here
-        alter_statements = await AutoMigrationManager(auto_input=auto_input).get_alter_statements(app_config=app_config)
+        alter_statements = await manager.get_alter_statements(app_config=app_config)
     statements = list(chain(*[s.statements for s in alter_statements]))
     if not statements:
         return None
@@ -108,6 +111,21 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
         description=name.replace("_", " "),
     )
     return formatted(compact(source), root)
+
+
+def snapshot_manager(base: type, app: str, root: Path | None) -> type:
+    """Piccolo's migration manager class `base`, seeing a squashed history's baseline or the history
+    it replaces, never both (engine/baselines.py), so its schema snapshot counts each change once."""
+    if root is None:
+        return base
+    database = DATABASES[app]
+    skipped = baselines.piccolo_skipped(files.discover(root, database), baselines.find(root, database))
+
+    class OneHistory(base):
+        def get_migration_modules(self, folder_path: str):
+            return {i: m for i, m in super().get_migration_modules(folder_path).items() if i not in skipped}
+
+    return OneHistory
 
 
 def compact(source: str) -> str:

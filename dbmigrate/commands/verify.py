@@ -13,6 +13,7 @@
 6. Phases: the migrations not on the base branch, applied pre-deploy first and post-deploy after
    (as `make db-migrate PHASE=pre`, the deploy, then `make db-migrate`), build the same schema as
    applying them in order (verify_phases.py).
+7. Squash: a baseline beside the history it replaces builds the same catalog and rows (squash.py).
 
 Each file is read and hashed once per run (the Target carries them), so the cost grows with the
 length of the history, not its square. Each problem is one line naming the migration and the
@@ -30,7 +31,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbmigrate.commands import verify_phases
+from dbmigrate.commands import squash, verify_phases
 from dbmigrate.commands.scaffold import auto_migration_source
 from dbmigrate.commands.scratch import scratch_database
 from dbmigrate.core.config import Database, Settings
@@ -88,11 +89,12 @@ async def verify_database(settings: Settings, database: Database, base: str | No
     report = Report(database.name)
     target = Target.resolve(settings, database)
     immutability_problems, immutability_passed, on_base = _immutability(target, base)
-    async with scratch_database(target) as scratch:
+    async with scratch_database(target.history_walk()) as scratch:
         loaded, completed = await _stepwise_up_down_up(scratch, report)
         await _drift(scratch, report, completed)
         await _lint(scratch, loaded, report, None if lint == "all" else on_base)
         await verify_phases.check(scratch, report, on_base, completed)
+        await squash.check_baseline(scratch, target, report, completed)
     report.check("immutability", immutability_problems, immutability_passed)
     return report.problems
 
@@ -100,7 +102,7 @@ async def verify_database(settings: Settings, database: Database, base: str | No
 async def dump_schema(settings: Settings, database: Database) -> Path:
     """Write schema/<database>.sql from a scratch database migrated from empty."""
     target = Target.resolve(settings, database)
-    async with scratch_database(target) as scratch:
+    async with scratch_database(target.history_walk()) as scratch:
         with quiet():
             await executor.migrate(scratch)
         text = await _dump(scratch)

@@ -28,7 +28,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import failures, files, phases, recorder
+from dbmigrate.engine import baselines, failures, files, phases, recorder
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
 from dbmigrate.engine.state import MigrationState, backwards_plan, find, forwards_plan
@@ -69,7 +69,8 @@ async def load(target: Target, migration: MigrationFile) -> Migration:
 
 async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
     applied, failed = await recorder.read(conn, target.database.app)
-    return MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
+    state = MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
+    return baselines.effective(state, target.baseline)  # the baseline, or the history this database has
 
 
 @asynccontextmanager

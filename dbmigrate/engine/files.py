@@ -3,7 +3,8 @@
 A migration is a Python file in `<app>/piccolo_migrations/` with a line `ID = "..."`, perhaps with
 sibling `<stem>.up.sql` / `<stem>.down.sql` files. IDs are read with a regular expression, so
 finding out that nothing is pending never imports Piccolo; so is a `PHASE = "post"` line
-(phases.py). Invariant: `discover` returns each
+(phases.py). A baseline (a file with a `REPLACES = [...]` line) is not part of the history and
+is left out (baselines.py finds it). Invariant: `discover` returns each
 migration once, in the order migrations apply, each file read and hashed once; two files with one
 ID are an error.
 """
@@ -24,6 +25,8 @@ UP_SUFFIX = ".up.sql"  # SQLMigration.sql_files(__file__) reads <stem>.up.sql an
 DOWN_SUFFIX = ".down.sql"
 _ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", re.MULTILINE)
 _NUMBERED_ID = re.compile(r"^(?P<number>\d+)_")
+ID_LINE = _ID_LINE
+_REPLACES_LINE = re.compile(r"^REPLACES\s*(?::[^=]*)?=", re.MULTILINE)  # a baseline (baselines.py)
 
 
 @dataclass(frozen=True)
@@ -33,6 +36,7 @@ class MigrationFile:
     path: Path
     checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
     phase: str = phases.PRE  # PHASE = "post": runs after the deploy (phases.py)
+    replaces: tuple[str, ...] = ()  # a baseline: the IDs of the history it stands for (baselines.py)
 
     @property
     def number(self) -> int | None:
@@ -62,6 +66,8 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
             continue
         content = path.read_bytes()
         text = content.decode("utf-8", errors="replace")
+        if is_baseline(text):
+            continue  # not part of the history: baselines.find reads it
         match = _ID_LINE.search(text)
         if not match:
             raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
@@ -80,6 +86,11 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
             )
         found[migration.id] = migration
     return sorted(found.values(), key=lambda m: m.id)
+
+
+def is_baseline(text: str) -> bool:
+    """A file with a `REPLACES = [...]` line: a baseline standing for a squashed history."""
+    return _REPLACES_LINE.search(text) is not None
 
 
 def _phase(text: str, where: Path) -> str:
