@@ -247,7 +247,7 @@ def describe(row: dict) -> str:
         )
     if state == "missing":
         return "applied, but its file is MISSING: restore it, or repair if deleted on purpose"
-    return "applied; file removed (accepted by repair)"
+    return "applied; its file is gone (accepted by repair, or replaced by a squash baseline)"
 
 
 def summary(report: dict) -> str:

@@ -147,14 +147,17 @@ async def run(job: Job, row: progress.Progress) -> None:
     prelude += f"SET LOCAL statement_timeout = '{_quoted(stage.statement_timeout)}'"
     size, cursor, failures = row.batch_size or FIRST_BATCH, row.cursor, 0
     meter = _Meter(job.migration_id, row.rows_done, row.rows_total)
-    since = time.monotonic()
+    # The time a batch took, its rest after it and any retries, is added to the progress row by
+    # the next batch (it is known only after the commit): the rate status shows is rows per second
+    # of running, across runs.
+    since, interval = time.monotonic(), 0.0
     while True:
         started = time.monotonic()
         try:
             await conn.execute(f"BEGIN; {prelude}")
             try:
                 await job.fence()
-                args = (job.app, job.migration_id, size, job.stage_number, started - since)
+                args = (job.app, job.migration_id, size, job.stage_number, interval)
                 result = await conn.fetchrow(statements[cursor is None], *args, *(() if cursor is None else (cursor,)))
             except BaseException:
                 await conn.execute("ROLLBACK")
@@ -171,7 +174,7 @@ async def run(job: Job, row: progress.Progress) -> None:
             size = max(MIN_BATCH, size // 2)
             await asyncio.sleep(min(0.05 * 2**failures, 2.0))
             continue
-        took, since, failures = time.monotonic() - started, time.monotonic(), 0
+        took, failures = time.monotonic() - started, 0
         if result is None:
             raise UserError(f"{job.app}: {job.migration_id}: its progress row vanished midway; run migrate again")
         meter.show(result["rows_done"], result["rows_total"])
@@ -184,6 +187,7 @@ async def run(job: Job, row: progress.Progress) -> None:
             raise paused(job.app, job.migration_id, result["paused_by"], result["rows_done"], result["rows_total"])
         size = next_batch_size(size, took, stage.batch_time)
         await asyncio.sleep(took * stage.rest)
+        interval, since = time.monotonic() - since, time.monotonic()
 
 
 def paused(app: str, migration_id: str, by: str | None, done: int, total: int | None) -> UserError:

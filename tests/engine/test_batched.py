@@ -141,6 +141,10 @@ def test_status_json_gives_a_staged_migrations_progress_in_the_documented_shape(
     assert row["batches"]["state"] == "done" and row["batches"]["paused"] is False
     assert row["batches"]["rows_done"] == row["batches"]["rows_total"] == 50_000
     assert row["batches"]["rows_per_second"] > 0
+    # the rate is over the time the batches ran: the time between the progress row's first and last write
+    times = progress_row(dbs, "003_count_rows")
+    running = (times["updated_at"] - times["started_at"]).total_seconds()
+    assert 0.8 * running - 0.05 <= times["seconds"] <= running + 0.05
 
 
 def test_pause_stops_a_running_backfill_after_its_batch_and_resume_lets_the_next_migrate_finish(
