@@ -22,7 +22,7 @@ from itertools import chain
 from pathlib import Path
 
 from dbmigrate.core.config import DATABASES
-from dbmigrate.engine import baselines, files
+from dbmigrate.engine import baselines
 from dbmigrate.engine.phases import POST
 from dbmigrate.engine.sql_migration import MIGRATION_FILE_VERSION
 
@@ -116,14 +116,15 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
 def snapshot_manager(base: type, app: str, root: Path | None) -> type:
     """Piccolo's migration manager class `base`, seeing a squashed history's baseline or the history
     it replaces, never both (engine/baselines.py), so its schema snapshot counts each change once."""
-    if root is None:
+    baseline = baselines.find(root, DATABASES[app]) if root is not None else None
+    if baseline is None:
         return base
-    database = DATABASES[app]
-    skipped = baselines.piccolo_skipped(files.discover(root, database), baselines.find(root, database))
 
     class OneHistory(base):
         def get_migration_modules(self, folder_path: str):
-            return {i: m for i, m in super().get_migration_modules(folder_path).items() if i not in skipped}
+            modules = super().get_migration_modules(folder_path)
+            skipped = baselines.piccolo_skipped(set(modules), baseline)
+            return {i: m for i, m in modules.items() if i not in skipped}
 
     return OneHistory
 

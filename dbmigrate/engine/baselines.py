@@ -119,11 +119,12 @@ def _order(migration_id: str) -> tuple[int, str]:
     return (int(number) if number.isdigit() else 0, migration_id)
 
 
-def piccolo_skipped(history: list[MigrationFile], baseline: MigrationFile | None) -> set[str]:
-    """The migration IDs Piccolo's schema snapshot must leave out, so that it sees the history or
-    the baseline, never both: the baseline while the history is all there, else what is left of it."""
+def piccolo_skipped(on_disk: set[str], baseline: MigrationFile | None) -> set[str]:
+    """Of the migration IDs `on_disk`, those Piccolo's schema snapshot must leave out, so that it
+    sees the history or the baseline, never both: the baseline while the history is all there,
+    else what is left of the history."""
     if baseline is None:
         return set()
-    if history_complete(history, baseline):
+    if all(i in on_disk for i in baseline.replaces):
         return {baseline.id}
     return set(baseline.replaces)
