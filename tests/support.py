@@ -4,6 +4,7 @@ dbmigrate.testing. Test modules import these from here; conftest.py turns them i
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -35,7 +36,8 @@ def make_ready(project: Path) -> Path:
     scripts beside it, and the repository's .venv (pyproject.toml keeps its time, so make sees
     the .venv as installed and never reinstalls it)."""
     shutil.copy(ROOT / "Makefile", project / "Makefile")
-    shutil.copy2(ROOT / "pyproject.toml", project / "pyproject.toml")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    os.utime(project / "pyproject.toml", (0, 0))  # make never reinstalls the shared .venv from a copy
     shutil.copytree(ROOT / "scripts", project / "scripts", dirs_exist_ok=True)
     if not (project / ".venv").exists():
         (project / ".venv").symlink_to(ROOT / ".venv")

@@ -184,7 +184,7 @@ class StagedSteps(Migration):
                 job = batches.Job(conn, stage, app, migration_id, index + 1, fence)
                 await batches.run(job, row)
             else:
-                await self._sql_stage(conn, stage, index, prelude, fence, retries)
+                await self._sql_stage(conn, stage, index, timeouts, fence, retries)
             row = (await progress.read(conn, app, migration_id))[migration_id]
 
     async def finish(self, conn: asyncpg.Connection, backwards: bool) -> None:
@@ -199,21 +199,27 @@ class StagedSteps(Migration):
                 await conn.execute(text)
         await progress.forget(conn, self.file.app, self.id)
 
-    async def _sql_stage(self, conn, stage: SQLStep, index: int, prelude: str, fence, retries: int) -> None:
-        for attempt in range(retries + 1):
+    async def _sql_stage(self, conn, stage: SQLStep, index: int, timeouts: tuple[str, str], fence, retries: int):
+        """One transaction: the progress first, then the stage's SQL, so its locks are held for as
+        short a time as can be; an attempt that waits past its lock_timeout is rolled back and
+        retried after a pause (outside any transaction), with a longer timeout each time."""
+        attempts = escalating_lock_timeouts(timeouts[0], retries)
+        for attempt, lock_timeout in enumerate(attempts):
+            prelude = f"SET LOCAL lock_timeout = '{_quoted(lock_timeout)}'; "
+            prelude += f"SET LOCAL statement_timeout = '{_quoted(timeouts[1])}'"
             try:
                 async with plain_transaction(conn, prelude):
                     await fence()
-                    if sql_statements.split(stage.forwards.text, 1):
-                        await conn.execute(stage.forwards.text)
                     await progress.stage_done(
                         conn, self.file.app, self.id, self.file.checksum, index + 1, len(self.manager.stages)
                     )
+                    if sql_statements.split(stage.forwards.text, 1):
+                        await conn.execute(stage.forwards.text)
                 return
             except asyncpg.LockNotAvailableError:
-                if attempt == retries:
+                if attempt == len(attempts) - 1:
                     raise
-                await asyncio.sleep(_RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)])
+                await asyncio.sleep(min(0.1 * 2**attempt, 5.0))
 
     def _refuse_to_resume(self, row: progress.Progress | None) -> None:
         if row is None:
@@ -257,6 +263,28 @@ def _batch_problems(stage: BatchStage, number: int) -> list[str]:
     except sql_statements.SQLSyntaxError as error:
         return [f"stage {number}: the batched update of {stage.table} does not parse: {error}"]
     return []
+
+
+FIRST_LOCK_TIMEOUT_MS = 50  # GitLab's lock retries start at 100 ms; a queued reader waits at most this long
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+_POSTGRES_DURATION = re.compile(r"^\s*(?P<number>\d+(\.\d+)?)\s*(?P<unit>us|ms|s|min|h|d)?\s*$")
+
+
+def escalating_lock_timeouts(configured: str, retries: int) -> list[str]:
+    """The lock_timeout of each attempt of an SQL stage: from 50 ms, doubling, up to `configured`
+    (the migration's or ORION_LOCK_TIMEOUT), then `configured` for `retries` more attempts. While a
+    stage waits for its lock every query on the table queues behind it, so the first waits are
+    short; the later, longer ones let it through a busy table (autovacuum gives way after
+    deadlock_timeout, 1 s)."""
+    match = _POSTGRES_DURATION.match(configured)
+    cap = float(match["number"]) * _UNITS_MS[match["unit"] or ""] if match else 0.0
+    steps, timeout = [], float(FIRST_LOCK_TIMEOUT_MS)
+    while cap == 0 or timeout < cap:  # 0: no limit, after the escalation
+        steps.append(f"{timeout:g}ms")
+        timeout *= 2
+        if cap == 0 and timeout > 5_000:
+            break
+    return steps + [configured] * (retries + 1)
 
 
 def _quoted(value: str) -> str:
