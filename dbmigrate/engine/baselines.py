@@ -48,12 +48,19 @@ def replaced_ids(text: str, where: str) -> tuple[str, ...]:
 
 def find(root: Path, database: Database) -> MigrationFile | None:
     """The database's baseline file, or None; two are an error (a new squash replaces the old one)."""
-    found: list[MigrationFile] = []
+    found = []
     for path in sorted(files.migrations_folder(root, database).glob("*.py")):
         content = path.read_bytes()
+        if files.is_baseline(content.decode("utf-8", errors="replace")):
+            found.append((path, content))
+    return chosen(root, database, found)
+
+
+def chosen(root: Path, database: Database, candidates: list[tuple[Path, bytes]]) -> MigrationFile | None:
+    """The baseline among `candidates` (files.scan's), or None; two are an error."""
+    found: list[MigrationFile] = []
+    for path, content in candidates:
         text = content.decode("utf-8", errors="replace")
-        if not files.is_baseline(text):
-            continue
         where = str(path.relative_to(root))
         match = files.ID_LINE.search(text)
         if not match:

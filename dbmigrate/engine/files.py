@@ -57,17 +57,25 @@ def migrations_folder(root: Path, database: Database) -> Path:
 
 def discover(root: Path, database: Database) -> list[MigrationFile]:
     """Every migration of `database`, in the order they apply. Two files with one ID are an error."""
+    return scan(root, database)[0]
+
+
+def scan(root: Path, database: Database) -> tuple[list[MigrationFile], list[tuple[Path, bytes]]]:
+    """`discover`, and the baseline files it left out, with their content (baselines.py), in one
+    reading of the folder."""
     folder = migrations_folder(root, database)
     if not folder.is_dir():
         raise UserError(f"{folder.relative_to(root)} does not exist: the {database.app} app has no migrations folder")
     found: dict[str, MigrationFile] = {}
+    left_out: list[tuple[Path, bytes]] = []
     for path in sorted(folder.glob("*.py")):
         if path.name == "__init__.py":
             continue
         content = path.read_bytes()
         text = content.decode("utf-8", errors="replace")
         if is_baseline(text):
-            continue  # not part of the history: baselines.find reads it
+            left_out.append((path, content))  # not part of the history (baselines.py)
+            continue
         match = _ID_LINE.search(text)
         if not match:
             raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
@@ -85,12 +93,12 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
                 f"{twin.relative_path(root)} and {migration.relative_path(root)}; renumber one"
             )
         found[migration.id] = migration
-    return sorted(found.values(), key=lambda m: m.id)
+    return sorted(found.values(), key=lambda m: m.id), left_out
 
 
 def is_baseline(text: str) -> bool:
     """A file with a `REPLACES = [...]` line: a baseline standing for a squashed history."""
-    return _REPLACES_LINE.search(text) is not None
+    return "REPLACES" in text and _REPLACES_LINE.search(text) is not None
 
 
 def _phase(text: str, where: Path) -> str:

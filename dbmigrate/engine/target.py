@@ -46,12 +46,13 @@ class Target:
     @classmethod
     def for_url(cls, settings: Settings, database: Database, url: str) -> Target:
         """`database`'s migrations at `url` (a fleet's database, or the configured one)."""
-        baseline = baselines.find(settings.project_root, database)
+        history, candidates = files.scan(settings.project_root, database)  # the folder read once
+        baseline = baselines.chosen(settings.project_root, database, candidates)
         return cls(
             database=database,
             url=url,
             project_root=settings.project_root,
-            files=tuple(baselines.arrange(files.discover(settings.project_root, database), baseline)),
+            files=tuple(baselines.arrange(history, baseline)),
             connect_timeout_seconds=settings.connect_timeout_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             lock_timeout=settings.lock_timeout,
@@ -74,8 +75,8 @@ class Target:
         return replace(self, url=url)
 
     def reread_files(self) -> Target:
-        baseline = baselines.find(self.project_root, self.database)
-        history = files.discover(self.project_root, self.database)
+        history, candidates = files.scan(self.project_root, self.database)
+        baseline = baselines.chosen(self.project_root, self.database, candidates)
         return replace(self, files=tuple(baselines.arrange(history, baseline)), baseline=baseline)
 
     def history_walk(self) -> Target:
