@@ -11,7 +11,7 @@
 override SHELL := /bin/sh
 override .SHELLFLAGS := -c
 override MAKE_VARIABLES := DB NAME ID DOWN TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN \
-        OUT_OF_ORDER PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD SUMMARY TRACE ROWS CLIENTS MAX_BLOCK FROM_DB
+        OUT_OF_ORDER PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD SUMMARY TRACE ROWS CLIENTS MAX_BLOCK FROM_DB PHASE
 # (Make's own defaults, such as LINT = lint, are not the user's: they pass as unset.)
 $(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $(if $(filter default,$(origin $(v))),,$$(value $(v)))))
 unexport $(MAKE_VARIABLES)
@@ -35,6 +35,7 @@ override STAMP := $(VENV)/.installed-stamp
 override DATABASES := $(sort $(patsubst %/piccolo_migrations/,%,$(wildcard */piccolo_migrations/)))
 override DB_TARGETS := $(addprefix db-migrate-,$(DATABASES))
 override GOALS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-sql db-migrate-renumber db-migrate-all \
+        db-migrate-pause db-migrate-resume db-migrate-squash \
         $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-rehearse db-schema-dump \
         db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint docs bench
 
@@ -58,13 +59,13 @@ $(STAMP): pyproject.toml $(if $(wildcard $(PY)),,FORCE) $(if $(PYTHON_SET),FORCE
 
 FORCE:
 
-db-migrate: $(STAMP) ## apply pending migrations of DB (default orion) [TO=003] [DRY_RUN=1] [OUT_OF_ORDER=1]
+db-migrate: $(STAMP) ## apply pending migrations of DB (default orion) [TO=003] [DRY_RUN=1] [OUT_OF_ORDER=1] [PHASE=pre: before the deploy]
 	@$(CLI) migrate
 
 db-migrate-down: $(STAMP) ## roll back the last migration of DB (default orion) [STEPS=2 | TO=001] [DRY_RUN=1] [CONFIRM=db]
 	@$(CLI) down
 
-db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [AUTO=1 fills it from tables.py]
+db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [AUTO=1 fills it from tables.py] [PHASE=post]
 	@$(CLI) create
 
 db-migrate-status: $(STAMP) ## show migrations of DB (default all), or of a fleet: TARGETS=file [CHECK=1 fails on anything unapplied, or tables.py drift] [FORMAT=json]
@@ -75,6 +76,14 @@ db-migrate-sql: $(STAMP) ## print a migration's SQL with no database (as Django'
 
 db-migrate-renumber: $(STAMP) ## move an unapplied migration after the last one (two branches wrote 004): ID=004_x [DB=orion]
 	@$(CLI) renumber
+db-migrate-squash: $(STAMP) ## write one baseline migration standing for DB's history up to TO=002 (new databases run it instead)
+	@$(CLI) squash
+
+db-migrate-pause: $(STAMP) ## stop a staged migration's batches after the current one: ID=004 [DB=orion]
+	@$(CLI) pause
+
+db-migrate-resume: $(STAMP) ## let a paused staged migration go on at the next db-migrate: ID=004 [DB=orion]
+	@$(CLI) resume
 
 db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now [CONFIRM=db]
 	@$(CLI) repair
@@ -118,7 +127,7 @@ db-shell: $(STAMP) ## psql on DB (default orion), embedded or configured; with p
 db-migrate-import: $(STAMP) ## write another tool's migrations as DB's, after its own: FROM=folder DB=orion [FORMAT=dbmate|golang-migrate|flyway|node-pg-migrate]
 	@$(CLI) import
 
-db-migrate-fleet: $(STAMP) ## migrate every database of TARGETS=file (lines `<kind> <url>`) [PARALLEL=8] [TO=003] [DRY_RUN=1] [SHARD=1/4]
+db-migrate-fleet: $(STAMP) ## migrate every database of TARGETS=file (lines `<kind> <url>`) [PARALLEL=8] [TO=003] [DRY_RUN=1] [SHARD=1/4] [PHASE=pre]
 	@$(CLI) migrate-fleet
 
 # Two pytest workers per core: the tests spend about half their time waiting on subprocesses and

@@ -104,6 +104,24 @@ def db_rehearse(session: nox.Session) -> None:
 
 
 @nox.session
+def db_squash(session: nox.Session) -> None:
+    """Write one baseline for the history up to a migration: nox -s db_squash -- db --to 002"""
+    _cli(session, "squash", *session.posargs)
+
+
+@nox.session
+def db_pause(session: nox.Session) -> None:
+    """Stop a staged migration's batches after the current one: nox -s db_pause -- 004 [db]"""
+    _cli(session, "pause", *session.posargs)
+
+
+@nox.session
+def db_resume(session: nox.Session) -> None:
+    """Let a paused staged migration go on at the next migrate: nox -s db_resume -- 004 [db]"""
+    _cli(session, "resume", *session.posargs)
+
+
+@nox.session
 def db_schema_dump(session: nox.Session) -> None:
     """Regenerate schema/<db>.sql: nox -s db_schema_dump -- [db]"""
     _cli(session, "schema-dump", *session.posargs)

@@ -3,6 +3,8 @@
 The public surface (what migration files, services and tests import) is the top level:
 
     dbmigrate.sql        SQLMigration, NOTHING_TO_UNDO: the authoring API of SQL migrations
+    dbmigrate.batched    StagedMigration, require_finished: stages and batched updates, resumable
+    dbmigrate.expand     expand/contract helpers: rename, change type, NOT NULL, foreign keys, live
     dbmigrate.columns    column types Piccolo lacks (Inet), for the apps' tables.py
     dbmigrate.cli        `python -m dbmigrate COMMAND`, which the Makefile and the noxfile alias
     dbmigrate.piccolo_cli  Piccolo's own CLI routed through the engine (installed by piccolo_conf.py)
@@ -18,16 +20,17 @@ piccolo_conf.py: Piccolo finds the framework's engine and app registry inside it
 Beneath it, one subpackage per layer; each imports only the layers below it (checked by
 import-linter, `make lint`; the contracts are in pyproject.toml):
 
-    interfaces   cli/, piccolo_cli, testing/, sql, columns
+    interfaces   cli/, piccolo_cli, testing/, sql, columns, batched, expand
         |
     commands/    one module per command family: migrate (and down), status, create (scaffold),
-        |        sql (migration_sql), renumber, verify (model_drift, vcs, lint, safety, base_branch),
-        |        rehearse (fill, workload, its report), fleet, seed, reset, repair (and baseline),
-        |        databases, shell, imports
+        |        sql (migration_sql), renumber, verify (model_drift, vcs, lint, safety, base_branch,
+        |        its phases check), rehearse (fill, workload, its report), fleet, seed, reset, repair
+        |        (and baseline), squash, batches (pause, resume), databases, shell, imports
     importing/   other tools' formats (dbmate, golang-migrate, flyway, node-pg-migrate), reading,
         |        the writer of our files, adopting a live database
-    engine/      migration files, statements (PostgreSQL's parser), the migration interface and its
-        |        kinds, the loader, state and plans, the recorder, the lock and the lease, the target,
+    engine/      migration files, deploy phases, statements (PostgreSQL's parser), the migration
+        |        interface and its kinds (staged ones with their batches and progress table), the
+        |        loader, state and plans, baselines, the recorder, the lock and the lease, the target,
         |        the executor, failures' wording, Piccolo's engine routed to the locked connection,
         |        the lock trace (verify's instrument) and the safety rules that judge it
     server/      the embedded PostgreSQL (install, embedded), connections and poolers, catalog, dumps

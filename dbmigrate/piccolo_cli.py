@@ -13,7 +13,9 @@ from piccolo_conf.py) wraps the few Piccolo methods that work on one app at a ti
     tool interleave in one order; a plain `new` writes the SQL skeleton, `--auto` Piccolo's
     operations, formatted as `make lint` wants them.
 
---fake and --preview keep Piccolo's own behaviour, routed to the app's database. Inside dbmigrate's
+Deploy phases (engine/phases.py): ORION_MIGRATE_PHASE=pre makes forwards apply only pre-deploy
+migrations (as `make db-migrate PHASE=pre`), and ORION_MIGRATE_PHASE=post makes new write a
+post-deploy one. --fake and --preview keep Piccolo's own behaviour, routed to the app's database. Inside dbmigrate's
 commands nothing here runs: the executor never calls these Piccolo methods.
 """
 
@@ -27,11 +29,13 @@ from dbmigrate.commands import create
 from dbmigrate.commands.common import resolve
 from dbmigrate.core.config import DATABASES, load_settings
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine import executor, recorder
+from dbmigrate.engine import executor, phases, recorder
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.piccolo_engine import app_database, order_by_number
+from dbmigrate.engine.state import select as select_phase
 
 _installed = False
+PHASE_SETTING = "ORION_MIGRATE_PHASE"  # `ORION_MIGRATE_PHASE=pre piccolo migrations forwards orion`
 
 
 def install() -> None:
@@ -88,14 +92,16 @@ def _routed(original, direction: str):
 async def _through_dbmigrate(app: str, direction: str, migration_id: str, auto_agree: bool = True):
 
     try:
-        (target,) = await resolve(load_settings(), [DATABASES[app]])
+        settings = load_settings()
+        (target,) = await resolve(settings, [DATABASES[app]])
         if direction == "forwards":
+            phase = _phase(settings)
             to = None if migration_id == "all" else migration_id
             if migration_id == "1":
                 async with target.connected("piccolo forwards") as conn:
-                    pending = (await executor.read_state(target, conn)).pending
+                    pending = select_phase((await executor.read_state(target, conn)).pending, phase)
                 to = pending[0].id if pending else None
-            ids = await executor.migrate(target, to)
+            ids = await executor.migrate(target, to, phase=phase)
             return _result(True, f"applied {len(ids)} migration(s)")
         steps = await _steps_back(target, migration_id)
         if steps == 0:
@@ -108,6 +114,14 @@ async def _through_dbmigrate(app: str, direction: str, migration_id: str, auto_a
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return _result(False, str(error))
+
+
+def _phase(settings) -> str | None:
+    """ORION_MIGRATE_PHASE (pre|post): Piccolo's command line has no place for our PHASE."""
+    try:
+        return phases.check(settings.get(PHASE_SETTING))
+    except ValueError as error:
+        raise UserError(f"{PHASE_SETTING}: {error}") from None
 
 
 async def _steps_back(target, migration_id: str) -> int:
@@ -167,7 +181,8 @@ async def _new(app_config, auto: bool = False, description: str = "", auto_input
     name = re.sub(r"[^a-z0-9]+", "_", description.lower()).strip("_")[:40] or ("auto" if auto else "migration")
     if not name[0].isalpha():
         name = f"m_{name}"
-    path = await create.create(load_settings(), DATABASES[app], name, auto)
+    settings = load_settings()
+    path = await create.create(settings, DATABASES[app], name, auto, phase=_phase(settings))
     if path is None:
         raise NoChanges()
     migration_id = path.stem[len(app) + 1 :]

@@ -9,16 +9,23 @@ Its own configuration is left as Debian ships it: no `ignore_startup_parameters`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 from private_server import USER, PrivateServer, _system_user
+from support import FIXTURE_PROJECT, Databases, copy_project, run_sql
+
+from dbmigrate.core.config import DATABASES
 
 BINARY_PLACES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
 
@@ -104,3 +111,35 @@ def start_pgbouncer(
             time.sleep(0.05)
     bouncer.stop()
     raise RuntimeError(f"pgbouncer did not listen on port {port}: {bouncer.log()[-500:]}")
+
+
+@contextlib.contextmanager
+def running_pgbouncer(private_server: PrivateServer, **options) -> Iterator[PgBouncer]:
+    """A PgBouncer in front of `private_server` (start_pgbouncer's options), stopped afterwards."""
+    folder = Path(tempfile.mkdtemp(prefix="orion-test-pgbouncer-"))
+    bouncer = start_pgbouncer(private_server, folder, **options)
+    try:
+        yield bouncer
+    finally:
+        bouncer.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def pooled_and_direct(
+    private_server: PrivateServer, bouncer: PgBouncer, project: Path
+) -> Iterator[tuple[Databases, Databases]]:
+    """Three databases reached through `bouncer`, and three reached directly, on one server; both
+    run the CLI in `project`, a copy of the fixture project."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    copy_project(project, FIXTURE_PROJECT)
+    pooled = Databases(server_url=bouncer.url("postgres"), prefix=prefix, cwd=project)
+    direct = Databases(server_url=private_server.url(), prefix=f"{prefix}_direct", cwd=project)
+    names = [f"{d.prefix}_{db.default_dbname}" for d in (pooled, direct) for db in DATABASES.values()]
+    for name in names:
+        run_sql(private_server.url(), f'CREATE DATABASE "{name}"')
+    try:
+        yield pooled, direct
+    finally:
+        for name in names:
+            run_sql(private_server.url(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

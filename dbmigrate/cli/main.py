@@ -37,6 +37,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         confirm=getattr(args, "confirm", None),
         check=getattr(args, "check", False),
         json=getattr(args, "format", "text") == "json",
+        phase=getattr(args, "phase", None),
     )
     if args.command == "stop":
         from dbmigrate.commands import databases as database_commands
@@ -64,7 +65,7 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "create":
             from dbmigrate.commands import create
 
-            await create.create(settings, databases[0], args.name, args.auto, args.transaction != "0")
+            await create.create(settings, databases[0], args.name, args.auto, args.transaction != "0", args.phase)
         case "sql":
             from dbmigrate.commands import migration_sql
 
@@ -77,6 +78,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             from dbmigrate.commands import status
 
             await status.status(settings, databases, options)
+        case "squash":
+            from dbmigrate.commands import squash
+
+            await squash.squash(settings, databases[0], args.to)
+        case "pause" | "resume":
+            from dbmigrate.commands import batches
+
+            await batches.pause(settings, databases[0], args.migration, args.command == "pause")
         case "repair":
             from dbmigrate.commands import repair
 

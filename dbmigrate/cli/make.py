@@ -41,6 +41,7 @@ MAKE_VARIABLES = {
     "CLIENTS": "--clients",
     "MAX_BLOCK": "--max-block",
     "FROM_DB": "--from-db",
+    "PHASE": "--phase",
 }
 _SWITCH_ON = ("1", "yes", "true", "on")
 _SWITCH_OFF = ("", "0", "no", "false", "off")

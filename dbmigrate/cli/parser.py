@@ -8,9 +8,21 @@ import argparse
 import sys
 
 from dbmigrate.core.config import DATABASES
+from dbmigrate.engine import phases
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
-ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "sql", "renumber", "rehearse")
+ONE_DATABASE_COMMANDS = (
+    "down",
+    "create",
+    "baseline",
+    "import",
+    "sql",
+    "renumber",
+    "rehearse",
+    "pause",
+    "resume",
+    "squash",
+)
 # Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
 # quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
 PRINTING_COMMANDS = ("status", "sql")
@@ -41,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(f"--{flag}", **_FLAGS[flag])
         return p
 
-    command("migrate", "apply pending migrations", DEFAULT_DATABASE, "to", "dry-run", "out-of-order")
+    command("migrate", "apply pending migrations", DEFAULT_DATABASE, "to", "dry-run", "out-of-order", "phase")
     command("down", "roll back the last applied migration", DEFAULT_DATABASE, "steps", "to", "dry-run", "confirm")
     p = sub.add_parser("create", help="write the next numbered migration")
     p.add_argument("name", help="what it does, e.g. add_order_limits")
@@ -53,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="1",
         help="0 writes a non-transactional migration (CREATE INDEX CONCURRENTLY), run one statement at a time",
     )
+    p.add_argument("--phase", **_FLAGS["phase"])
     p = sub.add_parser("sql", help="print a migration's SQL, with no database (as Django's sqlmigrate)")
     p.add_argument("migration", help="its ID or number, e.g. 003")
     p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
@@ -70,9 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate-fleet",
         "migrate every database listed in --targets, --parallel at once (fleet.py)",
         "none",
-        *("targets", "parallel", "to", "dry-run", "out-of-order", "shard"),
+        *("targets", "parallel", "to", "dry-run", "out-of-order", "shard", "phase"),
     )
     command("repair", "accept changed or deleted migration files as they are now", None, "confirm")
+    command("squash", "write one baseline migration standing for the history up to --to", DEFAULT_DATABASE, "to")
+    for name, what in (
+        ("pause", "stop a staged migration's batches after the current one"),
+        ("resume", "let a paused staged migration go on at the next migrate"),
+    ):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("migration", help="a staged migration's ID or number, e.g. 004")
+        p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
     p = command(
         "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
     )
@@ -129,7 +150,19 @@ _FLAGS: dict[str, dict] = {
     "targets": {"metavar": "FILE", "help": "a fleet: one `<kind> <url>` per line (kind orion, rfq or marketdata)"},
     "parallel": {"type": lambda text: _whole_number(text, "PARALLEL"), "metavar": "N", "help": "databases at once"},
     "shard": {"metavar": "I/N", "help": "only every N-th target from the I-th: one of N jobs of an orchestrator"},
+    "phase": {
+        "type": lambda text: _phase(text),
+        "metavar": "pre|post",
+        "help": "pre: only pre-deploy migrations (post-deploy ones stay pending); post or unset: everything",
+    },
 }
+
+
+def _phase(text: str) -> str | None:
+    try:
+        return phases.check(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _whole_number(text: str, variable: str) -> int:

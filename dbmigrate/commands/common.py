@@ -31,6 +31,7 @@ class Options:
     confirm: str | None = None
     check: bool = False
     json: bool = False
+    phase: str | None = None  # PHASE=pre: only pre-deploy migrations (engine/phases.py); None: all
 
 
 NO_OPTIONS = Options()

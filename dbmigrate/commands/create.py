@@ -1,6 +1,6 @@
 """create: write the next numbered migration of a database (the story's db:migrate:create): an SQL
 skeleton, a non-transactional one, or Piccolo's auto-migration from tables.py (scaffold.py writes
-the text).
+the text), marked post-deploy with PHASE=post (engine/phases.py).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from dbmigrate.commands.common import in_a_checkout
-from dbmigrate.commands.scaffold import auto_migration_source, sql_migration_source
+from dbmigrate.commands.scaffold import auto_migration_source, sql_migration_source, with_phase
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError
 from dbmigrate.core.reporting import say
@@ -20,9 +20,10 @@ MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 async def create(
-    settings: Settings, database: Database, name: str, auto: bool, transactional: bool = True
+    settings: Settings, database: Database, name: str, auto: bool, transactional: bool = True, phase: str | None = None
 ) -> Path | None:
-    """Write the next numbered migration of `database`; None when `auto` finds no change."""
+    """Write the next numbered migration of `database` (PHASE=post: a post-deploy one); None when
+    `auto` finds no change."""
     in_a_checkout(settings, "create")
     if len(name) > MAX_MIGRATION_NAME:
         raise UsageError(
@@ -48,6 +49,6 @@ async def create(
             return None
     else:
         source = sql_migration_source(database.app, migration_id, name, transactional)
-    path.write_text(source, encoding="utf-8")
+    path.write_text(with_phase(source, phase), encoding="utf-8")
     say(f"{database.name}: created {path.relative_to(settings.project_root)}")
     return path

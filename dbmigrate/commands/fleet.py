@@ -31,7 +31,7 @@ from dbmigrate.core.reporting import reporting_to, say
 from dbmigrate.core.urls import redact, redact_url, validate
 from dbmigrate.engine import executor, leftovers
 from dbmigrate.engine.files import last_of
-from dbmigrate.engine.state import MigrationState, forwards_plan
+from dbmigrate.engine.state import MigrationState, forwards_plan, left_for_later
 from dbmigrate.engine.target import Target
 
 DEFAULT_PARALLEL = 8
@@ -60,6 +60,7 @@ class Outcome:
     before: str | None = None
     after: str | None = None
     applied: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # post-deploy migrations PHASE=pre left pending
     error: str | None = None
     lines: list[str] = field(default_factory=list)
 
@@ -82,7 +83,9 @@ async def run(
     if command == "status":
         await status(settings, path, options.json, options.check, parallel, shard_spec)
     else:
-        await migrate(settings, path, parallel, options.to, options.dry_run, options.out_of_order, shard_spec)
+        await migrate(
+            settings, path, parallel, options.to, options.dry_run, options.out_of_order, shard_spec, options.phase
+        )
 
 
 def read_targets(settings: Settings, path: Path) -> list[FleetTarget]:
@@ -156,19 +159,22 @@ async def migrate(
     dry_run: bool = False,
     out_of_order: bool = False,
     shard_spec: str | None = None,
+    phase: str | None = None,
 ) -> list[Outcome]:
-    """Migrate every target (of this shard); raise a UserError naming the failed ones."""
+    """Migrate every target (of this shard; PHASE=pre: pre-deploy migrations only); raise a
+    UserError naming the failed ones."""
     targets = shard(read_targets(settings, path), shard_spec)
     limit = check_parallel(parallel)
     say(
         f"fleet: {len(targets)} database(s) from {path}{f' (shard {shard_spec.strip()})' if shard_spec else ''}, "
         f"{min(limit, len(targets))} at a time{', dry run' if dry_run else ''}"
+        f"{', pre-deploy migrations only (PHASE=pre)' if phase == 'pre' else ''}"
     )
 
     async def one(target: FleetTarget) -> Outcome:
         if dry_run:
-            return await _dry_run_one(target, to, out_of_order)
-        return await _migrate_one(target, to, out_of_order)
+            return await _dry_run_one(target, to, out_of_order, phase)
+        return await _migrate_one(target, to, out_of_order, phase)
 
     outcomes = await _run_all(targets, limit, one)
     if dry_run:
@@ -244,7 +250,9 @@ async def _run_all(targets: list[FleetTarget], limit: int, work, progress: bool 
             bar.close()
 
 
-async def _migrate_one(fleet_target: FleetTarget, to: str | None, out_of_order: bool) -> Outcome:
+async def _migrate_one(
+    fleet_target: FleetTarget, to: str | None, out_of_order: bool, phase: str | None = None
+) -> Outcome:
     outcome = Outcome(fleet_target)
     target = fleet_target.target
     started = time.perf_counter()
@@ -254,16 +262,19 @@ async def _migrate_one(fleet_target: FleetTarget, to: str | None, out_of_order: 
                 state = await executor.read_state(target, conn)
             outcome.before = outcome.after = _latest(state)
             state.check_integrity()
-            if forwards_plan(state, to, out_of_order):  # else nothing to do: no lock, no second connection
-                outcome.applied = await executor.migrate(target, to, out_of_order)
+            if forwards_plan(state, to, out_of_order, phase):  # else nothing to do: no lock, no second connection
+                outcome.applied = await executor.migrate(target, to, out_of_order, phase)
                 outcome.after = last_of([*filter(None, [outcome.before]), *outcome.applied])
+            outcome.left = [m.id for m in left_for_later(forwards_plan(state, to, True), phase)]
     except Exception as error:  # one database's failure never stops the others
         outcome.error = _error_text(error, target.url)
     outcome.seconds = time.perf_counter() - started
     return outcome
 
 
-async def _dry_run_one(fleet_target: FleetTarget, to: str | None, out_of_order: bool) -> Outcome:
+async def _dry_run_one(
+    fleet_target: FleetTarget, to: str | None, out_of_order: bool, phase: str | None = None
+) -> Outcome:
     outcome = Outcome(fleet_target)
     target = fleet_target.target
     started = time.perf_counter()
@@ -271,7 +282,7 @@ async def _dry_run_one(fleet_target: FleetTarget, to: str | None, out_of_order: 
         with reporting_to(outcome.lines.append):
             async with target.connected("fleet dry-run") as conn:
                 outcome.before = outcome.after = _latest(await executor.read_state(target, conn))
-            await executor.dry_run(target, False, to, None, out_of_order)
+            await executor.dry_run(target, False, to, None, out_of_order, phase)
     except Exception as error:
         outcome.error = _error_text(error, target.url)
     outcome.seconds = time.perf_counter() - started
@@ -321,6 +332,8 @@ def summary_table(outcomes: list[Outcome], dry_run: bool = False) -> list[str]:
             result = f"applied {len(o.applied)}"
         else:
             result = "up to date"
+        if o.left and not o.error:
+            result += f"; {len(o.left)} post-deploy pending"
         unknown = "?" if o.error and o.before is None else "(none)"
         change = f"{o.before or unknown} → {o.after or unknown}"
         rows.append((o.target.shown, o.target.kind, change, f"{o.seconds:.1f} s", result))

@@ -18,9 +18,9 @@ async def migrate(settings: Settings, databases: list[Database], options: Option
     targets = await resolve(settings, databases)
     if options.dry_run:
         for target in targets:
-            await executor.dry_run(target, False, options.to, None, options.out_of_order)
+            await executor.dry_run(target, False, options.to, None, options.out_of_order, options.phase)
         return
-    await each(targets, lambda target: executor.migrate(target, options.to, options.out_of_order))
+    await each(targets, lambda target: executor.migrate(target, options.to, options.out_of_order, options.phase))
 
 
 async def down(settings: Settings, database: Database, options: Options = NO_OPTIONS) -> None:

@@ -30,7 +30,7 @@ import asyncpg
 from dbmigrate.commands import fill, rehearse_report
 from dbmigrate.commands.base_branch import paths_at
 from dbmigrate.commands.common import guard
-from dbmigrate.commands.verify import scratch_database
+from dbmigrate.commands.scratch import scratch_database
 from dbmigrate.commands.workload import Workload, prepare_tables
 from dbmigrate.core.config import Database, Settings, duration_milliseconds
 from dbmigrate.core.errors import UsageError, UserError

@@ -23,6 +23,9 @@ import sys
 from itertools import chain
 from pathlib import Path
 
+from dbmigrate.core.config import DATABASES
+from dbmigrate.engine import baselines
+from dbmigrate.engine.phases import POST
 from dbmigrate.engine.sql_migration import MIGRATION_FILE_VERSION
 
 SQL_TEMPLATE = '''"""{description}"""
@@ -98,6 +101,19 @@ def sql_migration_source(app: str, migration_id: str, name: str, transactional: 
     )
 
 
+POST_DEPLOY_LINES = """PHASE = "post"  # after the deploy, once no old code runs: `make db-migrate` (not PHASE=pre)
+"""
+
+
+def with_phase(source: str, phase: str | None) -> str:
+    """`source` with a `PHASE = "post"` line after its DESCRIPTION line, when `phase` is post."""
+    if phase != POST:
+        return source
+    lines = source.splitlines(keepends=True)
+    at = next((i + 1 for i, line in enumerate(lines) if line.startswith("DESCRIPTION")), len(lines))
+    return "".join([*lines[:at], POST_DEPLOY_LINES, *lines[at:]])
+
+
 async def auto_migration_source(app: str, migration_id: str, name: str, root: Path | None = None) -> str | None:
     """Piccolo's auto-migration from the diff of tables.py against the migrations; None if no diff."""
     from piccolo.apps.migrations.commands.new import AutoMigrationManager, render_template
@@ -109,9 +125,10 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
 
     # Piccolo asks about renames on stdin; without a terminal, answer "no" rather than hang.
     auto_input = None if sys.stdin.isatty() else "n"
+    manager = snapshot_manager(AutoMigrationManager, app, root)(auto_input=auto_input)
     with in_framework(), piccolo_prints():  # the framework's app registry; Piccolo's table of counts is noise
         app_config = Finder().get_app_config(app_name=app)
-        alter_statements = await AutoMigrationManager(auto_input=auto_input).get_alter_statements(app_config=app_config)
+        alter_statements = await manager.get_alter_statements(app_config=app_config)
     statements = list(chain(*[s.statements for s in alter_statements]))
     if not statements:
         return None
@@ -125,6 +142,22 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
         description=name.replace("_", " "),
     )
     return formatted(compact(source), root)
+
+
+def snapshot_manager(base: type, app: str, root: Path | None) -> type:
+    """Piccolo's migration manager class `base`, seeing a squashed history's baseline or the history
+    it replaces, never both (engine/baselines.py), so its schema snapshot counts each change once."""
+    baseline = baselines.find(root, DATABASES[app]) if root is not None else None
+    if baseline is None:
+        return base
+
+    class OneHistory(base):
+        def get_migration_modules(self, folder_path: str):
+            modules = super().get_migration_modules(folder_path)
+            skipped = baselines.piccolo_skipped(set(modules), baseline)
+            return {i: m for i, m in modules.items() if i not in skipped}
+
+    return OneHistory
 
 
 def compact(source: str) -> str:

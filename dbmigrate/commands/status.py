@@ -23,9 +23,11 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.core.urls import redact
-from dbmigrate.engine import executor, leftovers
+from dbmigrate.engine import executor, leftovers, progress
 from dbmigrate.engine.failures import incomplete_progress
 from dbmigrate.engine.files import order_key
+from dbmigrate.engine.phases import POST
+from dbmigrate.engine.progress import Progress
 from dbmigrate.engine.state import MigrationState
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection
@@ -89,14 +91,19 @@ async def report(settings: Settings, database: Database) -> dict:
         async with target.connected("status") as conn:
             state = await executor.read_state(target, conn)
             invalid = await leftovers.invalid_indexes(conn)
+            batches = await progress.read(conn, target.database.app)
     except UserError as error:
         url = settings.get(database.url_variable)
         return _report(database.name, redact(url) if url else None, [], str(error))
-    return from_state(state, target.shown_url, target.project_root, invalid)
+    return from_state(state, target.shown_url, target.project_root, invalid, batches)
 
 
 def from_state(
-    state: MigrationState, url: str | None, root: Path, invalid: list[leftovers.InvalidIndex] | None = None
+    state: MigrationState,
+    url: str | None,
+    root: Path,
+    invalid: list[leftovers.InvalidIndex] | None = None,
+    batches: dict[str, Progress] | None = None,
 ) -> dict:
     modified = {m.id for m in state.modified}
     late = {m.id for m in state.out_of_order}
@@ -104,6 +111,7 @@ def from_state(
     for migration in state.files:
         row = _row(migration.id, "pending", migration.relative_path(root))
         row["out_of_order"] = migration.id in late
+        row["phase"] = migration.phase
         applied = state.applied.get(migration.id)
         if applied:
             row.update(
@@ -130,6 +138,9 @@ def from_state(
             statements_total=unfinished.statements_total,
             last_statement=unfinished.last_statement,
         )
+    for row in rows:
+        if row["id"] in (batches or {}):
+            row["batches"] = batch_progress(batches[row["id"]])
     rows.sort(key=lambda row: order_key(row["id"]))  # by number, files or not (a stable sort)
     return _report(state.database, url, rows, None, _invalid_indexes(state, invalid or []))
 
@@ -148,10 +159,27 @@ def _invalid_indexes(state: MigrationState, invalid: list[leftovers.InvalidIndex
     ]
 
 
+def batch_progress(found: Progress) -> dict:
+    """A staged migration's progress (engine/progress.py) as status shows it."""
+    rate, eta = found.rows_per_second, found.eta_seconds
+    return {
+        "state": found.state,
+        "paused": found.paused,
+        "stage": found.stage,
+        "stages": found.stages,
+        "rows_done": found.rows_done,
+        "rows_total": found.rows_total,
+        "rows_per_second": round(rate, 1) if rate is not None else None,
+        "eta_seconds": round(eta, 1) if eta is not None else None,
+        "updated_at": _utc(found.updated_at),
+    }
+
+
 def _row(migration_id: str, state: str, file: str | None) -> dict:
     return {
         "id": migration_id,
         "state": state,
+        "phase": None,  # "pre" or "post" (deploy phase, engine/phases.py); None when the file is gone
         "file": file,
         "out_of_order": False,
         "applied_at": None,
@@ -163,6 +191,7 @@ def _row(migration_id: str, state: str, file: str | None) -> dict:
         "statements_done": None,
         "statements_total": None,
         "last_statement": None,
+        "batches": None,  # a staged migration's progress (batch_progress), once it has some
     }
 
 
@@ -208,7 +237,9 @@ def text_lines(report: dict) -> list[str]:
     for index in report["invalid_indexes"]:
         if index["migration"]:
             left.setdefault(index["migration"], []).append(index["index"])
-    lines += [f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r, left.get(r['id']))}" for r in rows]
+    lines += [
+        f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r, left.get(r['id']))}{_phase_note(r)}" for r in rows
+    ]
     lines += [f"  [!] {_describe_invalid(i)}" for i in report["invalid_indexes"] if not i["migration"]]
     lines.append(f"  {summary(report)}")
     return lines
@@ -222,6 +253,43 @@ def _describe_invalid(index: dict) -> str:
         f"it slows writes and serves no query: DROP INDEX CONCURRENTLY {index['index']}, or REINDEX INDEX "
         "CONCURRENTLY it"
     )
+
+
+def _phase_note(row: dict) -> str:
+    """What the text line adds to a row: its phase when post-deploy, a staged migration's progress."""
+    note = " (post-deploy)" if row.get("phase") == POST else ""
+    found = row.get("batches")
+    applied = row["state"] in ("applied", "modified")
+    if found and (not applied or found["rows_total"] is not None):
+        note += f"; {describe_batches(row['id'], found, applied)}"
+    return note
+
+
+def describe_batches(migration_id: str, found: dict, applied: bool) -> str:
+    """`batches: 120,000 of 200,000 rows (60%), 45,000 rows/s, ETA 2 s; stage 2 of 2` (PAUSED when asked)."""
+    done, total = found["rows_done"], found["rows_total"]
+    if total is not None:
+        text = f"batches: {done:,} of {total:,} rows ({min(done / total, 1) if total else 1:.0%})"
+    else:
+        text = f"batches: {done:,} rows" if done else "batches: not started"
+    if found["rows_per_second"]:
+        text += f", {found['rows_per_second']:,.0f} rows/s"
+    if not applied:
+        if found["eta_seconds"] is not None and total is not None:
+            text += f", ETA {_duration(found['eta_seconds'])}"
+        if found["stages"]:
+            text += f"; stage {min(found['stage'] + 1, found['stages'])} of {found['stages']}"
+    if found["paused"]:
+        text += f"; PAUSED: make db-migrate-resume ID={migration_id}"
+    return text
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def describe(row: dict, invalid_indexes: list[str] | None = None) -> str:
@@ -255,7 +323,7 @@ def describe(row: dict, invalid_indexes: list[str] | None = None) -> str:
         )
     if state == "missing":
         return "applied, but its file is MISSING: restore it, or repair if deleted on purpose"
-    return "applied; file removed (accepted by repair)"
+    return "applied; its file is gone (accepted by repair, or replaced by a squash baseline)"
 
 
 def summary(report: dict) -> str:

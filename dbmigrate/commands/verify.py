@@ -15,6 +15,10 @@
    the policy (engine/safety_rules.py) fails a migration that would block a table that existed
    before it, printing the safe recipe, unless it accepts the finding with a reason:
    SAFETY_ACCEPTED = {"rule": "why"} (commands/safety.py). TRACE=0 applies without the trace.
+7. Phases: the migrations not on the base branch, applied pre-deploy first and post-deploy after
+   (as `make db-migrate PHASE=pre`, the deploy, then `make db-migrate`), build the same schema as
+   applying them in order (verify_phases.py).
+8. Squash: a baseline beside the history it replaces builds the same catalog and rows (squash.py).
 
 Each file is read and hashed once per run (the Target carries them), so the cost grows with the
 length of the history, not its square. Each problem is said once, on stderr, as it is found: a line
@@ -28,18 +32,17 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbmigrate.commands import safety
+from dbmigrate.commands import safety, squash, verify_phases
 from dbmigrate.commands.base_branch import immutability
 from dbmigrate.commands.common import in_a_checkout
 from dbmigrate.commands.lint import lint as lint_migrations
+from dbmigrate.commands.scratch import scratch_database
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, reporting_to, say
-from dbmigrate.core.urls import with_database
 from dbmigrate.engine import executor, trace
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration
@@ -47,7 +50,6 @@ from dbmigrate.engine.target import Target
 from dbmigrate.engine.trace_model import MigrationTrace
 from dbmigrate.server import connection, schema_dump
 from dbmigrate.server.catalog import first_difference, schema_catalog
-from dbmigrate.server.connection import quote_identifier
 
 LINT_SCOPES = ("all", "new")
 
@@ -125,7 +127,7 @@ async def verify_database(settings: Settings, database: Database, options: Verif
     target = Target.resolve(settings, database)
     immutability_problems, immutability_passed, on_base = immutability(target, options.base)
     scope = None if options.lint == "all" else on_base
-    async with scratch_database(target) as scratch:
+    async with scratch_database(target.history_walk()) as scratch:
         loaded, completed, traces = await _stepwise_up_down_up(scratch, report, options.trace)
         if options.trace:
             report.judged = safety.check(report, traces, loaded, scope)
@@ -133,6 +135,8 @@ async def verify_database(settings: Settings, database: Database, options: Verif
             report.skip("safety", "TRACE=0: the migrations were applied without their lock trace")
         await _drift(scratch, report, completed)
         await lint_migrations(scratch, loaded, report, scope)
+        await verify_phases.check(scratch, report, on_base, completed)
+        await squash.check_baseline(scratch, target, report, completed)
     report.check("immutability", immutability_problems, immutability_passed)
     return report
 
@@ -140,7 +144,7 @@ async def verify_database(settings: Settings, database: Database, options: Verif
 async def dump_schema(settings: Settings, database: Database) -> Path:
     """Write schema/<database>.sql from a scratch database migrated from empty."""
     target = Target.resolve(settings, database)
-    async with scratch_database(target) as scratch:
+    async with scratch_database(target.history_walk()) as scratch:
         with quiet():
             await executor.migrate(scratch)
         text = await _dump(scratch)
@@ -149,24 +153,6 @@ async def dump_schema(settings: Settings, database: Database) -> Path:
     path.write_text(text)
     say(f"{database.name}: wrote {path.relative_to(target.project_root)}")
     return path
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(target: Target, purpose: str = "verify", template: str | None = None):
-    """`target` moved to a new database on the same server (empty, or a copy of `template`),
-    dropped afterwards, whatever happens (an error, Ctrl-C)."""
-    admin_url = with_database(target.url, "postgres")
-    name = f"dbmigrate_{purpose}_{target.name}_{uuid.uuid4().hex[:8]}"
-    admin = await connection.connect(target, admin_url, purpose)  # type: ignore[arg-type]
-    copied = f" TEMPLATE {quote_identifier(template)}" if template else ""
-    try:
-        await admin.execute(f"CREATE DATABASE {quote_identifier(name)}{copied}")
-        try:
-            yield target.with_url(with_database(admin_url, name))
-        finally:
-            await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
-    finally:
-        await admin.close()
 
 
 async def _stepwise_up_down_up(

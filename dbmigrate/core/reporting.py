@@ -42,5 +42,10 @@ def reporting_to(reporter: Reporter) -> Iterator[None]:
         _reporter.reset(token)
 
 
+def interactive() -> bool:
+    """Whether lines go to stdout and a person watches stderr (a terminal): then progress bars may be drawn."""
+    return _reporter.get() is to_stdout and sys.stderr.isatty()
+
+
 def quiet() -> contextmanager:
     return reporting_to(nowhere)

@@ -10,7 +10,8 @@ leaving a trail in the bookkeeping after each (so status can say what an interru
 behind), and a rerun resumes after the statements that finished, first dropping an INVALID index
 a failed build left. `down` refuses while a later migration failed midway. Every
 migration statement runs under a lock_timeout and a statement_timeout; a transactional migration
-that times out waiting for a lock is retried with backoff. Before taking the lock, a read-only
+that times out waiting for a lock is retried with backoff. A staged migration (staged.py) runs as
+short transactions of its own, each fenced, and is recorded with its last one. Before taking the lock, a read-only
 look at the bookkeeping answers the common case, "nothing to do", without importing Piccolo or
 queueing behind another runner. Every migration a run will apply is loaded and checked before the
 first one runs, so an unfilled file or a syntax error stops the run with nothing changed.
@@ -29,12 +30,12 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import failures, files, leftovers, recorder, stepwise
+from dbmigrate.engine import baselines, failures, files, leftovers, recorder, stepwise
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
 from dbmigrate.engine.migration import ENDS_THE_RUN
-from dbmigrate.engine.state import MigrationState, backwards_plan, find, forwards_plan
+from dbmigrate.engine.state import MigrationState, backwards_plan, describe_left, find, forwards_plan, left_for_later
 from dbmigrate.engine.target import Target
 from dbmigrate.server import pooling
 
@@ -76,7 +77,8 @@ async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState
         applied, failed = await recorder.read(conn, target.database.app)
     except recorder.NotPiccolosTable as error:
         raise UserError(f"{target.name}: {error}") from None
-    return MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
+    state = MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
+    return baselines.effective(state, target.baseline)  # the baseline, or the history this database has
 
 
 @asynccontextmanager
@@ -92,20 +94,26 @@ async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[Migr
         yield await read_state(target, conn)
 
 
-async def migrate(target: Target, to: str | None = None, allow_out_of_order: bool = False) -> list[str]:
-    """Apply pending migrations of `target` (up to `to`); return the IDs applied."""
+async def migrate(
+    target: Target, to: str | None = None, allow_out_of_order: bool = False, phase: str | None = None
+) -> list[str]:
+    """Apply pending migrations of `target` (up to `to`; PHASE=pre: the pre-deploy ones); return the IDs applied."""
     async with target.connected("migrate") as conn:
-        plan = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order)
+        state = await _checked_state(target, conn)
+        plan = forwards_plan(state, to, allow_out_of_order, phase)
         if plan:
             async with locked(target, conn) as state:
                 # Plan again under the lock: a runner we waited for may have applied everything.
                 state.check_integrity()
-                plan = forwards_plan(state, to, allow_out_of_order)
+                plan = forwards_plan(state, to, allow_out_of_order, phase)
                 migrations = [await load(target, m) for m in plan]
                 for migration in refuse_unsafe(target, migrations, conn):
                     await apply(target, conn, migration, backwards=False, trail=state.failed.get(migration.id))
+    left = left_for_later(forwards_plan(state, to, True), phase)
     if not plan:
-        say(f"{target.name}: up to date, nothing to migrate")
+        say(f"{target.name}: {'no pre-deploy migration pending' if left else 'up to date, nothing to migrate'}")
+    if left:
+        say(describe_left(target.name, left))
     return [m.id for m in plan]
 
 
@@ -129,6 +137,7 @@ async def dry_run(
     to: str | None = None,
     steps: int | None = None,
     allow_out_of_order: bool = False,
+    phase: str | None = None,
 ) -> None:
     """Print the SQL `migrate` or `down` would run, in a read-only transaction that is rolled back."""
     async with target.connected("dry-run") as conn:
@@ -136,7 +145,7 @@ async def dry_run(
             state = await read_state(target, conn)
             plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
         else:
-            pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order)
+            pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order, phase)
             plan = [await load(target, m) for m in pending]
         refuse_unsafe(target, plan)
         if not plan:
@@ -155,7 +164,7 @@ def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Con
         if problems:
             where = migration.file.relative_path(target.project_root)
             raise UserError(f"{target.name}: {migration.id} ({where}) was not run: {problems[0]}")
-        if conn is not None and not migration.transactional:
+        if conn is not None and not migration.transactional and not migration.staged:
             pooling.refuse_non_transactional(conn, target.name, migration.id)
     return migrations
 
@@ -257,10 +266,28 @@ async def _run_once(
             await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
             await migration.run(conn, backwards)
             return await _record(target, conn, migration, backwards, started)
+    if migration.staged:
+        return await _run_staged(target, conn, migration, backwards, started)
     await conn.execute(timeouts_prelude(lock_timeout, statement_timeout, local=False))
     await stepwise.run(target, conn, migration, backwards, trail)
     await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
     async with conn.transaction():
+        return await _record(target, conn, migration, backwards, started)
+
+
+async def _run_staged(
+    target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float
+) -> int:
+    """A staged migration (staged.py): its stages, each a self-contained transaction fenced like a
+    transactional migration, then its last step and its bookkeeping in one transaction."""
+    lock_timeout, statement_timeout = _timeouts(target, migration)
+    retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
+    await migration.run_stages(
+        conn, backwards, (lock_timeout, statement_timeout), lambda: fence(conn, migration.id), retries
+    )
+    async with migration.transaction(conn, timeouts_prelude(lock_timeout, statement_timeout, local=True)):
+        await fence(conn, migration.id)
+        await migration.finish(conn, backwards)
         return await _record(target, conn, migration, backwards, started)
 
 
@@ -280,7 +307,7 @@ async def _failed(
 ) -> UserError:
     """Record a non-transactional failure (when the connection still works) and word the error."""
     resume = None
-    if not migration.transactional and not backwards:
+    if not migration.transactional and not migration.staged and not backwards:
         unfinished = (await _unfinished(conn, target, migration.id)) if not failures.connection_lost(error) else None
         if unfinished is not None:
             resume = failures.Resume(

@@ -125,7 +125,12 @@ def migration_failed(
             "allow more"
         )
     message = _refusal(error) or message
-    if not migration.transactional:
+    if migration.staged and not backwards:
+        return UserError(
+            f"{where} stopped: {message}. Its stages and batches that finished are kept, and `make "
+            "db-migrate-status` shows how far it got: run the command again to resume where it stopped"
+        )
+    if not migration.transactional and not migration.staged:
         done = f"; {resume.progress}" if resume else ""
         shown = "" if backwards else ", and `make db-migrate-status` shows it"
         if backwards:

@@ -2,7 +2,9 @@
 
 A migration is a Python file in `<app>/piccolo_migrations/` with a line `ID = "..."`, perhaps with
 sibling `<stem>.up.sql` / `<stem>.down.sql` files. IDs are read with a regular expression, so
-finding out that nothing is pending never imports Piccolo. Invariant: `discover` returns each
+finding out that nothing is pending never imports Piccolo; so is a `PHASE = "post"` line
+(phases.py). A baseline (a file with a `REPLACES = [...]` line) is not part of the history and
+is left out (baselines.py finds it). Invariant: `discover` returns each
 migration once, in the order migrations apply, each file read and hashed once; two files with one
 ID, or with one number (`004_a` and `004_b`, `4_a` and `004_b`), are an error.
 
@@ -20,11 +22,14 @@ from pathlib import Path
 
 from dbmigrate.core.config import MIGRATIONS_FOLDER, Database
 from dbmigrate.core.errors import UserError
+from dbmigrate.engine import phases
 
 UP_SUFFIX = ".up.sql"  # SQLMigration.sql_files(__file__) reads <stem>.up.sql and <stem>.down.sql
 DOWN_SUFFIX = ".down.sql"
 _ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", re.MULTILINE)
 _NUMBERED_ID = re.compile(r"^(?P<number>\d+)_")
+ID_LINE = _ID_LINE
+_REPLACES_LINE = re.compile(r"^REPLACES\s*(?::[^=]*)?=", re.MULTILINE)  # a baseline (baselines.py)
 
 
 def number_of(migration_id: str) -> int | None:
@@ -51,6 +56,8 @@ class MigrationFile:
     id: str
     path: Path
     checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
+    phase: str = phases.PRE  # PHASE = "post": runs after the deploy (phases.py)
+    replaces: tuple[str, ...] = ()  # a baseline: the IDs of the history it stands for (baselines.py)
 
     @property
     def number(self) -> int | None:
@@ -71,20 +78,37 @@ def discover(root: Path, database: Database, shared_numbers: bool = False) -> li
     """Every migration of `database`, in the order they apply (by number). Two files with one ID
     are an error, and so are two with one number unless `shared_numbers` (renumber and sql, which
     exist to sort out two branches that both wrote 004, see them as they are)."""
+    return scan(root, database, shared_numbers)[0]
+
+
+def scan(
+    root: Path, database: Database, shared_numbers: bool = False
+) -> tuple[list[MigrationFile], list[tuple[Path, bytes]]]:
+    """`discover`, and the baseline files it left out, with their content (baselines.py), in one
+    reading of the folder."""
     folder = migrations_folder(root, database)
     if not folder.is_dir():
         raise UserError(f"{folder.relative_to(root)} does not exist: the {database.app} app has no migrations folder")
     found: dict[str, MigrationFile] = {}
     numbered: dict[int, MigrationFile] = {}
+    left_out: list[tuple[Path, bytes]] = []
     for path in sorted(folder.glob("*.py")):
         if path.name == "__init__.py":
             continue
         content = path.read_bytes()
-        match = _ID_LINE.search(content.decode("utf-8", errors="replace"))
+        text = content.decode("utf-8", errors="replace")
+        if is_baseline(text):
+            left_out.append((path, content))  # not part of the history (baselines.py)
+            continue
+        match = _ID_LINE.search(text)
         if not match:
             raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
         migration = MigrationFile(
-            app=database.app, id=match.group("id"), path=path, checksum=file_checksum(path, content)
+            app=database.app,
+            id=match.group("id"),
+            path=path,
+            checksum=file_checksum(path, content),
+            phase=_phase(text, path.relative_to(root)),
         )
         twin = found.get(migration.id)
         if twin:
@@ -102,7 +126,19 @@ def discover(root: Path, database: Database, shared_numbers: bool = False) -> li
                     f"({twin.id}) and {migration.relative_path(root)} ({migration.id}); migrations apply by number, "
                     "so renumber one after the last"
                 )
-    return sorted(found.values(), key=lambda m: order_key(m.id))
+    return sorted(found.values(), key=lambda m: order_key(m.id)), left_out
+
+
+def is_baseline(text: str) -> bool:
+    """A file with a `REPLACES = [...]` line: a baseline standing for a squashed history."""
+    return "REPLACES" in text and _REPLACES_LINE.search(text) is not None
+
+
+def _phase(text: str, where: Path) -> str:
+    try:
+        return phases.declared_phase(text)
+    except ValueError as error:
+        raise UserError(f"{where}: {error}") from None
 
 
 def sibling_sql_files(migration_file: Path) -> list[Path]:

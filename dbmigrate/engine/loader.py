@@ -3,9 +3,9 @@
 Importing a file (to run it) happens only here, under a module name unique to its app and its
 checksum: Piccolo's own loader imports files as top-level modules, where equal names in two apps
 would collide, and a file changed since it was imported must be imported again. The loader is the
-only code that tells the kinds of migration apart (sql_migration.SQLSteps, piccolo_migration.
-PiccoloOperations). A migration's code cannot end the run: `sys.exit()` or KeyboardInterrupt at
-import or in forwards() is a load error naming the file, like any exception.
+only code that tells the kinds of migration apart (sql_migration.SQLSteps, staged.StagedSteps,
+piccolo_migration.PiccoloOperations). A migration's code cannot end the run: `sys.exit()` or
+KeyboardInterrupt at import or in forwards() is a load error naming the file, like any exception.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dbmigrate.engine.migration import ENDS_THE_RUN, Migration, MigrationOptions
 from dbmigrate.engine.piccolo_engine import order_by_number
 from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
+from dbmigrate.engine.staged import StagedMigration, StagedSteps
 
 
 async def load(migration: MigrationFile, root: Path) -> Migration:
@@ -49,6 +50,8 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         safety_accepted=option("SAFETY_ACCEPTED", dict) or {},
         source_tool=option("SOURCE_TOOL", str),
     )
+    if isinstance(manager, StagedMigration):  # an SQLMigration too: test it first
+        return StagedSteps(migration, options, manager)
     if isinstance(manager, SQLMigration):
         return SQLSteps(migration, options, manager)
     return PiccoloOperations(migration, options, manager)

@@ -9,9 +9,12 @@ The executor plans, checks, applies, reverts and previews migrations only throug
   * `irreversible_reason` None when `down` can undo it, else why not;
   * `problems()`         what makes it unsafe to run at all, found before anything runs;
   * `transaction()`, `run()`, `preview()` (the SQL it would run; given no connection, rendered
-                         without a database, as `make db-migrate-sql` prints it).
+                         without a database, as `make db-migrate-sql` prints it);
+  * `staged`             whether it runs as short transactions of its own (`run_stages`, then
+                         `finish` in the transaction that records it), resuming where it stopped.
 
-Two kinds exist: `SQLSteps` (sql_migration.py: an SQLMigration, whose SQL is all that runs) and
+Three kinds exist: `SQLSteps` (sql_migration.py: an SQLMigration, whose SQL is all that runs),
+`StagedSteps` (staged.py: a StagedMigration, its SQL and batched updates in stages) and
 `PiccoloOperations` (piccolo_migration.py: an ordinary Piccolo MigrationManager). The loader is the
 only code that tells them apart. Invariant: nothing here imports Piccolo or pglast's parser, so a
 no-op migrate that never loads a migration never pays for them.
@@ -113,6 +116,24 @@ class Migration(ABC):
     @abstractmethod
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
         """The forwards SQL to lint, each piece placed at its line in the file it comes from."""
+
+    # A staged migration (staged.py) runs as short transactions of its own, each self-contained
+    # (so through any pooler), and resumes where a killed run stopped: the executor calls
+    # `run_stages` outside any transaction, then `finish` inside the one that records it.
+    staged = False
+
+    async def run_stages(
+        self,
+        conn: asyncpg.Connection,
+        backwards: bool,
+        timeouts: tuple[str, str],
+        fence: Callable[[], Awaitable[None]],
+        retries: int,
+    ) -> None:
+        raise NotImplementedError
+
+    async def finish(self, conn: asyncpg.Connection, backwards: bool) -> None:
+        raise NotImplementedError
 
 
 @contextlib.asynccontextmanager

@@ -3,7 +3,8 @@ which migrations a command will run, in which order. Pure functions of that stat
 
 A file is *modified* when its checksum differs from the one recorded when it was applied,
 *missing* when it was applied but is gone, *out of order* when it is pending but numbered before
-one already applied (two branches merged), *failed* when it is a non-transactional migration that
+one already applied (two branches merged; a post-deploy migration waiting behind later
+pre-deploy ones is not, phases.py), *failed* when it is a non-transactional migration that
 failed midway, *incomplete* when one was interrupted midway (its runner or connection died).
 Every "before", "after" and "last" here is by number (files.order_key), never by text.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.engine import phases
 from dbmigrate.engine.files import MigrationFile, last_of, order_key
 from dbmigrate.engine.recorder import AppliedMigration, FailedMigration
 
@@ -54,7 +56,7 @@ class MigrationState:
         if last is None:
             return []
         last_key = order_key(last)
-        return [m for m in self.pending if order_key(m.id) < last_key]
+        return [m for m in self.pending if order_key(m.id) < last_key and not waits_for_deploy(m, self)]
 
     @property
     def unverified(self) -> list[MigrationFile]:
@@ -87,10 +89,11 @@ def find(files: list[MigrationFile], target: str, database: str) -> MigrationFil
 
 
 def forwards_plan(
-    state: MigrationState, to: str | None = None, allow_out_of_order: bool = False
+    state: MigrationState, to: str | None = None, allow_out_of_order: bool = False, phase: str | None = None
 ) -> list[MigrationFile]:
-    """The pending migrations to apply, up to and including `to` when given."""
-    plan = state.pending
+    """The pending migrations to apply, up to and including `to` when given (PHASE=pre: only the
+    pre-deploy ones, phases.py)."""
+    plan = select(state.pending, phase)
     if to is not None:
         target = order_key(find(state.files, to, state.database).id)
         plan = [m for m in plan if order_key(m.id) <= target]
@@ -134,3 +137,39 @@ def backwards_plan(state: MigrationState, steps: int | None = None, to: str | No
         chosen = newest_first[:count]
     by_id = {m.id: m for m in state.files}
     return [by_id.get(i, i) for i in chosen]
+
+
+# ---- deploy phases (phases.py): which pending migrations a PHASE applies ----
+
+
+def select(plan: list[MigrationFile], phase: str | None) -> list[MigrationFile]:
+    """The migrations of `plan` that `phase` applies: all of them, or (PHASE=pre) the pre-deploy ones."""
+    return [m for m in plan if m.phase == phases.PRE] if phase == phases.PRE else list(plan)
+
+
+def left_for_later(plan: list[MigrationFile], phase: str | None) -> list[MigrationFile]:
+    """The post-deploy migrations of `plan` that PHASE=pre leaves pending."""
+    return [m for m in plan if m.phase == phases.POST] if phase == phases.PRE else []
+
+
+def waits_for_deploy(migration: MigrationFile, state: MigrationState) -> bool:
+    """Whether pending `migration` is a post-deploy migration whose only applied successors are
+    pre-deploy ones (the PHASE=pre run that left it for later): then it is not out of order."""
+    if migration.phase != phases.POST:
+        return False
+    order = [m.id for m in state.files]
+    if migration.id not in order:
+        return False
+    later = order[order.index(migration.id) + 1 :]
+    by_id = {m.id: m for m in state.files}
+    applied_later = [i for i in later if i in state.applied]
+    unknown = [i for i in state.applied if i not in by_id]  # applied, file gone: its phase is unknown
+    return not unknown and all(by_id[i].phase == phases.PRE for i in applied_later)
+
+
+def describe_left(database: str, left: list[MigrationFile]) -> str:
+    ids = ", ".join(m.id for m in left)
+    return (
+        f"{database}: {len(left)} post-deploy migration(s) left pending for after the deploy ({ids}): "
+        f"run `make db-migrate DB={database}` once no old code is running"
+    )

@@ -1,7 +1,8 @@
 """A target: one database to migrate, resolved once at the edge of a command.
 
 Everything the engine needs to know about where and how to migrate (the URL, the migrations
-folder and its files, timeouts, lock wait) is read from the settings here, once, and passed in.
+folder and its files, a squashed history's baseline, timeouts, lock wait) is read from the
+settings here, once, and passed in.
 The engine never reads settings or environment variables. A scratch or fleet database is just
 another Target (`with_url`), with no settings patched.
 """
@@ -17,7 +18,7 @@ import asyncpg
 
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.urls import redact
-from dbmigrate.engine import files
+from dbmigrate.engine import baselines, files
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.server import connection, pooling
 
@@ -35,6 +36,7 @@ class Target:
     lock_retries: int
     pooler: str = "auto"  # ORION_POOLER (pooling.py)
     lease_seconds: float = pooling.DEFAULT_LEASE_SECONDS  # ORION_LOCK_LEASE (lease.py)
+    baseline: MigrationFile | None = None  # a squashed history's baseline (baselines.py)
 
     @classmethod
     def resolve(cls, settings: Settings, database: Database, shared_numbers: bool = False) -> Target:
@@ -45,11 +47,13 @@ class Target:
     def for_url(cls, settings: Settings, database: Database, url: str, shared_numbers: bool = False) -> Target:
         """`database`'s migrations at `url` (a fleet's database, or the configured one); two files
         with one number are refused unless `shared_numbers` (files.discover)."""
+        history, candidates = files.scan(settings.project_root, database, shared_numbers)  # the folder read once
+        baseline = baselines.chosen(settings.project_root, database, candidates)
         return cls(
             database=database,
             url=url,
             project_root=settings.project_root,
-            files=tuple(files.discover(settings.project_root, database, shared_numbers)),
+            files=tuple(baselines.arrange(history, baseline)),
             connect_timeout_seconds=settings.connect_timeout_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             lock_timeout=settings.lock_timeout,
@@ -57,6 +61,7 @@ class Target:
             lock_retries=settings.lock_retries,
             pooler=pooling.mode(settings),
             lease_seconds=pooling.lease_seconds(settings),
+            baseline=baseline,
         )
 
     @property
@@ -71,7 +76,14 @@ class Target:
         return replace(self, url=url)
 
     def reread_files(self) -> Target:
-        return replace(self, files=tuple(files.discover(self.project_root, self.database)))
+        history, candidates = files.scan(self.project_root, self.database)
+        baseline = baselines.chosen(self.project_root, self.database, candidates)
+        return replace(self, files=tuple(baselines.arrange(history, baseline)), baseline=baseline)
+
+    def history_walk(self) -> Target:
+        """This target with its files as verify walks them from empty: the history while all of it
+        is there, else the baseline in its place, whatever a database has applied."""
+        return replace(self, baseline=None)
 
     async def connect(self, purpose: str) -> asyncpg.Connection:
         return await connection.connect(self, self.url, purpose)  # type: ignore[arg-type]

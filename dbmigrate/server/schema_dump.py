@@ -21,7 +21,7 @@ from dbmigrate.core.releases import RELEASES
 from dbmigrate.server import install as postgres_install
 
 SCHEMA_FOLDER = "schema"
-EXCLUDED_TABLES = ("migration", "migration_id_seq", "dbmigrate_history", "dbmigrate_lock")  # bookkeeping, lease
+EXCLUDED_TABLES = ("migration", "migration_id_seq", "dbmigrate_history", "dbmigrate_lock", "dbmigrate_batches")
 _DROPPED_LINE = re.compile(r"^(--|SET |SELECT pg_catalog\.set_config|\\restrict|\\unrestrict)")
 # PostgreSQL 18 names NOT NULL constraints and pg_dump spells out an inherited one (a partition's
 # column): `col type CONSTRAINT parent_col_not_null NOT NULL`. The default name says nothing, and

@@ -189,3 +189,19 @@ def test_with_no_checkout_and_no_installed_apps_the_error_says_what_to_do(
     monkeypatch.setenv("ORION_PROJECT_ROOT", str(tmp_path))
     with pytest.raises(UserError, match=f"ORION_PROJECT_ROOT={tmp_path} is not an Orion migrations project"):
         find_project_root()
+
+
+def test_every_cli_command_has_a_make_target_and_a_nox_session():
+    """The Makefile and the noxfile are thin aliases: each command of the CLI is reachable from both."""
+    import re
+
+    from dbmigrate.cli.make import _subparsers
+    from dbmigrate.cli.parser import build_parser
+
+    commands = set(_subparsers(build_parser()))
+    makefile = (ROOT / "Makefile").read_text()
+    noxfile = (ROOT / "noxfile.py").read_text()
+    in_make = set(re.findall(r"@\$\(CLI\) ([a-z-]+)", makefile))
+    in_nox = set(re.findall(r'_cli\(session, "([a-z-]+)"', noxfile))
+    assert commands - in_make == set()
+    assert commands - in_nox == set()

@@ -5,20 +5,18 @@ refused in one line. Skipped, with the reason, where pgbouncer is not installed.
 
 from __future__ import annotations
 
-import contextlib
-import shutil
 import signal
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from migration_files import write_sql_migration
-from pgbouncer_server import PgBouncer, binary, start_pgbouncer
+from pgbouncer_server import PgBouncer, binary
+from pgbouncer_server import pooled_and_direct as _databases
+from pgbouncer_server import running_pgbouncer as _bouncer
 from private_server import PrivateServer
-from support import FIXTURE_PROJECT, Databases, copy_project, migration_ids, run_sql
+from support import Databases, migration_ids, run_sql
 
 from dbmigrate.core.config import DATABASES
 from dbmigrate.engine.lease import _CREATE as CREATE_LEASE_TABLE
@@ -30,43 +28,12 @@ pytestmark = pytest.mark.skipif(
 LEASE_LINE = "the migration lock is a lease in table dbmigrate_lock"
 
 
-@contextlib.contextmanager
-def _bouncer(private_server: PrivateServer, **options) -> Iterator[PgBouncer]:
-    folder = Path(tempfile.mkdtemp(prefix="orion-test-pgbouncer-"))
-    bouncer = start_pgbouncer(private_server, folder, **options)
-    try:
-        yield bouncer
-    finally:
-        bouncer.stop()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture(scope="module")
 def pgbouncer(private_server: PrivateServer) -> Iterator[PgBouncer]:
     """pool_mode = transaction, 4 server connections per database for all clients, no
     ignore_startup_parameters: as Debian ships it."""
     with _bouncer(private_server) as bouncer:
         yield bouncer
-
-
-@contextlib.contextmanager
-def _databases(
-    private_server: PrivateServer, bouncer: PgBouncer, project: Path
-) -> Iterator[tuple[Databases, Databases]]:
-    """Three databases reached through `bouncer`, and three reached directly, on one server; both
-    run the CLI in `project`, a copy of the fixture project."""
-    prefix = f"t{uuid.uuid4().hex[:10]}"
-    copy_project(project, FIXTURE_PROJECT)
-    pooled = Databases(server_url=bouncer.url("postgres"), prefix=prefix, cwd=project)
-    direct = Databases(server_url=private_server.url(), prefix=f"{prefix}_direct", cwd=project)
-    names = [f"{d.prefix}_{db.default_dbname}" for d in (pooled, direct) for db in DATABASES.values()]
-    for name in names:
-        run_sql(private_server.url(), f'CREATE DATABASE "{name}"')
-    try:
-        yield pooled, direct
-    finally:
-        for name in names:
-            run_sql(private_server.url(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
