@@ -17,7 +17,7 @@ from dbmigrate.commands.common import NO_OPTIONS, Options
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.core.urls import redact
+from dbmigrate.core.urls import redact_url
 from dbmigrate.engine import executor
 from dbmigrate.engine.failures import incomplete_progress
 from dbmigrate.engine.state import MigrationState
@@ -68,7 +68,7 @@ async def report(settings: Settings, database: Database) -> dict:
             state = await executor.read_state(target, conn)
     except UserError as error:
         url = settings.get(database.url_variable)
-        return _report(database.name, redact(url) if url else None, [], str(error))
+        return _report(database.name, redact_url(url) if url else None, [], str(error))
     return from_state(state, target.shown_url, target.project_root)
 
 

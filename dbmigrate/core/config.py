@@ -20,7 +20,7 @@ from pathlib import Path
 
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.releases import DEFAULT_MAJOR, RELEASES, supported
-from dbmigrate.core.urls import with_database
+from dbmigrate.core.urls import as_url, with_database
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,8 @@ class Settings:
         return value if value not in (None, "") else default
 
     def url_for(self, database: Database) -> str | None:
-        """The configured URL of `database`, or None when the embedded server should be used.
+        """The configured URL of `database`, or None when the embedded server should be used. A
+        value in libpq's key=value form (`host=db1 dbname=orion ...`) comes back as the URL it means.
 
         When no URL variable is set at all, the embedded server serves every database. When only
         DATABASE_URL is set, the other databases live on the same server under their default
@@ -103,10 +104,10 @@ class Settings:
         """
         own = self.get(database.url_variable)
         if own:
-            return own
+            return as_url(own, database.url_variable)
         main = self.get(DATABASES["orion"].url_variable)
         if main:
-            return with_database(main, database.default_dbname)
+            return with_database(as_url(main, DATABASES["orion"].url_variable), database.default_dbname)
         if not self.uses_embedded_server:
             configured = ", ".join(db.url_variable for db in DATABASES.values() if self.get(db.url_variable))
             raise UserError(

@@ -4,6 +4,12 @@ A migration's SQL is split into statements here, never with regular expressions,
 dollar-quoted bodies, `DO` blocks, `BEGIN ATOMIC` functions, comments and string literals holding
 semicolons are all read the way the server reads them. Each statement knows its line (in the SQL
 text, and so in the file it came from) and whether it may run inside a transaction block.
+
+Invariant: the work is linear in the length of the SQL, whatever its number of statements (a
+50 MB file of INSERTs is a real migration). The parser finds where each statement starts and
+ends without building its syntax tree; lines are counted once, from one statement to the next;
+only a statement whose first keyword could make it one that may not run in a transaction (or
+that controls the transaction) is parsed into a tree, on its own.
 """
 
 from __future__ import annotations
@@ -49,25 +55,52 @@ class Statement:
 def split(sql: str, first_line: int = 1) -> list[Statement]:
     """The statements of `sql`, in order; [] for SQL of only comments and white space."""
     try:
-        raw_statements = parser.parse_sql(sql)
+        # Where each statement lies (character offsets), found by the parser, no tree built.
+        slices = parser.split(sql, with_parser=True, only_slices=True)
     except parser.ParseError as error:
         message, position = (error.args + (0,))[:2] if error.args else (str(error), 0)
-        line = sql[: max(int(position) - 1, 0)].count("\n") + first_line
+        line = sql.count("\n", 0, max(int(position) - 1, 0)) + first_line
         raise SQLSyntaxError(str(message), line) from None
     statements = []
-    for raw in raw_statements:
-        start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(sql)
-        text = sql[start:end].strip()
+    line, counted_to = first_line, 0
+    for where in slices:
+        line += sql.count("\n", counted_to, where.start)  # from the previous statement on: linear
+        counted_to = where.start
+        text = sql[where].strip()
+        node = _tree(text)
         statements.append(
             Statement(
                 sql=text,
-                line=sql[:start].count("\n") + first_line,
-                outside_transaction=_outside_transaction(raw.stmt),
-                transaction_control=isinstance(raw.stmt, ast.TransactionStmt),
+                line=line,
+                outside_transaction=_outside_transaction(node) if node is not None else None,
+                transaction_control=isinstance(node, ast.TransactionStmt),
             )
         )
     return statements
+
+
+# The first keywords (as the scanner names them) of every statement `_outside_transaction` or
+# ast.TransactionStmt can be: ALTER SYSTEM, CREATE/DROP DATABASE|TABLESPACE|SUBSCRIPTION|INDEX
+# CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT,
+# RELEASE, PREPARE TRANSACTION. Any other statement may run in a transaction and is not parsed.
+_MAYBE_SPECIAL = {
+    *("ALTER", "CREATE", "DROP", "REINDEX", "VACUUM"),
+    *("BEGIN_P", "START", "COMMIT", "END_P", "ROLLBACK", "ABORT_P", "SAVEPOINT", "RELEASE", "PREPARE"),
+}
+_COMMENTS = {"C_COMMENT", "SQL_COMMENT"}
+_FIRST_KEYWORD_WINDOW = 512  # characters scanned for the first keyword (comments may come first)
+
+
+def _tree(text: str) -> ast.Node | None:
+    """The syntax tree of one statement, when its first keyword says it may need one; else None."""
+    try:
+        tokens = parser.scan(text[:_FIRST_KEYWORD_WINDOW])
+        first = next((token.name for token in tokens if token.name not in _COMMENTS), None)
+    except parser.ParseError:  # the window ends inside a literal or comment: ask the parser
+        first = None
+    if first is not None and first not in _MAYBE_SPECIAL:
+        return None
+    return parser.parse_sql(text)[0].stmt
 
 
 def is_empty(sql: str) -> bool:

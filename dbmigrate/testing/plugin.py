@@ -30,7 +30,7 @@ import pytest
 
 from dbmigrate.core.config import DATABASES, Database, Settings, find_project_root, load_settings
 from dbmigrate.core.errors import UserError
-from dbmigrate.core.urls import with_database
+from dbmigrate.core.urls import as_url, with_database
 
 POOL_SIZE_VARIABLE = "ORION_TEST_POOL_SIZE"
 
@@ -67,6 +67,7 @@ def settings_for_tests() -> Settings:
     else the test cluster (started if needed)."""
     settings = project_settings()
     server = settings.get("ORION_TEST_DATABASE_URL")
+    server = as_url(server, "ORION_TEST_DATABASE_URL") if server else None
     if not server:
         from dbmigrate.server import embedded
 
