@@ -85,7 +85,7 @@ def conninfo_to_url(conninfo: str, variable: str) -> str:
     query.update(pairs)
     credentials = quote(user, safe="") + (":" + quote(password, safe="") if password else "")
     netloc = (credentials + "@" if credentials else "") + quote(host, safe="[]:") + (f":{port}" if port else "")
-    return urlunsplit(("postgresql", netloc, "/" + quote(dbname, safe=""), urlencode(query), ""))
+    return f"postgresql://{netloc}/{quote(dbname, safe='')}" + (f"?{urlencode(query)}" if query else "")
 
 
 def _conninfo_pairs(conninfo: str, variable: str) -> dict[str, str]:

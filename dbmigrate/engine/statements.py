@@ -5,29 +5,44 @@ dollar-quoted bodies, `DO` blocks, `BEGIN ATOMIC` functions, comments and string
 semicolons are all read the way the server reads them. Each statement knows its line (in the SQL
 text, and so in the file it came from) and whether it may run inside a transaction block.
 
-Invariant: the work is linear in the length of the SQL, whatever its number of statements (a
-50 MB file of INSERTs is a real migration). The parser finds where each statement starts and
-ends without building its syntax tree; lines are counted once, from one statement to the next;
-only a statement whose first keyword could make it one that may not run in a transaction (or
-that controls the transaction) is parsed into a tree, on its own.
+Invariant: the work is linear in the length of the SQL, whatever its number of statements and
+characters (a 50 MB file of INSERTs is a real migration). Where each statement lies comes from the
+parser's result in its binary form, read only as far as each statement's byte offset and length
+(pglast's own offsets are turned into character offsets by a scan per statement, which with
+non-ASCII text grows with the square of the length); lines are counted once, from one statement
+to the next; only a statement whose first keyword could make it one that may not run in a
+transaction (or that controls the transaction) is parsed again, on its own, into a tree read as
+JSON.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
 
-from pglast import ast, parser
+from pglast import parser
 
-# Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block").
+# Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block"),
+# by the name of their node in the parser's tree.
 _NEVER_IN_TRANSACTION = {
-    ast.AlterSystemStmt: "ALTER SYSTEM",
-    ast.CreatedbStmt: "CREATE DATABASE",
-    ast.DropdbStmt: "DROP DATABASE",
-    ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
-    ast.DropTableSpaceStmt: "DROP TABLESPACE",
-    ast.CreateSubscriptionStmt: "CREATE SUBSCRIPTION",
-    ast.DropSubscriptionStmt: "DROP SUBSCRIPTION",
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+    "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION",
 }
+# The first keywords of every statement above, of the CONCURRENTLY ones and VACUUM, and of every
+# transaction control statement: ALTER SYSTEM, CREATE/DROP DATABASE|TABLESPACE|SUBSCRIPTION|INDEX
+# CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT,
+# RELEASE, PREPARE TRANSACTION. A statement beginning otherwise may run in a transaction.
+_MAYBE_SPECIAL = {
+    *("ALTER", "CREATE", "DROP", "REINDEX", "VACUUM"),
+    *("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"),
+}
+_FIRST_WORD = re.compile(r"[A-Za-z_]+")
 
 
 class SQLSyntaxError(Exception):
@@ -55,74 +70,106 @@ class Statement:
 def split(sql: str, first_line: int = 1) -> list[Statement]:
     """The statements of `sql`, in order; [] for SQL of only comments and white space."""
     try:
-        # Where each statement lies (character offsets), found by the parser, no tree built.
-        slices = parser.split(sql, with_parser=True, only_slices=True)
+        tree = parser.parse_sql_protobuf(sql)
     except parser.ParseError as error:
         message, position = (error.args + (0,))[:2] if error.args else (str(error), 0)
-        line = sql.count("\n", 0, max(int(position) - 1, 0)) + first_line
+        line = sql.count("\n", 0, max(int(position or 0) - 1, 0)) + first_line
         raise SQLSyntaxError(str(message), line) from None
+    utf8 = sql.encode("utf-8")  # the parser's offsets count bytes of this
     statements = []
     line, counted_to = first_line, 0
-    for where in slices:
-        line += sql.count("\n", counted_to, where.start)  # from the previous statement on: linear
-        counted_to = where.start
-        text = sql[where].strip()
-        node = _tree(text)
+    for start, length in _statement_bytes(tree):
+        line += utf8.count(b"\n", counted_to, start)  # from the previous statement on: linear
+        counted_to = start
+        text = utf8[start : start + length if length else len(utf8)].decode("utf-8").strip()
+        node, fields = _tree(text)
         statements.append(
             Statement(
                 sql=text,
                 line=line,
-                outside_transaction=_outside_transaction(node) if node is not None else None,
-                transaction_control=isinstance(node, ast.TransactionStmt),
+                outside_transaction=_outside_transaction(node, fields),
+                transaction_control=node == "TransactionStmt",
             )
         )
     return statements
 
 
-# The first keywords (as the scanner names them) of every statement `_outside_transaction` or
-# ast.TransactionStmt can be: ALTER SYSTEM, CREATE/DROP DATABASE|TABLESPACE|SUBSCRIPTION|INDEX
-# CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT,
-# RELEASE, PREPARE TRANSACTION. Any other statement may run in a transaction and is not parsed.
-_MAYBE_SPECIAL = {
-    *("ALTER", "CREATE", "DROP", "REINDEX", "VACUUM"),
-    *("BEGIN_P", "START", "COMMIT", "END_P", "ROLLBACK", "ABORT_P", "SAVEPOINT", "RELEASE", "PREPARE"),
-}
-_COMMENTS = {"C_COMMENT", "SQL_COMMENT"}
-_FIRST_KEYWORD_WINDOW = 512  # characters scanned for the first keyword (comments may come first)
-
-
-def _tree(text: str) -> ast.Node | None:
-    """The syntax tree of one statement, when its first keyword says it may need one; else None."""
-    try:
-        tokens = parser.scan(text[:_FIRST_KEYWORD_WINDOW])
-        first = next((token.name for token in tokens if token.name not in _COMMENTS), None)
-    except parser.ParseError:  # the window ends inside a literal or comment: ask the parser
-        first = None
-    if first is not None and first not in _MAYBE_SPECIAL:
-        return None
-    return parser.parse_sql(text)[0].stmt
-
-
 def is_empty(sql: str) -> bool:
     """True when `sql` holds no statement (only comments and white space); False if it does not parse."""
     try:
-        return not parser.parse_sql(sql)
+        return not _statement_bytes(parser.parse_sql_protobuf(sql))
     except parser.ParseError:
         return False
 
 
-def _outside_transaction(node: ast.Node) -> str | None:
-    for kind, name in _NEVER_IN_TRANSACTION.items():
-        if isinstance(node, kind):
-            return name
-    if isinstance(node, ast.IndexStmt) and node.concurrent:
+def _statement_bytes(tree: bytes) -> list[tuple[int, int]]:
+    """(byte offset, byte length) of each statement, read from the parser's protobuf result:
+    `ParseResult { int32 version = 1; repeated RawStmt stmts = 2; }`, `RawStmt { Node stmt = 1;
+    int32 stmt_location = 2; int32 stmt_len = 3; }` (pg_query.proto). A statement's tree is skipped
+    over by its length, never decoded; a length of 0 means "to the end of the text"."""
+    found: list[tuple[int, int]] = []
+    position, end = 0, len(tree)
+    while position < end:
+        tag, position = _varint(tree, position)
+        if tag & 7 == 0:  # ParseResult.version
+            _, position = _varint(tree, position)
+            continue
+        size, position = _varint(tree, position)
+        if tag >> 3 == 2:  # one RawStmt
+            found.append(_raw_statement(tree, position, position + size))
+        position += size
+    return found
+
+
+def _raw_statement(tree: bytes, position: int, end: int) -> tuple[int, int]:
+    fields = {2: 0, 3: 0}  # proto3 leaves zeros out
+    while position < end:
+        tag, position = _varint(tree, position)
+        if tag & 7 == 2:  # RawStmt.stmt: the tree, skipped
+            size, position = _varint(tree, position)
+            position += size
+        else:
+            fields[tag >> 3], position = _varint(tree, position)
+    return fields[2], fields[3]
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def _tree(text: str) -> tuple[str | None, dict]:
+    """(the name of its node, its fields) of one statement, when its first keyword says it may
+    matter; else (None, {}).
+
+    The parser's statements start at their first token (comments before it are not theirs), so the
+    first keyword is the leading word; a statement that starts with a comment all the same is parsed.
+    """
+    word = _FIRST_WORD.match(text)
+    needed = word.group().upper() in _MAYBE_SPECIAL if word is not None else text.startswith(("--", "/*"))
+    if not needed:
+        return None, {}
+    ((node, fields),) = json.loads(parser.parse_sql_json(text))["stmts"][0]["stmt"].items()
+    return node, fields
+
+
+def _outside_transaction(node: str | None, fields: dict) -> str | None:
+    if node in _NEVER_IN_TRANSACTION:
+        return _NEVER_IN_TRANSACTION[node]
+    if node == "IndexStmt" and fields.get("concurrent"):
         return "CREATE INDEX CONCURRENTLY"
-    if isinstance(node, ast.DropStmt) and node.concurrent:
+    if node == "DropStmt" and fields.get("concurrent"):
         return "DROP INDEX CONCURRENTLY"
-    if isinstance(node, ast.ReindexStmt) and any(
-        getattr(option, "defname", None) == "concurrently" for option in node.params or ()
+    if node == "ReindexStmt" and any(
+        option.get("DefElem", {}).get("defname") == "concurrently" for option in fields.get("params", ())
     ):
         return "REINDEX CONCURRENTLY"
-    if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd:
+    if node == "VacuumStmt" and fields.get("is_vacuumcmd"):
         return "VACUUM"
     return None

@@ -205,9 +205,8 @@ def test_one_database_listed_twice_under_two_spellings_is_refused_before_anythin
     tcp_dbs, private_server, tmp_path
 ):
     targets = tmp_path / "fleet.txt"
-    targets.write_text(
-        f"orion {tcp_dbs.url('orion')}\nrfq {tcp_dbs.url('rfq')}\norion {_by_socket(private_server, tcp_dbs, 'orion')}\n"
-    )
+    socket_url = _by_socket(private_server, tcp_dbs, "orion")
+    targets.write_text(f"orion {tcp_dbs.url('orion')}\nrfq {tcp_dbs.url('rfq')}\norion {socket_url}\n")
     result = tcp_dbs.cli("migrate-fleet", "--targets", str(targets), expect=2)
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert (
