@@ -26,19 +26,21 @@ import sys
 import tempfile
 import tomllib
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbmigrate.commands.scaffold import auto_migration_source
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
-from dbmigrate.core.reporting import quiet, say
+from dbmigrate.core.reporting import complain, quiet, say
+from dbmigrate.core.text import read_utf8
 from dbmigrate.core.urls import with_database
 from dbmigrate.engine import executor, files
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
-from dbmigrate.server import connection, schema_dump
+from dbmigrate.server import connection, pooling, schema_dump
 from dbmigrate.server.catalog import first_difference, schema_catalog
 from dbmigrate.server.connection import quote_identifier
 
@@ -69,7 +71,7 @@ async def verify(settings: Settings, databases: list[Database], base: str | None
         problems += await verify_database(settings, database, base, lint)
     if problems:
         for problem in problems[:-1]:
-            print(f"error: {problem}", file=sys.stderr)
+            complain(problem)
         raise UserError(problems[-1])
 
 
@@ -86,12 +88,15 @@ async def verify_database(settings: Settings, database: Database, base: str | No
         raise UsageError(f"LINT={lint!r} is not a lint scope: use LINT=all (the default) or LINT=new")
     report = Report(database.name)
     target = Target.resolve(settings, database)
-    immutability_problems, immutability_passed, on_base = _immutability(target, base)
+    immutability_problems, immutability_passed, on_base, immutability_skipped = _immutability(target, base)
     async with scratch_database(target) as scratch:
         loaded, completed = await _stepwise_up_down_up(scratch, report)
-        await _drift(scratch, report, completed)
+        await _drift(scratch, report, completed, len(loaded) == len(scratch.files))
         await _lint(scratch, loaded, report, None if lint == "all" else on_base)
-    report.check("immutability", immutability_problems, immutability_passed)
+    if immutability_skipped:  # nothing was compared: skip, never ok
+        report.skip("immutability", immutability_skipped)
+    else:
+        report.check("immutability", immutability_problems, immutability_passed)
     return report.problems
 
 
@@ -103,19 +108,38 @@ async def dump_schema(settings: Settings, database: Database) -> Path:
             await executor.migrate(scratch)
         text = await _dump(scratch)
     path = schema_dump.snapshot_path(target.project_root, database.name)
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:  # schema/ is a file, or not writable
+        raise UserError(
+            f"cannot write {path.relative_to(target.project_root)} ({error.strerror or type(error).__name__}): "
+            f"{path.parent.relative_to(target.project_root)}/ must be a folder you can write"
+        ) from None
     say(f"{database.name}: wrote {path.relative_to(target.project_root)}")
     return path
 
 
+SCRATCH_PREFIX = "dbmigrate_verify_"
+# While a scratch database lives, its maker holds a session advisory lock (this class, the CRC of
+# its name) on the maintenance database: a scratch database nobody holds the lock of was left by a
+# killed verify (SIGKILL, a lost machine), and the next verify on that server drops it.
+SCRATCH_LOCK_CLASS = int.from_bytes(b"dbvf", "big") - 2**31  # a signed int4
+
+
 @contextlib.asynccontextmanager
 async def scratch_database(target: Target):
-    """`target` moved to a new empty database on the same server, dropped afterwards."""
+    """`target` moved to a new empty database on the same server, dropped afterwards (and, if this
+    process is killed first, by the next verify on that server)."""
     admin_url = with_database(target.url, "postgres")
-    name = f"dbmigrate_verify_{target.name}_{uuid.uuid4().hex[:8]}"
+    name = f"{SCRATCH_PREFIX}{target.name}_{uuid.uuid4().hex[:8]}"
     admin = await connection.connect(target, admin_url, "verify")  # type: ignore[arg-type]
     try:
+        # Through a pooler in transaction mode no session lock lasts: nothing tells a live scratch
+        # database from an abandoned one, so none is dropped there.
+        if not pooling.is_pooled(admin):
+            await _drop_abandoned_scratch_databases(admin)
+            await admin.execute("SELECT pg_advisory_lock($1, $2)", SCRATCH_LOCK_CLASS, _scratch_key(name))
         await admin.execute(f"CREATE DATABASE {quote_identifier(name)}")
         try:
             yield target.with_url(with_database(admin_url, name))
@@ -123,6 +147,23 @@ async def scratch_database(target: Target):
             await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
     finally:
         await admin.close()
+
+
+async def _drop_abandoned_scratch_databases(admin) -> None:
+    """Drop every scratch database whose maker is gone (nobody holds its lock)."""
+    rows = await admin.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", SCRATCH_PREFIX)
+    for row in rows:
+        key = _scratch_key(row["datname"])
+        if await admin.fetchval("SELECT pg_try_advisory_lock($1, $2)", SCRATCH_LOCK_CLASS, key):
+            try:
+                await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(row['datname'])} WITH (FORCE)")
+                say(f"verify: dropped {row['datname']}, a scratch database a killed verify left behind")
+            finally:
+                await admin.execute("SELECT pg_advisory_unlock($1, $2)", SCRATCH_LOCK_CLASS, key)
+
+
+def _scratch_key(name: str) -> int:
+    return zlib.crc32(name.encode()) - 2**31
 
 
 async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Migration], bool]:
@@ -176,8 +217,11 @@ async def _load(target: Target, file: MigrationFile) -> Migration | str:
         return str(error)
 
 
-async def _drift(scratch: Target, report: Report, completed: bool) -> None:
+async def _drift(scratch: Target, report: Report, completed: bool, all_load: bool) -> None:
     problems = []
+    if not all_load:  # Piccolo's differ imports every migration file itself: it would fail the same way
+        report.skip("drift", "a migration does not load, so tables.py cannot be compared with the migrations")
+        return
     auto = await auto_migration_source(scratch.database.app, "000_drift_check", "drift_check", scratch.project_root)
     if auto is not None:
         problems.append(
@@ -191,7 +235,7 @@ async def _drift(scratch: Target, report: Report, completed: bool) -> None:
     elif not path.exists():
         problems.append(f"no snapshot {relative}: run `make db-schema-dump`")
     else:
-        difference = schema_dump.first_difference(path.read_text(), await _dump(scratch))
+        difference = schema_dump.first_difference(read_utf8(path, str(relative)), await _dump(scratch))
         if difference:
             problems.append(
                 f"the migrated database differs from {relative} at {difference}; "
@@ -243,7 +287,7 @@ def _squawk(squawk: str, config: Path, path: Path, migration: Migration, exempt:
         command.append("--assume-in-transaction")
     if exempt:
         # squawk's --exclude replaces the config file's excluded_rules rather than adding to them.
-        configured = tomllib.loads(config.read_text()).get("excluded_rules", []) if config.exists() else []
+        configured = _squawk_config(config).get("excluded_rules", []) if config.exists() else []
         command.append(f"--exclude={','.join([*configured, *exempt])}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     findings = [line for line in result.stdout.splitlines() if re.search(r": (warning|error): ", line)]
@@ -251,6 +295,13 @@ def _squawk(squawk: str, config: Path, path: Path, migration: Migration, exempt:
         reason = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}").splitlines()[0]
         return [f"{migration.id}: squawk could not lint it: {reason}"]
     return [f"{migration.id}: {_finding(line, shown)}" for line in findings]
+
+
+def _squawk_config(config: Path) -> dict:
+    try:
+        return tomllib.loads(read_utf8(config, SQUAWK_CONFIG))
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{SQUAWK_CONFIG} does not parse ({error}): fix it, it is TOML") from None
 
 
 def _relative(shown: str, root: Path) -> str:
@@ -267,20 +318,21 @@ def _finding(gcc_line: str, shown: str) -> str:
     return f"{shown} line {int(match.group(1)) + 1}: {match.group(2)}" if match else gcc_line
 
 
-def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None]:
-    """(problems, what passed, the migration files on the base branch or None) against the base branch."""
+def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None, str | None]:
+    """(problems, what passed, the migration files on the base branch or None, why it was skipped or
+    None) against the base branch."""
     root, migrations = target.project_root, target.files
     if not (shutil.which("git") and _git(root, "rev-parse", "--is-inside-work-tree") == "true"):
-        return [], "not a git checkout: skipped", None
+        return [], "", None, "not a git checkout, so there is no base branch to compare with"
     base = base or _default_base(root)
     if base is None:
-        return [], "no BASE, origin/main or main to compare with: skipped", None
+        return [], "", None, "no BASE, origin/main or main to compare with"
     if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
-        return [], "a new branch: nothing to compare with, skipped", set()
+        return [], "", set(), "a new branch: nothing to compare with"
     folder = files.migrations_folder(root, target.database).relative_to(root)
     listed = _git(root, "ls-tree", "-r", "--name-only", base, "--", str(folder))
     if listed is None:
-        return [f"BASE {base!r} is not a commit git knows"], "", None
+        return [f"BASE {base!r} is not a commit git knows"], "", None, None
     at_base = [p for p in listed.splitlines() if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]
     problems = []
     for relative in at_base:
@@ -299,7 +351,7 @@ def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set
                 f"{highest:03d} on {base}: renumber it {highest + 1:03d} or later"
             )
     passed = f"{len(at_base)} migration file(s) on {base} unchanged; new ones number after them"
-    return problems, passed, base_paths
+    return problems, passed, base_paths, None
 
 
 def _default_base(root: Path) -> str | None:

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 from dbmigrate.core.errors import UserError
 
 SCHEMES = ("postgres", "postgresql")
+MAX_IDENTIFIER_BYTES = 63  # PostgreSQL's NAMEDATALEN - 1
 
 
 def validate(url: str, variable: str) -> str:
@@ -33,8 +34,14 @@ def validate(url: str, variable: str) -> str:
             "e.g. postgresql://orion:PASSWORD@localhost:5432/orion, or be libpq's key=value form "
             "(host=localhost dbname=orion ...)"
         )
-    if not database_name(url):
+    name = database_name(url)
+    if not name:
         raise UserError(f"{variable} names no database: add it to the path, e.g. .../orion")
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        raise UserError(
+            f"{variable} names a database of {len(name.encode())} bytes ({name[:24]}...): PostgreSQL keeps only the "
+            f"first {MAX_IDENTIFIER_BYTES} bytes of a name, so it would be another database: shorten it"
+        )
     if not parts.hostname and not dict(parse_qsl(parts.query)).get("host"):
         raise UserError(f"{variable} names no host: {redact_url(url)}")
     return url

@@ -18,7 +18,8 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.core.config import postgres_duration
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine.files import MigrationFile
+from dbmigrate.core.text import read_utf8
+from dbmigrate.engine.files import MigrationFile, sibling_sql_files
 from dbmigrate.engine.migration import Migration, MigrationOptions
 from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
@@ -26,6 +27,8 @@ from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
 
 async def load(migration: MigrationFile, root: Path) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
+    for path in (migration.path, *sibling_sql_files(migration.path)):  # every migration file is UTF-8
+        read_utf8(path, _relative(path, root))
     module, manager = await _load_module_and_manager(migration, root)
     where = migration.relative_path(root)
 
@@ -84,3 +87,10 @@ def _where_in(error: BaseException, path: Path) -> str:
         return f"line {error.lineno}: "
     lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
     return f"line {lines[-1]}: " if lines else ""
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

@@ -16,6 +16,7 @@ from pathlib import Path
 import asyncpg
 
 from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.errors import UserError
 from dbmigrate.core.urls import redact
 from dbmigrate.engine import files
 from dbmigrate.engine.files import MigrationFile
@@ -48,7 +49,7 @@ class Target:
             database=database,
             url=url,
             project_root=settings.project_root,
-            files=tuple(files.discover(settings.project_root, database)),
+            files=_discover(settings.project_root, database),
             connect_timeout_seconds=settings.connect_timeout_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             lock_timeout=settings.lock_timeout,
@@ -70,7 +71,7 @@ class Target:
         return replace(self, url=url)
 
     def reread_files(self) -> Target:
-        return replace(self, files=tuple(files.discover(self.project_root, self.database)))
+        return replace(self, files=_discover(self.project_root, self.database))
 
     async def connect(self, purpose: str) -> asyncpg.Connection:
         return await connection.connect(self, self.url, purpose)  # type: ignore[arg-type]
@@ -83,3 +84,18 @@ class Target:
         finally:
             with contextlib.suppress(Exception):  # a dead server: nothing left to close politely
                 await conn.close(timeout=5)
+
+
+def _discover(root: Path, database: Database) -> tuple[MigrationFile, ...]:
+    """The migration files of `database`; one that cannot be read (a folder or a broken link named
+    like a migration, a file without read permission) is a UserError naming it."""
+    try:
+        return tuple(files.discover(root, database))
+    except OSError as error:
+        shown = Path(error.filename or files.migrations_folder(root, database))
+        shown = shown.relative_to(root) if shown.is_relative_to(root) else shown
+        reason = "it is a folder" if isinstance(error, IsADirectoryError) else error.strerror or type(error).__name__
+        raise UserError(
+            f"{shown} cannot be read ({reason}): every .py file in {database.app}/{files.MIGRATIONS_FOLDER} "
+            "must be a readable migration file"
+        ) from None

@@ -3,8 +3,10 @@ naming the migration and the first difference, on each kind of planted fault."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
 from migration_files import write_sql_migration
 from support import ROOT, Databases
@@ -16,11 +18,26 @@ def git(project, *args: str) -> None:
     )
 
 
-def test_verify_passes_on_the_real_migrations(dbs: Databases):
+def test_verify_passes_on_the_real_migrations_and_a_check_it_cannot_make_says_skip(dbs: Databases):
     out = dbs.cli("verify").stdout
     for name in ("orion", "rfq", "marketdata"):
-        for check in ("migrate up, down, up", "drift", "lint", "immutability"):
+        for check in ("migrate up, down, up", "drift", "lint"):
             assert f"{name}: ok   {check}" in out
+        # The project copy is no git checkout: immutability compared nothing, so it is no "ok".
+        assert f"{name}: skip immutability: not a git checkout, so there is no base branch to compare with" in out
+        assert f"{name}: ok   immutability" not in out
+
+
+def test_immutability_says_ok_only_once_it_compared_the_files_with_a_base(project, dbs: Databases):
+    git(project, "init", "-q", "-b", "main")
+    out = dbs.cli("verify", "orion").stdout
+    assert "orion: skip immutability: no BASE, origin/main or main to compare with" in out
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "base")
+    out = dbs.cli("verify", "orion").stdout
+    assert "orion: ok   immutability: 2 migration file(s) on main unchanged; new ones number after them" in out
+    out = dbs.cli("verify", "orion", "--base", "0000000000000000000000000000000000000000").stdout
+    assert "orion: skip immutability: a new branch: nothing to compare with" in out
 
 
 def test_a_down_that_forgets_a_column_is_caught(project, dbs: Databases):
@@ -170,3 +187,65 @@ def test_verify_reads_and_hashes_each_migration_file_once(project, dbs: Database
         [sys.executable, "-c", counting], cwd=project, env=dbs.env, capture_output=True, text=True, timeout=300
     )
     assert "hashed 22 files, at most 1 times each" in result.stderr, result.stderr
+
+
+def _scratch_databases(dbs: Databases) -> set[str]:
+    rows = dbs.sql("orion", "SELECT datname FROM pg_database WHERE starts_with(datname, 'dbmigrate_verify_')")
+    return {row["datname"] for row in rows}
+
+
+def _verify_until_its_scratch_database_exists(dbs: Databases) -> tuple[subprocess.Popen, str]:
+    """A verify of orion stopped inside a slow migration, and the name of its scratch database.
+    (On the private server of this test process, `tcp_dbs`: no other test's verify drops it first.)"""
+    write_sql_migration(dbs.cwd, "orion", "905_slow", "SELECT pg_sleep(30)", "SELECT 1")
+    before = _scratch_databases(dbs)
+    verify = dbs.popen("verify", "orion")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sleeping = dbs.sql("orion", "SELECT datname FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")
+        mine = {row["datname"] for row in sleeping} - before
+        if mine:
+            return verify, mine.pop()
+        time.sleep(0.1)
+    verify.kill()
+    raise AssertionError(f"verify never reached its slow migration: {verify.communicate()}")
+
+
+def test_a_verify_killed_with_sigkill_leaves_a_scratch_database_the_next_verify_drops(tcp_dbs: Databases):
+    dbs = tcp_dbs
+    verify, scratch = _verify_until_its_scratch_database_exists(dbs)
+    verify.send_signal(signal.SIGKILL)
+    verify.wait(timeout=30)
+    assert scratch in _scratch_databases(dbs)  # nothing could clean up after SIGKILL
+    (dbs.cwd / "orion" / "piccolo_migrations" / "orion_905_slow.py").unlink()
+    out = dbs.cli("verify", "orion").stdout
+    assert f"verify: dropped {scratch}, a scratch database a killed verify left behind" in out
+    assert scratch not in _scratch_databases(dbs)
+
+
+def test_a_verify_interrupted_with_sigint_drops_its_own_scratch_database(tcp_dbs: Databases):
+    dbs = tcp_dbs
+    verify, scratch = _verify_until_its_scratch_database_exists(dbs)
+    verify.send_signal(signal.SIGINT)
+    _, err = verify.communicate(timeout=60)
+    assert verify.returncode == 130, err
+    assert scratch not in _scratch_databases(dbs)
+
+
+def test_a_running_verify_keeps_its_scratch_database_while_another_verify_runs(tcp_dbs: Databases):
+    dbs = tcp_dbs
+    verify, scratch = _verify_until_its_scratch_database_exists(dbs)
+    try:
+        other = subprocess.run(
+            [sys.executable, "-m", "dbmigrate", "verify", "rfq"],
+            cwd=dbs.cwd,
+            env=dbs.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert other.returncode == 0, other.stderr
+        assert scratch in _scratch_databases(dbs)  # its maker is alive: not abandoned
+    finally:
+        verify.send_signal(signal.SIGKILL)
+        verify.wait(timeout=30)
