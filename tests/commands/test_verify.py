@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 from migration_files import write_sql_migration
 from support import ROOT, Databases
 
@@ -49,7 +50,60 @@ def test_a_down_that_forgets_a_column_is_caught(project, dbs: Databases):
         "ALTER TABLE users DROP COLUMN phone",
     )
     err = dbs.cli("verify", "orion", expect=1).stderr
-    assert "rolling back 905_two_columns does not restore the schema: columns: unexpected users.fax text" in err
+    # users has 7 columns in the fixture project: phone is the 8th, fax the 9th.
+    assert "rolling back 905_two_columns does not restore the schema: columns: unexpected users.fax #9 text" in err
+
+
+@pytest.mark.parametrize(
+    ("forwards", "backwards", "difference"),
+    [
+        # Objects of a schema other than public count as much as public's.
+        (
+            "CREATE SCHEMA reports; CREATE TABLE reports.daily (id int)",
+            "DROP TABLE reports.daily",
+            "schemas: unexpected reports",
+        ),
+        (
+            "CREATE SCHEMA reports; CREATE TABLE reports.daily (id int); CREATE INDEX daily_id ON reports.daily (id)",
+            "DROP INDEX reports.daily_id; DROP TABLE reports.daily; DROP SCHEMA reports; "
+            "CREATE SCHEMA reports; CREATE TABLE reports.daily (id bigint)",
+            "schemas: unexpected reports",
+        ),
+        # A column put back elsewhere: PostgreSQL appends it, so the table's column order changed.
+        (
+            "ALTER TABLE t DROP COLUMN b",
+            "ALTER TABLE t ADD COLUMN b text",
+            "columns: expected t.b #2 text, got t.b #3 text",
+        ),
+        # A collation the rollback forgot.
+        (
+            'ALTER TABLE t ALTER COLUMN b TYPE text COLLATE "C"',
+            "ALTER TABLE t ALTER COLUMN c TYPE integer",
+            'columns: expected t.b #2 text, got t.b #2 text COLLATE "C"',
+        ),
+    ],
+    ids=["a schema left behind", "another schema's table changed", "column order", "collation"],
+)
+def test_a_rollback_that_misses_what_the_catalog_of_public_alone_missed_is_caught(
+    project, dbs: Databases, forwards: str, backwards: str, difference: str
+):
+    write_sql_migration(project, "orion", "905_t", "CREATE TABLE t (a int, b text, c int)", "DROP TABLE t")
+    write_sql_migration(project, "orion", "906_change", forwards, backwards)
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert f"rolling back 906_change does not restore the schema: {difference}" in err
+
+
+def test_the_catalog_names_the_objects_of_another_schema_with_their_schema(project, dbs: Databases):
+    write_sql_migration(
+        project,
+        "orion",
+        "905_reports",
+        "CREATE SCHEMA reports; CREATE TABLE reports.daily (id int)",
+        "DROP TABLE reports.daily; DROP SCHEMA reports",
+    )
+    dbs.cli("migrate", "orion")
+    assert "reports.daily.id #1 integer" in dbs.catalog("orion")["columns"]
+    assert "reports" in dbs.catalog("orion")["schemas"]
 
 
 def test_a_down_that_leaves_a_sequence_behind_is_caught(project, dbs: Databases):
