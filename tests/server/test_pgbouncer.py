@@ -236,3 +236,40 @@ def test_pgbouncer_in_session_mode_with_orion_pooler_session_keeps_the_advisory_
         assert LEASE_LINE not in result.stdout
         assert f"applied {concurrent}" in result.stdout
         assert pooled.applied("orion") == [*migration_ids("orion"), concurrent]
+
+
+def test_a_runner_paused_past_its_lease_stops_before_its_next_migration_once_another_took_over(through_pgbouncer):
+    """The fence: runner A holds the lease, is paused (SIGSTOP) while loading its migrations until
+    its lease lapses; runner B takes the lease over and applies them; A, resumed, runs none of them
+    and says why."""
+    pooled, _ = through_pgbouncer
+    first, second = (f"{len(migration_ids('orion')) + n:03d}_{name}" for n, name in ((1, "slow_to_load"), (2, "next")))
+    # Loading happens under the lock, before the first migration's transaction: a slow import keeps
+    # A there, outside any transaction, where pausing it holds up nobody but itself.
+    path = write_sql_migration(pooled.cwd, "orion", first, "CREATE TABLE fenced (id int)", "DROP TABLE fenced")
+    path.write_text("import time\ntime.sleep(3)\n" + path.read_text())
+    write_sql_migration(pooled.cwd, "orion", second, "ALTER TABLE fenced ADD COLUMN x int", "SELECT 1")
+    pooled.cli("migrate", "orion", "--to", migration_ids("orion")[-1])  # the fixture's own, so A has only ours left
+    pooled.extra_env.update(ORION_LOCK_LEASE="2", ORION_MIGRATE_LOCK_WAIT="60")
+    holder = "SELECT holder FROM dbmigrate_lock WHERE owner IS NOT NULL AND expires_at > clock_timestamp()"
+    runner_a = pooled.popen("migrate", "orion")
+    deadline = time.monotonic() + 60
+    while not run_sql(pooled.url("orion"), holder):
+        assert runner_a.poll() is None and time.monotonic() < deadline, runner_a.communicate()
+        time.sleep(0.05)
+    runner_a.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(3)  # past the lease of 2 s: A renews nothing while paused
+        runner_b = pooled.cli("migrate", "orion", timeout=120)
+        assert f"applied {first}" in runner_b.stdout and f"applied {second}" in runner_b.stdout
+    finally:
+        runner_a.send_signal(signal.SIGCONT)
+    out, err = runner_a.communicate(timeout=60)
+    assert runner_a.returncode == 1, out + err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"orion: lost the migration lock before {first}" in err
+    assert "another runner took it over" in err and f"{first} did not run" in err
+    assert "applied" not in out
+    assert pooled.applied("orion") == [*migration_ids("orion"), first, second]  # each once: B's
+    history = pooled.sql("orion", "SELECT count(*) AS n FROM dbmigrate_history WHERE state = 'applied'")
+    assert history[0]["n"] == len(migration_ids("orion")) + 2
