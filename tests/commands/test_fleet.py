@@ -12,7 +12,9 @@ from urllib.parse import quote
 
 import jsonschema
 import pytest
+from migration_files import write_sql_migration
 from support import ROOT, Databases, migration_ids
+from tcp_servers import counting_proxy
 
 from dbmigrate.cli.make import make_argv
 from dbmigrate.commands.status import SCHEMA_PATH
@@ -252,3 +254,35 @@ def test_targets_that_is_not_a_text_file_is_refused_in_one_line(dbs, tmp_path, p
     result = dbs.cli("migrate-fleet", "--targets", path, expect=2, timeout=30)
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "give a" in result.stderr and path in result.stderr
+
+
+@pytest.mark.parametrize("parallel", [1, 2])
+def test_parallel_bounds_how_many_databases_are_connected_at_once(tcp_dbs, private_server, tmp_path, parallel):
+    """Six databases through a proxy that counts the connections open at once: never more than
+    PARALLEL, and with PARALLEL=6 (each migration sleeping a while) all six at once."""
+    names = [f"{tcp_dbs.prefix}_fleet{n}" for n in range(6)]
+    slow = f"{len(migration_ids('rfq')) + 1:03d}_slow"
+    write_sql_migration(tcp_dbs.cwd, "rfq", slow, "SELECT pg_sleep(0.5)", "SELECT 1")
+    for name in names:
+        private_server.psql(f'CREATE DATABASE "{name}"')
+    try:
+        with counting_proxy(private_server.port) as proxy:
+            secret = quote(private_server.password, safe="")
+            fleet = tmp_path / "fleet.txt"
+            fleet.write_text("".join(f"rfq postgresql://orion:{secret}@127.0.0.1:{proxy.port}/{n}\n" for n in names))
+            bounded = tcp_dbs.cli("migrate-fleet", "--targets", str(fleet), "--parallel", str(parallel))
+            assert f"6 database(s) from {fleet}, {parallel} at a time" in bounded.stdout
+            assert "6 database(s): 6 ok, 0 failed; 18 migration(s) applied" in bounded.stdout
+            assert proxy.total >= 12  # each database: its state read, then its migration
+            assert proxy.open_now == 0
+            assert proxy.most_at_once <= parallel
+            for name in names:  # start again from empty databases, with room for all six at once
+                private_server.psql(f'DROP DATABASE "{name}" WITH (FORCE)')
+                private_server.psql(f'CREATE DATABASE "{name}"')
+            proxy.most_at_once = 0
+            unbounded = tcp_dbs.cli("migrate-fleet", "--targets", str(fleet), "--parallel", "6")
+            assert "6 database(s): 6 ok" in unbounded.stdout
+            assert proxy.most_at_once == 6  # the proxy does see them at once: the bound above was PARALLEL's
+    finally:
+        for name in names:
+            private_server.psql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

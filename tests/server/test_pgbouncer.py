@@ -7,6 +7,7 @@ in CI (ORION_REQUIRE_PGBOUNCER=1)."""
 from __future__ import annotations
 
 import contextlib
+import json
 import shutil
 import signal
 import tempfile
@@ -273,3 +274,66 @@ def test_a_runner_paused_past_its_lease_stops_before_its_next_migration_once_ano
     assert pooled.applied("orion") == [*migration_ids("orion"), first, second]  # each once: B's
     history = pooled.sql("orion", "SELECT count(*) AS n FROM dbmigrate_history WHERE state = 'applied'")
     assert history[0]["n"] == len(migration_ids("orion")) + 2
+
+
+def test_orion_pooler_none_through_pgbouncer_detects_nothing_and_pgbouncer_refuses_the_startup_parameters(
+    through_pgbouncer,
+):
+    pooled, _ = through_pgbouncer
+    pooled.extra_env["ORION_POOLER"] = "none"  # the default, auto, would detect PgBouncer and migrate
+    result = pooled.cli("migrate", "orion", expect=1)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "unsupported startup parameter" in result.stderr
+    assert pooled.applied("orion") == []
+
+
+def test_orion_pooler_transaction_on_a_direct_connection_takes_the_lease_lock(through_pgbouncer):
+    _, direct = through_pgbouncer
+    direct.extra_env["ORION_POOLER"] = "transaction"  # auto would see no pooler and take the advisory lock
+    result = direct.cli("migrate", "orion")
+    assert LEASE_LINE in result.stdout
+    assert direct.sql("orion", "SELECT count(*) AS n FROM dbmigrate_lock")[0]["n"] == 1
+    assert direct.applied("orion") == migration_ids("orion")
+
+
+def test_orion_pooler_none_on_a_direct_connection_migrates_with_the_advisory_lock(through_pgbouncer):
+    _, direct = through_pgbouncer
+    direct.extra_env["ORION_POOLER"] = "none"
+    result = direct.cli("migrate", "orion")
+    assert LEASE_LINE not in result.stdout
+    assert direct.sql("orion", "SELECT to_regclass('dbmigrate_lock') IS NULL AS absent")[0]["absent"]
+    assert direct.applied("orion") == migration_ids("orion")
+
+
+def test_status_down_seed_and_a_fleet_work_through_pgbouncer(through_pgbouncer, tmp_path):
+    pooled, _ = through_pgbouncer
+    pooled.cli("migrate", "all")
+    status = pooled.cli("status", "all", "--check").stdout
+    assert status.count("2 applied, 0 pending") == 3
+    document = json.loads(pooled.cli("status", "all", "--format", "json").stdout)
+    assert [(r["database"], r["ok"]) for r in document["databases"]] == [
+        ("orion", True),
+        ("rfq", True),
+        ("marketdata", True),
+    ]
+
+    down = pooled.cli("down", "orion")
+    assert "orion: reverted 002_audit_log_append_only" in down.stdout
+    assert pooled.applied("orion") == ["001_initial_schema"]
+    pooled.cli("migrate", "orion")
+
+    seeded = pooled.cli("seed", "all").stdout
+    assert "orion: seeded seeds/development/orion/001_tenants.sql (+3 rows" in seeded
+    assert pooled.sql("orion", "SELECT count(*) AS n FROM tenants")[0]["n"] == 3
+    assert pooled.sql("marketdata", "SELECT count(*) AS n FROM venues")[0]["n"] == 52  # the fixture's 52 venues
+
+    fleet = tmp_path / "fleet.txt"
+    fleet.write_text("".join(f"{name} {pooled.url(name)}\n" for name in DATABASES))
+    for name in DATABASES:
+        pooled.cli("down", name, "--steps", "2")
+    migrated = pooled.cli("migrate-fleet", "--targets", str(fleet))
+    assert "3 database(s): 3 ok, 0 failed; 6 migration(s) applied" in migrated.stdout
+    report = json.loads(pooled.cli("status", "--targets", str(fleet), "--format", "json", "--check").stdout)
+    assert [r["ok"] for r in report["databases"]] == [True, True, True]
+    for name in DATABASES:
+        assert pooled.applied(name) == migration_ids(name)
