@@ -65,7 +65,11 @@ async def prepare(settings: Settings, databases: list[Database] | None = None) -
             )
         _, started = embedded.ensure_running(settings.embedded_data_dir)
     except OSError as error:  # a folder that cannot be made, read or written
-        raise _unusable_data_folder(settings, error.strerror or type(error).__name__, error.filename) from None
+        reason = error.strerror or type(error).__name__
+        root = str(settings.embedded_data_root)
+        if error.filename and not str(error.filename).startswith(root):
+            raise UserError(f"the embedded PostgreSQL server cannot start: {error.filename}: {reason}") from None
+        raise _unusable_data_folder(settings, reason, error.filename) from None
     if started:
         await create_missing_databases(settings, list(DATABASES.values()))
 

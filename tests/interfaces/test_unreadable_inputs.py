@@ -250,3 +250,17 @@ def test_a_squawk_config_that_does_not_parse_is_named_by_verify(project, dbs: Da
     (project / ".squawk.toml").write_text("excluded_rules = [\n")
     result = dbs.cli("verify", "orion", expect=1)
     assert ".squawk.toml does not parse" in result.stderr and "unexpected" not in result.stderr
+
+
+def test_a_postgresql_cache_that_is_a_file_is_named_and_nothing_is_downloaded(embedded_project, tmp_path):
+    project, env = embedded_project
+    (tmp_path / "cache").write_text("a file")
+    env.update(ORION_PG_CACHE=str(tmp_path / "cache"), ORION_PGDATA=str(tmp_path / "pgdata"), ORION_PG_VERSION="18")
+    result = _run(project, env, "status", "orion")
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("initialising and starting")]
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0] == (
+        f"error: the pinned PostgreSQL 18 cannot be installed in ORION_PG_CACHE={tmp_path / 'cache'} "
+        f"({tmp_path / 'cache'}: File exists): point ORION_PG_CACHE at a folder you can write"
+    )
+    assert (tmp_path / "cache").read_text() == "a file"
