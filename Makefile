@@ -10,7 +10,7 @@
 
 override SHELL := /bin/sh
 override .SHELLFLAGS := -c
-override MAKE_VARIABLES := DB NAME TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
+override MAKE_VARIABLES := DB NAME ID DOWN TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
         PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD
 # (Make's own defaults, such as LINT = lint, are not the user's: they pass as unset.)
 $(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $(if $(filter default,$(origin $(v))),,$$(value $(v)))))
@@ -34,9 +34,9 @@ override STAMP := $(VENV)/.installed-stamp
 # One target per migrated database (the Piccolo apps: folders holding piccolo_migrations/).
 override DATABASES := $(sort $(patsubst %/piccolo_migrations/,%,$(wildcard */piccolo_migrations/)))
 override DB_TARGETS := $(addprefix db-migrate-,$(DATABASES))
-override GOALS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-all \
+override GOALS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-sql db-migrate-renumber db-migrate-all \
         $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
-        db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint bench
+        db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint docs bench
 
 .DEFAULT_GOAL := help
 .PHONY: $(GOALS) FORCE
@@ -67,8 +67,14 @@ db-migrate-down: $(STAMP) ## roll back the last migration of DB (default orion) 
 db-migrate-create: $(STAMP) ## write the next migration: NAME=add_x [DB=orion] [AUTO=1 fills it from tables.py]
 	@$(CLI) create
 
-db-migrate-status: $(STAMP) ## show migrations of DB (default all), or of a fleet: TARGETS=file [CHECK=1 fails on anything unapplied] [FORMAT=json]
+db-migrate-status: $(STAMP) ## show migrations of DB (default all), or of a fleet: TARGETS=file [CHECK=1 fails on anything unapplied, or tables.py drift] [FORMAT=json]
 	@$(CLI) status
+
+db-migrate-sql: $(STAMP) ## print a migration's SQL with no database (as Django's sqlmigrate): ID=003 [DB=orion] [DOWN=1]
+	@$(CLI) sql
+
+db-migrate-renumber: $(STAMP) ## move an unapplied migration after the last one (two branches wrote 004): ID=004_x [DB=orion]
+	@$(CLI) renumber
 
 db-migrate-repair: $(STAMP) ## accept modified or deleted migration files of DB as they are now [CONFIRM=db]
 	@$(CLI) repair
@@ -100,7 +106,7 @@ db-create: $(STAMP) ## create the databases of DB (default all) that do not exis
 db-drop: $(STAMP) ## drop the databases of DB (default all) [CONFIRM=db]
 	@$(CLI) drop-databases
 
-db-stop: $(STAMP) ## stop the embedded PostgreSQL server
+db-stop: $(STAMP) ## stop the embedded PostgreSQL server, and the test cluster (its data in /dev/shm removed)
 	@$(CLI) stop
 
 db-shell: $(STAMP) ## psql on DB (default orion), embedded or configured; with piped input: run it, exit
@@ -121,10 +127,14 @@ test: $(STAMP) ## run the test suite on every core, with progress (real PostgreS
 bench: $(STAMP) ## benchmarks: the framework against its baselines, measured side by side (bench/README.md)
 	$(PY) bench/run.py
 
-lint: $(STAMP) ## ruff, and the import contracts of the package's layers (pyproject.toml)
+lint: $(STAMP) ## ruff, the import contracts of the package's layers (pyproject.toml), the docs in strict mode
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir .venv/site
+
+docs: $(STAMP) ## build the documentation site (docs/, MkDocs, strict) into site/
+	$(VENV)/bin/mkdocs build --strict
 
 # Anything else is a typo, not a database: say so (make's own words would be "No rule to make target").
 .DEFAULT:

@@ -50,6 +50,18 @@ def db_status(session: nox.Session) -> None:
 
 
 @nox.session
+def db_sql(session: nox.Session) -> None:
+    """Print a migration's SQL with no database: nox -s db_sql -- 003 [db] [--down]"""
+    _cli(session, "sql", *session.posargs)
+
+
+@nox.session
+def db_renumber(session: nox.Session) -> None:
+    """Move an unapplied migration after the last one: nox -s db_renumber -- 004_add_x [db]"""
+    _cli(session, "renumber", *session.posargs)
+
+
+@nox.session
 def db_repair(session: nox.Session) -> None:
     """Accept changed or deleted migration files: nox -s db_repair -- [db] [--confirm db]"""
     _cli(session, "repair", *session.posargs)

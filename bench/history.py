@@ -386,12 +386,15 @@ def write_psql_floor(steps: list[Step], path: Path) -> Path:
 # ---- dbmigrate's own format, from the file its `create` command writes ------------------------
 
 
-def write_native(template: str, steps: list[Step], folder: Path, app: str, first_number: int) -> list[Path]:
-    """Native migrations of `app`, numbered from `first_number`, each made from `template`: the text
-    of a migration `python -m dbmigrate create` wrote (its ID, description and SQL replaced)."""
+def write_native(
+    template: str, steps: list[Step], folder: Path, app: str, first_number: int, width: int = 3
+) -> list[Path]:
+    """Native migrations of `app`, numbered from `first_number` with `width` digits (`create` writes 3),
+    each made from `template`: the text of a migration `python -m dbmigrate create` wrote (its ID,
+    description and SQL replaced)."""
     written = []
     for number, step in enumerate(steps, first_number):
-        migration_id = f"{number:03d}_{step.name}"
+        migration_id = f"{number:0{width}d}_{step.name}"
         text = template
         for pattern, value in (
             (r'^ID = "[^\n]*"$', f"ID = {migration_id!r}"),

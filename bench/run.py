@@ -997,31 +997,51 @@ def native_templates(bench: Bench) -> tuple[str, str]:
 
 
 def long_history_rows(bench: Bench) -> list[Row]:
-    """1,200 migrations from empty: 600 in dbmigrate's own format, then 600 imported from dbmate."""
+    """1,200 migrations from empty: 600 in dbmigrate's own format, then 600 imported from dbmate. Twice:
+    the native ones numbered with 4 digits (so every ID has the importer's width), and as `create`
+    numbers them (3 digits, then the importer's 4: IDs sort as text)."""
     count = 100 if bench.quick else 1200
     timeout = 60 if bench.quick else 300
     steps = history.realistic(count)[:count]
     native, imported = steps[: count // 2], steps[count // 2 :]
     plain, cic = native_templates(bench)
-    project = bench.copy_project("long", empty=("rfq",))
-    folder = project / "rfq" / "piccolo_migrations"
-    for number, step in enumerate(native, 1):
-        history.write_native(cic if step.concurrent else plain, [step], folder, "rfq", number)
-    bench.import_dbmate(project, "rfq", history.write_dbmate(imported, bench.scratch / "long_dbmate", len(native)))
+    source = history.write_dbmate(imported, bench.scratch / "long_dbmate", len(native))
+    projects = {}
+    for width in (len(str(count)), 3):
+        if width in projects:
+            continue
+        project = bench.copy_project(f"long_{width}", empty=("rfq",))
+        folder = project / "rfq" / "piccolo_migrations"
+        for number, step in enumerate(native, 1):
+            history.write_native(cic if step.concurrent else plain, [step], folder, "rfq", number, width)
+        bench.import_dbmate(project, "rfq", source)
+        projects[width] = project
     script = history.write_psql_floor(steps, bench.scratch / "long.sql")
-    ours, floor = bench.create_db("l_ours"), bench.create_db("l_psql")
+    floor = bench.create_db("l_psql")
+    rows = []
     try:
-        cmd = bench.dbmigrate("migrate", "rfq")
-        subject = side_of(lambda: bench.timed(cmd, cwd=project, env=bench.env(rfq=ours), timeout=timeout))
         baseline = side_of(lambda: bench.timed(bench.psql_cmd(floor, "-f", str(script)), timeout=timeout))
-        if subject.measured and baseline.measured:
-            mismatch = schema_mismatch(bench.schema(floor, "psql"), bench.schema(ours, "dbmigrate"), "dbmigrate")
-            subject = failed(mismatch) if mismatch else subject
+        for width, project in projects.items():
+            ours = bench.create_db("l_ours")
+            try:
+                cmd = bench.dbmigrate("migrate", "rfq")
+                subject = side_of(
+                    lambda c=cmd, p=project, d=ours: bench.timed(c, cwd=p, env=bench.env(rfq=d), timeout=timeout)
+                )
+                if subject.measured and baseline.measured:
+                    expected, actual = bench.schema(floor, "psql"), bench.schema(ours, "dbmigrate")
+                    mismatch = schema_mismatch(expected, actual, "dbmigrate")
+                    subject = failed(mismatch) if mismatch else subject
+            finally:
+                bench.drop_db(ours)
+            label = f"{count} migrations from empty ({len(native)} native, {len(imported)} imported from dbmate)"
+            label += f", native IDs of {width} digits" + (" (as `create` writes them)" if width == 3 else "")
+            rows.append(
+                Row("robustness", label + ", one run", "dbmigrate migrate rfq", subject, "psql, one session", baseline)
+            )
     finally:
-        bench.drop_db(ours)
         bench.drop_db(floor)
-    label = f"{count} migrations from empty ({len(native)} native, {len(imported)} imported from dbmate), one run"
-    return [Row("robustness", label, "dbmigrate migrate rfq", subject, "psql, one session", baseline)]
+    return rows
 
 
 def huge_migration_rows(bench: Bench) -> list[Row]:
@@ -1153,11 +1173,18 @@ def main() -> int:
     parser.add_argument("--runs", type=int, help="runs per measurement (median); default 5, 1 with --quick")
     parser.add_argument("--quick", action="store_true", help="smoke mode: fewer runs, small sizes (under a minute)")
     parser.add_argument("--project", type=Path, default=ROOT, help="the checkout whose dbmigrate is measured")
-    parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where to write the results; default bench/RESULTS.md for a full run of this checkout, "
+        "bench/.cache/RESULTS-partial.md with --quick, --only or --project",
+    )
     names = ["peers", *(name for name, _ in SECTIONS)]
     parser.add_argument("--only", action="append", choices=names, help="run only these sections (repeatable)")
     args = parser.parse_args()
     project = args.project.resolve()
+    partial = args.quick or args.only or project != ROOT
+    results = args.results or (peers.CACHE / "RESULTS-partial.md" if partial else HERE / "RESULTS.md")
     sys.path[:0] = [str(project)]
     started = datetime.now(UTC)
     load_before = os.getloadavg()
@@ -1170,7 +1197,6 @@ def main() -> int:
         scratch=Path(tempfile.mkdtemp(prefix="orion-bench-")),
         psql_bin=bin_dir,
     )
-    bench.install_package()
     rows: list[Row] = []
 
     def attempt(section: str, measure: Callable[[Bench], list[Row]]) -> None:
@@ -1187,6 +1213,7 @@ def main() -> int:
 
     installed: dict[str, peers.Peer] = {}
     try:
+        bench.install_package()
         server_version = admin(url, "SELECT version()")
         if not args.only or "peers" in args.only:
             log("installing the peers into bench/.cache (once) ...")
@@ -1203,9 +1230,10 @@ def main() -> int:
             embedded = internals()[1]
             embedded.stop(started_here)
     text = report(bench, rows, installed, server_version, (load_before, os.getloadavg()), started, args)
-    args.results.write_text(text)
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(text)
     print(text)
-    log(f"wrote {args.results}")
+    log(f"wrote {results}")
     return 0
 
 

@@ -6,7 +6,14 @@ The public surface (what migration files, services and tests import) is the top 
     dbmigrate.columns    column types Piccolo lacks (Inet), for the apps' tables.py
     dbmigrate.cli        `python -m dbmigrate COMMAND`, which the Makefile and the noxfile alias
     dbmigrate.piccolo_cli  Piccolo's own CLI routed through the engine (installed by piccolo_conf.py)
-    dbmigrate.testing    the pytest plugin, template databases, helpers for a service's tests
+    dbmigrate.testing    the pytest plugin (orion_db, ...: tables bound to a fresh database per
+                         test), template databases, helpers for a service's tests
+
+The package installs the apps it migrates too (orion, rfq, marketdata, common: tables and
+migrations), so a service imports `orion.tables` and its tests' plugin finds the migrations
+with no checkout (core.config.find_project_root). The framework's own work never needs a
+piccolo_conf.py: Piccolo finds the framework's engine and app registry inside it
+(engine.piccolo_engine); the checkout's piccolo_conf.py serves Piccolo's own CLI.
 
 Beneath it, one subpackage per layer; each imports only the layers below it (checked by
 import-linter, `make lint`; the contracts are in pyproject.toml):
@@ -14,7 +21,8 @@ import-linter, `make lint`; the contracts are in pyproject.toml):
     interfaces   cli/, piccolo_cli, testing/, sql, columns
         |
     commands/    one module per command family: migrate (and down), status, create (scaffold),
-        |        verify, fleet, seed, reset, repair (and baseline), databases, shell, imports
+        |        sql (migration_sql), renumber, verify (model_drift, vcs), fleet, seed, reset,
+        |        repair (and baseline), databases, shell, imports
     importing/   other tools' formats (dbmate, golang-migrate, flyway, node-pg-migrate), reading,
         |        the writer of our files, adopting a live database
     engine/      migration files, statements (PostgreSQL's parser), the migration interface and its

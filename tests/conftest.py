@@ -24,7 +24,15 @@ from support import FIXTURE_PROJECT, PRIVATE_SERVER_PASSWORD, Databases, copy_pr
 
 from dbmigrate.core.config import DATABASES
 from dbmigrate.server import connection
+from dbmigrate.testing import plugin
 from dbmigrate.testing.plugin import settings_for_tests
+
+# The plugin's own fixtures (orion_database_url, ...) in this test process build their templates
+# from the fixture project too, never from the apps at the top of the repository.
+plugin.use_project(FIXTURE_PROJECT)
+
+# Projects that tests copy and run (the service fixture has tests of its own, run by its test).
+collect_ignore = ["fixtures"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -85,3 +93,26 @@ def tcp_dbs(private_server: PrivateServer, tmp_path: Path) -> Iterator[Databases
 def project(tmp_path: Path, dbs: Databases) -> Path:
     """The copy of the fixture project that `dbs` commands run in, to add migration files to."""
     return dbs.cwd
+
+
+def _fixture_tree() -> dict[str, bytes]:
+    return {
+        str(p.relative_to(FIXTURE_PROJECT)): p.read_bytes()
+        for p in sorted(FIXTURE_PROJECT.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+_FIXTURE_AT_START = _fixture_tree()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The fixture project is frozen: a test that wrote into it (instead of into its own copy) fails
+    the whole run, naming the files."""
+    if hasattr(session.config, "workerinput"):
+        return
+    now = _fixture_tree()
+    changed = sorted(k for k in set(now) | set(_FIXTURE_AT_START) if now.get(k) != _FIXTURE_AT_START.get(k))
+    if changed:
+        print(f"\nerror: tests wrote into the frozen tests/fixtures/project: {', '.join(changed[:5])}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -3,7 +3,7 @@ the embedded server (trust auth, Unix socket only) cannot give: a wrong password
 server stopped in the middle of a run.
 
 It uses Debian's PostgreSQL 15 binaries when installed (a second build of that version), else the
-project's pinned PostgreSQL 15 build (postgres_releases.py). PostgreSQL refuses to run as root, so
+project's pinned PostgreSQL 15 build (dbmigrate/core/releases.py). PostgreSQL refuses to run as root, so
 under root the cluster belongs to the `postgres` system user, as the embedded server's does.
 """
 

@@ -4,7 +4,12 @@ dbmigrate.testing. Test modules import these from here; conftest.py turns them i
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from dbmigrate.testing.helpers import (  # noqa: F401 - tests import these from here
@@ -32,10 +37,11 @@ FIXTURE_MIGRATIONS = {
 
 def make_ready(project: Path) -> Path:
     """`project` (a copy of the fixture project) made runnable with make: the Makefile and its
-    scripts beside it, and the repository's .venv (pyproject.toml keeps its time, so make sees
-    the .venv as installed and never reinstalls it)."""
+    scripts beside it, and the repository's .venv. The copy's pyproject.toml is dated 1970, so make
+    always sees the shared .venv as installed and never reinstalls it from the copy."""
     shutil.copy(ROOT / "Makefile", project / "Makefile")
-    shutil.copy2(ROOT / "pyproject.toml", project / "pyproject.toml")
+    shutil.copy(ROOT / "pyproject.toml", project / "pyproject.toml")
+    os.utime(project / "pyproject.toml", (0, 0))
     shutil.copytree(ROOT / "scripts", project / "scripts", dirs_exist_ok=True)
     if not (project / ".venv").exists():
         (project / ".venv").symlink_to(ROOT / ".venv")
@@ -48,3 +54,35 @@ def migration_ids(name: str) -> list[str]:
 
 
 PRIVATE_SERVER_PASSWORD = "s3cret-pw/with:odd@chars"  # the private server's (conftest.py)
+
+
+# A test runner may ignore SIGINT, and its children inherit that; a shell's command never does.
+SIGINT_AS_A_TERMINAL_HAS_IT = (
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execv(sys.argv[1], sys.argv[1:])"
+)
+
+
+def interrupted(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run `command` (pytest) in `cwd` until its test has written the file `started`, then press
+    Ctrl-C (SIGINT to the process group, as a terminal does); its output, once it has ended."""
+    started = cwd / "started"
+    started.unlink(missing_ok=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SIGINT_AS_A_TERMINAL_HAS_IT, *command],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while not started.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert started.exists(), process.communicate()[0] if process.poll() is not None else "the test never started"
+    time.sleep(0.3)
+    os.killpg(process.pid, signal.SIGINT)
+    out, _ = process.communicate(timeout=120)
+    assert process.returncode != 0, out
+    assert "KeyboardInterrupt" in out, out
+    return out

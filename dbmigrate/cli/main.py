@@ -65,6 +65,14 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             from dbmigrate.commands import create
 
             await create.create(settings, databases[0], args.name, args.auto, args.transaction != "0")
+        case "sql":
+            from dbmigrate.commands import migration_sql
+
+            await migration_sql.show_sql(settings, databases[0], args.migration, args.down)
+        case "renumber":
+            from dbmigrate.commands import renumber
+
+            await renumber.renumber(settings, databases[0], args.migration)
         case "status":
             from dbmigrate.commands import status
 

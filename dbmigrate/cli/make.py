@@ -17,6 +17,8 @@ from dbmigrate.core.errors import UsageError
 MAKE_VARIABLES = {
     "DB": "database",
     "NAME": "name",
+    "ID": "migration",
+    "DOWN": "--down",
     "TO": "--to",
     "STEPS": "--steps",
     "CONFIRM": "--confirm",
@@ -65,9 +67,9 @@ def make_argv(recipe: list[str], environ: dict[str, str]) -> list[str]:
             if variable in typed:
                 raise UsageError(_not_taken(target, variable, fixed, accepted))
             continue  # set in the environment for some other purpose: not ours to judge
-        if argument in ("database", "name"):
+        if argument in ("database", "name", "migration"):
             positionals[argument] = value.strip()
-        elif variable in ("AUTO", "CHECK", "DRY_RUN", "OUT_OF_ORDER"):
+        elif variable in ("AUTO", "CHECK", "DRY_RUN", "OUT_OF_ORDER", "DOWN"):
             if value.strip().lower() in _SWITCH_ON:
                 flags.append(argument)
             elif value.strip().lower() not in _SWITCH_OFF:
@@ -80,9 +82,12 @@ def make_argv(recipe: list[str], environ: dict[str, str]) -> list[str]:
             flags.append(f"{argument}={value}")
     if "name" in takes and "name" not in positionals:
         raise UsageError(f"NAME is required: make {target} NAME=add_x")
+    if "migration" in takes and "migration" not in positionals:
+        raise UsageError(f"ID is required: make {target} ID=003 (a migration's number or whole ID)")
     args = [command, *flags, "--"]
-    if "name" in positionals:
-        args.append(positionals["name"])
+    for positional in ("name", "migration"):
+        if positional in positionals:
+            args.append(positionals[positional])
     if fixed:
         args += fixed
     elif "database" in positionals:

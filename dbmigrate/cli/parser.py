@@ -10,10 +10,10 @@ from dbmigrate.core.config import DATABASES
 from dbmigrate.core.reporting import complain
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
-ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import")
+ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "sql", "renumber")
 # Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
 # quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
-PRINTING_COMMANDS = ("status",)
+PRINTING_COMMANDS = ("status", "sql")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="1",
         help="0 writes a non-transactional migration (CREATE INDEX CONCURRENTLY), run one statement at a time",
     )
+    p = sub.add_parser("sql", help="print a migration's SQL, with no database (as Django's sqlmigrate)")
+    p.add_argument("migration", help="its ID or number, e.g. 003")
+    p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
+    p.add_argument("--down", action="store_true", help="the SQL that rolls it back")
+    p = sub.add_parser("renumber", help="move a migration that is not applied yet after the last one")
+    p.add_argument("migration", help="its whole ID (e.g. 004_add_x), or its number when only one has it")
+    p.add_argument("database", nargs="?", default=DEFAULT_DATABASE, help=f"{names}; default orion")
     command(
         "status",
         "show applied, pending, modified, missing and failed migrations",

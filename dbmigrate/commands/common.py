@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import complain
+from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection
 
@@ -58,6 +59,32 @@ def guard(settings: Settings, command: str, databases: list[Database], confirm: 
             f"refusing to {command} {', '.join(names)} with ORION_ENV={environment}: "
             f"confirm by naming the database(s), e.g. CONFIRM={','.join(names)}"
         )
+
+
+def in_a_checkout(settings: Settings, what: str) -> None:
+    """Refuse to write migration files or snapshots into apps installed from the package (a service's
+    site-packages, found by config.find_project_root): they belong in a checkout of the repository."""
+    if not (settings.project_root / "piccolo_conf.py").is_file():
+        raise UserError(
+            f"{what} writes into the apps, and these are installed from the package ({settings.project_root}), "
+            "not a checkout: run it in a checkout of orion-dbmigrate"
+        )
+
+
+def named(migrations: list[MigrationFile], wanted: str, database: str, variable: str = "ID") -> MigrationFile:
+    """The one migration `wanted` names (its whole ID, or its number), or a UsageError saying that
+    it names none, or several (two branches that both wrote 004)."""
+    wanted = wanted.strip()
+    chosen = [m for m in migrations if m.id == wanted]
+    if not chosen and wanted.isdigit():
+        chosen = [m for m in migrations if m.number == int(wanted)]
+    if len(chosen) == 1:
+        return chosen[0]
+    if chosen:
+        ids = ", ".join(m.id for m in chosen)
+        raise UsageError(f"{database}: {variable}={wanted} names {len(chosen)} migrations ({ids}): give the whole ID")
+    known = ", ".join(m.id for m in migrations) or "none"
+    raise UsageError(f"{database}: no migration {wanted!r}; the migrations are: {known}")
 
 
 def one_database_for_target(databases: list[Database], options: Options) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from dbmigrate.commands.common import in_a_checkout
 from dbmigrate.commands.scaffold import auto_migration_source, sql_migration_source
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError
@@ -22,6 +23,7 @@ async def create(
     settings: Settings, database: Database, name: str, auto: bool, transactional: bool = True
 ) -> Path | None:
     """Write the next numbered migration of `database`; None when `auto` finds no change."""
+    in_a_checkout(settings, "create")
     if len(name) > MAX_MIGRATION_NAME:
         raise UsageError(
             f"migration name {name[:20]!r}... is {len(name)} characters long; the most is {MAX_MIGRATION_NAME} "

@@ -6,7 +6,9 @@ the project's own formatter (ruff), so a generated file passes `make lint` as wr
 checksum never has to change after generation.
 
 The skeleton's SQL is only comments: `migrate` refuses it until the change is written, and its
-empty backwards SQL makes it irreversible until the undo is written (or NOTHING_TO_UNDO is).
+empty backwards SQL makes it irreversible until the undo is written (or NOTHING_TO_UNDO is). Its
+commented examples are the safe forms (a constraint NOT VALID, then validated; an index built
+CONCURRENTLY in a TRANSACTION=0 migration), never a form that locks a busy table.
 """
 
 from __future__ import annotations
@@ -30,14 +32,12 @@ from dbmigrate.sql import SQLMigration
 ID = "{migration_id}"
 VERSION = "{version}"
 DESCRIPTION = "{description}"
-
+{note}
 FORWARDS_SQL = """
--- The change, e.g.: ALTER TABLE users ADD COLUMN phone VARCHAR(50);
-"""
+{forwards}"""
 
 BACKWARDS_SQL = """
--- What undoes it exactly, e.g.: ALTER TABLE users DROP COLUMN phone;
--- If undoing it needs no SQL, say so: BACKWARDS_SQL = NOTHING_TO_UNDO (from dbmigrate.sql).
+{backwards}-- If undoing it needs no SQL, say so: BACKWARDS_SQL = NOTHING_TO_UNDO (from dbmigrate.sql).
 """
 
 
@@ -49,6 +49,35 @@ async def forwards():
     return manager
 '''
 
+# The examples are the forms that keep a busy table available (and pass `make db-verify`'s lint):
+# a transactional migration takes its locks until it commits, so a constraint goes in NOT VALID
+# (no scan under the lock) and is validated by a later migration; an index is built CONCURRENTLY,
+# which cannot run in a transaction, so it has a migration of its own (TRANSACTION=0).
+TRANSACTIONAL_FORWARDS = """\
+-- The change, in one transaction with its bookkeeping. For example:
+--   ALTER TABLE users ADD COLUMN phone VARCHAR(50);
+-- A constraint on a table that has rows: add it NOT VALID here (no scan while the lock is held),
+--   ALTER TABLE users ADD CONSTRAINT users_phone_not_empty CHECK (phone <> '') NOT VALID;
+-- and validate it in a later migration (VALIDATE lets reads and writes go on while it scans):
+--   ALTER TABLE users VALIDATE CONSTRAINT users_phone_not_empty;
+-- An index on a table that has rows does not belong here (CREATE INDEX blocks writes while it
+-- builds): write it CONCURRENTLY in a migration of its own, `make db-migrate-create TRANSACTION=0`.
+"""
+TRANSACTIONAL_BACKWARDS = """\
+-- What undoes it exactly, last change first. For the examples above:
+--   ALTER TABLE users DROP CONSTRAINT users_phone_not_empty;
+--   ALTER TABLE users DROP COLUMN phone;
+"""
+NON_TRANSACTIONAL_FORWARDS = """\
+-- The change, one statement per concern. For example, an index built without blocking writes:
+--   CREATE INDEX CONCURRENTLY idx_users_phone ON users (phone);
+-- If it fails midway it leaves an INVALID index behind: drop it (DROP INDEX CONCURRENTLY) and
+-- migrate again.
+"""
+NON_TRANSACTIONAL_BACKWARDS = """\
+-- What undoes it exactly. For the example above:
+--   DROP INDEX CONCURRENTLY idx_users_phone;
+"""
 NON_TRANSACTIONAL_NOTE = """
 # Not transactional: each statement runs and commits on its own (CREATE INDEX CONCURRENTLY and
 # the like). Keep one concern per migration; if a statement fails, the ones before it stay done
@@ -57,16 +86,16 @@ NON_TRANSACTIONAL_NOTE = """
 
 
 def sql_migration_source(app: str, migration_id: str, name: str, transactional: bool = True) -> str:
-    source = SQL_TEMPLATE.format(
+    return SQL_TEMPLATE.format(
         app=app,
         migration_id=migration_id,
         version=MIGRATION_FILE_VERSION,
         description=name.replace("_", " "),
         transaction_argument="" if transactional else ", wrap_in_transaction=False",
+        note="" if transactional else NON_TRANSACTIONAL_NOTE,
+        forwards=TRANSACTIONAL_FORWARDS if transactional else NON_TRANSACTIONAL_FORWARDS,
+        backwards=TRANSACTIONAL_BACKWARDS if transactional else NON_TRANSACTIONAL_BACKWARDS,
     )
-    if not transactional:
-        source = source.replace('\nFORWARDS_SQL = """', NON_TRANSACTIONAL_NOTE + 'FORWARDS_SQL = """', 1)
-    return source
 
 
 async def auto_migration_source(app: str, migration_id: str, name: str, root: Path | None = None) -> str | None:
@@ -74,12 +103,12 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
     from piccolo.apps.migrations.commands.new import AutoMigrationManager, render_template
     from piccolo.conf.apps import Finder
 
-    from dbmigrate.engine.piccolo_engine import piccolo_prints
+    from dbmigrate.engine.piccolo_engine import in_framework, piccolo_prints
 
-    app_config = Finder().get_app_config(app_name=app)
     # Piccolo asks about renames on stdin; without a terminal, answer "no" rather than hang.
     auto_input = None if sys.stdin.isatty() else "n"
-    with piccolo_prints():  # its table of counts is noise here
+    with in_framework(), piccolo_prints():  # the framework's app registry; Piccolo's table of counts is noise
+        app_config = Finder().get_app_config(app_name=app)
         alter_statements = await AutoMigrationManager(auto_input=auto_input).get_alter_statements(app_config=app_config)
     statements = list(chain(*[s.statements for s in alter_statements]))
     if not statements:
@@ -114,12 +143,12 @@ def compact(source: str) -> str:
         if not isinstance(node, ast.Call):
             continue
         if isinstance(node.func, ast.Name):  # `UUID(default=UUID4(), null=False, ...)` in a referenced table
-            defaults = _column_defaults(node.func.id)
+            defaults = column_defaults(node.func.id)
         elif isinstance(node.func, ast.Attribute) and hasattr(MigrationManager, node.func.attr):
             defaults = _defaults(getattr(MigrationManager, node.func.attr))
         else:
             continue
-        column = next((_column_defaults(k.value.id) for k in node.keywords if _names_column_class(k)), {})
+        column = next((column_defaults(k.value.id) for k in node.keywords if _names_column_class(k)), {})
         for keyword in node.keywords:
             if same(keyword.value, defaults.get(keyword.arg)):
                 drop.append(_span(keyword, keyword, offsets))
@@ -169,7 +198,7 @@ def _defaults(function) -> dict[str, str]:
 
 
 @functools.cache
-def _column_defaults(class_name: str) -> dict[str, str]:
+def column_defaults(class_name: str) -> dict[str, str]:
     """The defaults of Piccolo column class `class_name` (its own and Column's), or {} for any other name."""
     from piccolo.columns import Column, column_types
 

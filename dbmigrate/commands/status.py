@@ -4,6 +4,9 @@ as JSON.
 The JSON shape is versioned and documented by `status.schema.json` beside this file (JSON
 Schema): timestamps are ISO 8601 in UTC, absent values are null, every row has every key, and a
 database that cannot be reached appears with its error instead of vanishing from the output.
+
+With CHECK=1 it also fails when an app's tables.py has changes no migration makes (model_drift.py,
+which imports Piccolo: only then, so a plain status stays fast).
 """
 
 from __future__ import annotations
@@ -56,8 +59,24 @@ async def status(settings: Settings, databases: list[Database], options: Options
         raise UserError(unreachable[-1]["error"])
     if options.check:
         problems = [f"{r['database']}: {summary(r)}" for r in reports if not r["ok"]]
+        problems += await _model_drift(databases)
         if problems:
             raise UserError("; ".join(problems))
+
+
+async def _model_drift(databases: list[Database]) -> list[str]:
+    """For CHECK=1: each database whose tables.py has changes no migration makes, with the changes."""
+    from dbmigrate.commands.model_drift import model_changes  # imports Piccolo: only CHECK=1 pays for it
+
+    problems = []
+    for database in databases:
+        changes = await model_changes(database.app)
+        if changes:
+            problems.append(
+                f"{database.name}: {database.app}/tables.py has changes no migration makes ({'; '.join(changes)}): "
+                f"run `make db-migrate-create NAME=... DB={database.name} AUTO=1`"
+            )
+    return problems
 
 
 async def report(settings: Settings, database: Database) -> dict:

@@ -12,8 +12,10 @@
 5. Immutability: migrations on the base branch are byte-identical here, and new ones number after.
 
 Each file is read and hashed once per run (the Target carries them), so the cost grows with the
-length of the history, not its square. Each problem is one line naming the migration and the
-first difference.
+length of the history, not its square. Each problem is said once, on stderr, as it is found: a line
+naming the migration and the first difference, with the detail indented below it (the snapshot's
+unified diff, tables.py's changes column by column); the command then fails with one line counting
+them.
 """
 
 from __future__ import annotations
@@ -30,10 +32,11 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbmigrate.commands.scaffold import auto_migration_source
+from dbmigrate.commands import vcs
+from dbmigrate.commands.common import in_a_checkout
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
-from dbmigrate.core.reporting import complain, quiet, say
+from dbmigrate.core.reporting import quiet, say
 from dbmigrate.core.text import read_utf8
 from dbmigrate.core.urls import with_database
 from dbmigrate.engine import executor, files
@@ -52,12 +55,21 @@ LINT_SCOPES = ("all", "new")
 class Report:
     database: str
     problems: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)  # the names of the checks that failed
 
     def check(self, name: str, problems: list[str], passed: str) -> None:
-        self.problems += [f"{self.database}: {name}: {p}" for p in problems]
-        say(f"{self.database}: {'FAIL' if problems else 'ok  '} {name}: {passed if not problems else problems[0]}")
-        for problem in problems[1:]:
-            say(f"{self.database}:      {name}: {problem}")
+        """Say that check `name` passed, or each of its problems once (on stderr); a problem's lines
+        after the first are its detail, printed indented."""
+        if not problems:
+            say(f"{self.database}: ok   {name}: {passed}")
+            return
+        self.failed.append(name)
+        for problem in problems:
+            first, *detail = problem.splitlines()
+            self.problems.append(f"{self.database}: {name}: {first}")
+            print(f"{self.database}: FAIL {name}: {first}", file=sys.stderr, flush=True)
+            for line in detail:
+                print(f"    {line}", file=sys.stderr, flush=True)
 
     def skip(self, name: str, why: str) -> None:
         say(f"{self.database}: skip {name}: {why}")
@@ -66,24 +78,28 @@ class Report:
 async def verify(settings: Settings, databases: list[Database], base: str | None, lint: str = "all") -> None:
     """Prove each database's migrations on a scratch copy; fail if any check fails."""
     await connection.prepare(settings, databases)
-    problems = []
+    failed: dict[str, list[str]] = {}
+    count = 0
     for database in databases:
-        problems += await verify_database(settings, database, base, lint)
-    if problems:
-        for problem in problems[:-1]:
-            complain(problem)
-        raise UserError(problems[-1])
+        report = await verify_database(settings, database, base, lint)
+        count += len(report.problems)
+        if report.failed:
+            failed[database.name] = report.failed
+    if failed:
+        checks = "; ".join(f"{name}: {', '.join(checks)}" for name, checks in failed.items())
+        raise UserError(f"verify found {count} problem(s), each shown above ({checks})")
 
 
 async def dump_schemas(settings: Settings, databases: list[Database]) -> None:
     """Regenerate schema/<database>.sql from scratch databases migrated from empty."""
+    in_a_checkout(settings, "schema-dump")
     await connection.prepare(settings, databases)
     for database in databases:
         await dump_schema(settings, database)
 
 
-async def verify_database(settings: Settings, database: Database, base: str | None, lint: str = "all") -> list[str]:
-    """Run every check on `database`; return the problems found (empty when all pass)."""
+async def verify_database(settings: Settings, database: Database, base: str | None, lint: str = "all") -> Report:
+    """Run every check on `database`, saying each result as it comes."""
     if lint not in LINT_SCOPES:
         raise UsageError(f"LINT={lint!r} is not a lint scope: use LINT=all (the default) or LINT=new")
     report = Report(database.name)
@@ -97,7 +113,7 @@ async def verify_database(settings: Settings, database: Database, base: str | No
         report.skip("immutability", immutability_skipped)
     else:
         report.check("immutability", immutability_problems, immutability_passed)
-    return report.problems
+    return report
 
 
 async def dump_schema(settings: Settings, database: Database) -> Path:
@@ -218,15 +234,22 @@ async def _load(target: Target, file: MigrationFile) -> Migration | str:
 
 
 async def _drift(scratch: Target, report: Report, completed: bool, all_load: bool) -> None:
+    from dbmigrate.commands.model_drift import model_changes  # imports Piccolo's differ: only verify needs it
+
     problems = []
     if not all_load:  # Piccolo's differ imports every migration file itself: it would fail the same way
         report.skip("drift", "a migration does not load, so tables.py cannot be compared with the migrations")
         return
-    auto = await auto_migration_source(scratch.database.app, "000_drift_check", "drift_check", scratch.project_root)
-    if auto is not None:
+    changes = await model_changes(scratch.database.app)
+    if changes:
         problems.append(
-            f"{scratch.database.app}/tables.py has changes no migration makes: "
-            f"run `make db-migrate-create NAME=... DB={scratch.name} AUTO=1`"
+            "\n".join(
+                [
+                    f"{scratch.database.app}/tables.py has changes no migration makes "
+                    f"(`make db-migrate-create NAME=... DB={scratch.name} AUTO=1` writes them):",
+                    *changes,
+                ]
+            )
         )
     path = schema_dump.snapshot_path(scratch.project_root, scratch.name)
     relative = path.relative_to(scratch.project_root)
@@ -235,11 +258,17 @@ async def _drift(scratch: Target, report: Report, completed: bool, all_load: boo
     elif not path.exists():
         problems.append(f"no snapshot {relative}: run `make db-schema-dump`")
     else:
-        difference = schema_dump.first_difference(read_utf8(path, str(relative)), await _dump(scratch))
-        if difference:
+        snapshot = read_utf8(path, str(relative))
+        diff = schema_dump.unified_diff(snapshot, await _dump(scratch), str(relative), "the migrated database")
+        if diff:
             problems.append(
-                f"the migrated database differs from {relative} at {difference}; "
-                "run `make db-schema-dump` and commit the result"
+                "\n".join(
+                    [
+                        f"the migrated database differs from {relative}; if the change is intended, run "
+                        f"`make db-schema-dump DB={scratch.name}` and commit the result:",
+                        *diff,
+                    ]
+                )
             )
     passed = "tables.py matches the migrations" + ("; the schema matches its snapshot" if completed else "")
     report.check("drift", problems, passed)
@@ -322,24 +351,24 @@ def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set
     """(problems, what passed, the migration files on the base branch or None, why it was skipped or
     None) against the base branch."""
     root, migrations = target.project_root, target.files
-    if not (shutil.which("git") and _git(root, "rev-parse", "--is-inside-work-tree") == "true"):
+    if not vcs.in_checkout(root):
         return [], "", None, "not a git checkout, so there is no base branch to compare with"
-    base = base or _default_base(root)
+    base = base or vcs.default_base(root)
     if base is None:
         return [], "", None, "no BASE, origin/main or main to compare with"
     if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
         return [], "", set(), "a new branch: nothing to compare with"
     folder = files.migrations_folder(root, target.database).relative_to(root)
-    listed = _git(root, "ls-tree", "-r", "--name-only", base, "--", str(folder))
+    listed = vcs.files_at(root, base, folder)
     if listed is None:
         return [f"BASE {base!r} is not a commit git knows"], "", None, None
-    at_base = [p for p in listed.splitlines() if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]
+    at_base = [p for p in listed if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]
     problems = []
     for relative in at_base:
         current = root / relative
         if not current.exists():
             problems.append(f"{relative} exists on {base} but was deleted: never remove committed migrations")
-        elif current.read_bytes() != _git_show(root, f"{base}:{relative}"):
+        elif current.read_bytes() != vcs.git_show(root, f"{base}:{relative}"):
             problems.append(f"{relative} differs from {base}: never modify committed migrations, write a new one")
     base_paths = {root / p for p in at_base}
     numbers_at_base = [m.number for m in migrations if m.path in base_paths and m.number is not None]
@@ -352,25 +381,6 @@ def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set
             )
     passed = f"{len(at_base)} migration file(s) on {base} unchanged; new ones number after them"
     return problems, passed, base_paths, None
-
-
-def _default_base(root: Path) -> str | None:
-    merge_base = _git(root, "merge-base", "HEAD", "origin/main")
-    if merge_base:
-        return merge_base[:12]
-    return "main" if _git(root, "rev-parse", "--verify", "--quiet", "main") else None
-
-
-def _git(root: Path, *args: str) -> str | None:
-    result = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=30)
-    return result.stdout.strip() if result.returncode == 0 else None
-
-
-def _git_show(root: Path, revision_path: str) -> bytes:
-    result = subprocess.run(["git", "show", revision_path], cwd=root, capture_output=True, timeout=30)
-    if result.returncode != 0:
-        raise UserError(f"git show {revision_path} failed: {result.stderr.decode(errors='replace').strip()}")
-    return result.stdout
 
 
 async def _dump(target: Target) -> str:

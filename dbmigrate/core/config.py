@@ -47,6 +47,8 @@ DATABASES: dict[str, Database] = {
     )
 }
 
+MIGRATIONS_FOLDER = "piccolo_migrations"  # each app's migrations: <app>/piccolo_migrations/
+
 ENVIRONMENTS = ("development", "test", "ci", "staging", "production")
 DEFAULT_ENVIRONMENT = "development"
 
@@ -206,16 +208,55 @@ def select_databases(name: str | None) -> list[Database]:
 
 
 def find_project_root(start: Path | None = None) -> Path:
-    """ORION_PROJECT_ROOT, else the nearest folder at or above `start` holding piccolo_conf.py
-    (Piccolo's own rule)."""
+    """Where the apps' migrations are: ORION_PROJECT_ROOT's checkout, else the nearest folder at or
+    above `start` (default: the current one) holding piccolo_conf.py and the apps (Piccolo's own
+    rule; a service's piccolo_conf.py without them is passed over), else where the apps are
+    installed (`pip install orion-dbmigrate`: the folder holding the `orion` package)."""
     configured = os.environ.get("ORION_PROJECT_ROOT")
     if configured and start is None:
-        start = Path(configured)
+        found = _checkout_at_or_above(Path(configured).resolve())
+        if found is None:
+            raise UserError(
+                f"ORION_PROJECT_ROOT={configured} is not an Orion migrations project (no piccolo_conf.py beside "
+                "the apps' piccolo_migrations/ folders there or above): point it at a checkout of orion-dbmigrate, "
+                "or unset it to use the apps installed with the package"
+            )
+        return found
     here = (start or Path.cwd()).resolve()
+    found = _checkout_at_or_above(here) or installed_apps_root()
+    if found is None:
+        raise UserError(
+            f"no Orion migrations project in {here} or above (piccolo_conf.py beside the apps' folders), and the "
+            "apps are not installed: run this from the project folder, or `pip install` orion-dbmigrate"
+        )
+    return found
+
+
+def _checkout_at_or_above(here: Path) -> Path | None:
     for folder in (here, *here.parents):
-        if (folder / "piccolo_conf.py").is_file():
+        if (folder / "piccolo_conf.py").is_file() and _holds_apps(folder):
             return folder
-    raise UserError(f"no piccolo_conf.py in {here} or above: run this from the project folder")
+    return None
+
+
+def _holds_apps(folder: Path) -> bool:
+    return any((folder / database.app / MIGRATIONS_FOLDER).is_dir() for database in DATABASES.values())
+
+
+def installed_apps_root() -> Path | None:
+    """The folder the apps are installed in (site-packages, or this checkout for an editable
+    install), found without importing them; None when they are not installed."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(next(iter(DATABASES.values())).app)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        return None
+    root = Path(locations[0]).resolve().parent
+    return root if all((root / db.app / MIGRATIONS_FOLDER).is_dir() for db in DATABASES.values()) else None
 
 
 def load_settings(project_root: Path | None = None) -> Settings:

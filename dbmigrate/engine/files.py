@@ -14,10 +14,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbmigrate.core.config import Database
+from dbmigrate.core.config import MIGRATIONS_FOLDER, Database
 from dbmigrate.core.errors import UserError
 
-MIGRATIONS_FOLDER = "piccolo_migrations"
 UP_SUFFIX = ".up.sql"  # SQLMigration.sql_files(__file__) reads <stem>.up.sql and <stem>.down.sql
 DOWN_SUFFIX = ".down.sql"
 _ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", re.MULTILINE)

@@ -8,7 +8,8 @@ The executor plans, checks, applies, reverts and previews migrations only throug
                          time (Piccolo operations and raw Python steps);
   * `irreversible_reason` None when `down` can undo it, else why not;
   * `problems()`         what makes it unsafe to run at all, found before anything runs;
-  * `transaction()`, `run()`, `preview()`.
+  * `transaction()`, `run()`, `preview()` (the SQL it would run; given no connection, rendered
+                         without a database, as `make db-migrate-sql` prints it).
 
 Two kinds exist: `SQLSteps` (sql_migration.py: an SQLMigration, whose SQL is all that runs) and
 `PiccoloOperations` (piccolo_migration.py: an ordinary Piccolo MigrationManager). The loader is the
@@ -88,7 +89,8 @@ class Migration(ABC):
     async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None: ...
 
     @abstractmethod
-    async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str: ...
+    async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
+        """The SQL a run in this direction sends; `conn` None renders it with no database."""
 
     @abstractmethod
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:

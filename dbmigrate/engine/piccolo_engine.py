@@ -1,13 +1,21 @@
-"""The Piccolo engine of piccolo_conf.py, routed to the connection that holds the migration lock.
+"""Piccolo's engine, routed to the connection that holds the migration lock, with no piccolo_conf.py needed.
 
-Piccolo sends all migration work (DDL, raw steps, and its own transactions) to the single `DB` of
-piccolo_conf.py. Inside a framework command, `pinned(conn)` makes that engine hand out `conn`
-(the connection holding the database's migration lock) to the current asyncio task, so:
+Piccolo sends all migration work (DDL, raw steps, its own transactions, the app registry its
+auto-migrations read) to the `DB` and `APP_REGISTRY` of the conf module it finds. Inside the
+framework's work (`pinned(conn)`, `in_framework()`), Piccolo finds the framework's own conf
+instead (`framework_conf()`: DB = one FrameworkEngine, APP_REGISTRY = the apps of
+config.DATABASES), whatever piccolo_conf.py the process has, or none (the apps installed from a
+wheel, a service with a piccolo_conf.py of its own). Routing is per asyncio task (a ContextVar),
+so a service's own Piccolo queries in other tasks never see it. Under `pinned(conn)` the engine
+hands out `conn` (the connection holding the database's migration lock), so:
   * the migration, its raw steps and its bookkeeping row share one connection and one transaction;
   * several databases can migrate concurrently in one process, each task on its own connection.
-Outside a command (the `piccolo` CLI), the engine connects to the database of the app that
-Piccolo's command is working on (`piccolo_cli.py` says which, per task), so no app ever reaches
-another app's database; with no app in play it falls back to ORION_DB (default orion).
+Under `offline()` it hands out a connection that only pretends to open transactions, so Piccolo's
+preview renders a migration's DDL with no database at all (`make db-migrate-sql`).
+Outside the framework's work (the `piccolo` CLI, through the project's piccolo_conf.py), the
+engine connects to the database of the app that Piccolo's command is working on (`piccolo_cli.py`
+says which, per task), so no app ever reaches another app's database; with no app in play it falls
+back to ORION_DB (default orion).
 """
 
 from __future__ import annotations
@@ -18,12 +26,15 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from functools import cached_property
 from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 _pinned_connection: ContextVar[asyncpg.Connection | None] = ContextVar("dbmigrate_pinned_connection", default=None)
+_in_framework: ContextVar[bool] = ContextVar("dbmigrate_in_framework", default=False)
+_offline: ContextVar[bool] = ContextVar("dbmigrate_offline", default=False)
 _piccolo_output: ContextVar[io.StringIO | None] = ContextVar("dbmigrate_piccolo_output", default=None)
 _cli_app: ContextVar[str | None] = ContextVar("dbmigrate_piccolo_cli_app", default=None)
 
@@ -41,6 +52,31 @@ class _BorrowedConnection:
         pass
 
 
+class _NoTransaction:
+    async def start(self) -> None:
+        pass
+
+    async def commit(self) -> None:
+        pass
+
+    async def rollback(self) -> None:
+        pass
+
+
+class _OfflineConnection:
+    """What Piccolo's preview gets under `offline()`: transactions that do nothing, and an error for
+    anything that would need a database (a preview of Piccolo's own operations never does)."""
+
+    def transaction(self, **_: Any) -> _NoTransaction:
+        return _NoTransaction()
+
+    async def close(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError(f"rendering a migration offline needed the database (connection.{name})")
+
+
 class FrameworkEngine(PostgresEngine):
     def __init__(self) -> None:
         super().__init__(config={"database": "dbmigrate"}, extensions=())
@@ -53,10 +89,74 @@ class FrameworkEngine(PostgresEngine):
         pass
 
     async def get_new_connection(self) -> Any:
+        if _offline.get():
+            return _OfflineConnection()
         pinned = _pinned_connection.get()
         if pinned is not None:
             return _BorrowedConnection(pinned)
         return await asyncpg.connect(await _native_cli_url())
+
+
+class FrameworkConf:
+    """The framework's own Piccolo conf module, as Piccolo's Finder reads one: DB and APP_REGISTRY."""
+
+    def __init__(self) -> None:
+        self.DB = FrameworkEngine()
+
+    @cached_property
+    def APP_REGISTRY(self):  # noqa: N802 - the name Piccolo looks up
+        from piccolo.conf.apps import AppRegistry
+
+        from dbmigrate.core.config import DATABASES
+
+        return AppRegistry(apps=[f"{db.app}.piccolo_app" for db in DATABASES.values()])
+
+
+_framework_conf: FrameworkConf | None = None
+
+
+def framework_conf() -> FrameworkConf:
+    global _framework_conf
+    if _framework_conf is None:
+        _framework_conf = FrameworkConf()
+    return _framework_conf
+
+
+def framework_engine() -> FrameworkEngine:
+    """The engine Piccolo uses inside the framework's work: the one its transactions nest in."""
+    return framework_conf().DB
+
+
+_routed = False
+
+
+def _route_piccolo_conf() -> None:
+    """Make Piccolo's Finder hand out the framework's conf inside the framework's work (once)."""
+    global _routed
+    if _routed:
+        return
+    from piccolo.conf.apps import Finder
+
+    original = Finder.get_piccolo_conf_module
+
+    def get_piccolo_conf_module(self, module_name: str | None = None):
+        if module_name is None and _in_framework.get():
+            return framework_conf()
+        return original(self, module_name)
+
+    Finder.get_piccolo_conf_module = get_piccolo_conf_module  # type: ignore[method-assign]
+    _routed = True
+
+
+@contextmanager
+def in_framework() -> Iterator[None]:
+    """Piccolo finds the framework's conf (engine and app registry) in the current task in the block."""
+    _route_piccolo_conf()
+    token = _in_framework.set(True)
+    try:
+        yield
+    finally:
+        _in_framework.reset(token)
 
 
 @contextmanager
@@ -74,9 +174,21 @@ def pinned(conn: asyncpg.Connection) -> Iterator[None]:
     """Route every Piccolo query of the current task to `conn` for the duration of the block."""
     token = _pinned_connection.set(conn)
     try:
-        yield
+        with in_framework():
+            yield
     finally:
         _pinned_connection.reset(token)
+
+
+@contextmanager
+def offline() -> Iterator[None]:
+    """Piccolo's transactions in the current task open nothing in the block (for previews)."""
+    token = _offline.set(True)
+    try:
+        with in_framework():
+            yield
+    finally:
+        _offline.reset(token)
 
 
 @contextmanager
@@ -107,18 +219,6 @@ def _route_piccolo_prints() -> None:
 
     migration_manager.print = _piccolo_print  # type: ignore[attr-defined]
     schema_differ.print = _piccolo_print  # type: ignore[attr-defined]
-
-
-def framework_engine() -> FrameworkEngine:
-    """piccolo_conf.DB, checked to be ours (otherwise Piccolo would bypass the lock)."""
-    from piccolo.engine import engine_finder
-
-    engine = engine_finder()
-    if not isinstance(engine, FrameworkEngine):
-        from dbmigrate.core.errors import UserError
-
-        raise UserError("piccolo_conf.py must set DB = FrameworkEngine() from dbmigrate.engine.piccolo_engine")
-    return engine
 
 
 _cli_urls: dict[str, str] = {}  # per app: Piccolo opens a connection per query, we resolve once

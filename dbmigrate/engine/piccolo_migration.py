@@ -1,6 +1,8 @@
 """PiccoloOperations: an ordinary Piccolo migration (operations and raw Python steps) as the
 executor sees it, run by Piccolo's own MigrationManager on the connection that holds the
-migration lock (piccolo_engine.pinned), inside the transaction that also records it.
+migration lock (piccolo_engine.pinned), inside the transaction that also records it. Its DDL is
+only known by asking Piccolo to preview it: on the locked connection, or with no database at all
+(piccolo_engine.offline, for `make db-migrate-sql`).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementDone
-from dbmigrate.engine.piccolo_engine import framework_engine, piccolo_prints, pinned
+from dbmigrate.engine.piccolo_engine import framework_engine, offline, piccolo_prints, pinned
 
 
 class PiccoloOperations(Migration):
@@ -56,22 +58,30 @@ class PiccoloOperations(Migration):
         with pinned(conn), piccolo_prints():
             await self.manager.run(backwards=backwards)
 
-    async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str:
+    async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         notes = [
             f"-- raw Python step {getattr(step, '__name__', step)!r}: its SQL is only known when it runs"
             for step in (self.manager.raw_backwards if backwards else self.manager.raw)
         ]
         self.manager.preview = True
-        transaction = conn.transaction(readonly=True)
-        await transaction.start()
         try:
-            with pinned(conn), piccolo_prints() as printed:
-                await self.manager.run(backwards=backwards)
+            if conn is None:
+                with offline(), piccolo_prints() as printed:
+                    await self.manager.run(backwards=backwards)
+            else:
+                transaction = conn.transaction(readonly=True)
+                await transaction.start()
+                try:
+                    with pinned(conn), piccolo_prints() as printed:
+                        await self.manager.run(backwards=backwards)
+                finally:
+                    await transaction.rollback()
         finally:
             self.manager.preview = False
-            await transaction.rollback()
-        # Drop Piccolo's progress line ("  - 002_x [preview forwards]... ").
-        lines = [line for line in printed.getvalue().splitlines() if "[preview " not in line]
+        # Drop Piccolo's progress line ("  - 002_x [preview forwards]... ") and the space it prints
+        # before each DDL statement; one blank line between statements.
+        lines = [line.strip() for line in printed.getvalue().splitlines() if "[preview " not in line]
+        lines = [line for i, line in enumerate(lines) if line or (i > 0 and lines[i - 1])]
         return "\n".join(notes + lines).strip() + "\n"
 
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:

@@ -214,7 +214,7 @@ class SQLSteps(Migration):
             if done is not None:
                 await done(count, statement)
 
-    async def preview(self, conn: asyncpg.Connection, backwards: bool) -> str:
+    async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"
 
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
@@ -232,7 +232,7 @@ class SQLSteps(Migration):
         if problems:
             raise RuntimeError(f"{self.id}: {problems[0]}")
         if preview:
-            print(await self.preview(None, backwards))  # type: ignore[arg-type]
+            print(await self.preview(None, backwards))
             return
         from piccolo.engine import engine_finder
 

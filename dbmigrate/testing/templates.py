@@ -224,7 +224,9 @@ class ClonePool:
     """Ready clones of each template, made ahead by a background thread; see the module's docstring.
 
     `acquire` hands out a clone (waiting only when none is ready yet), `release` drops it in the
-    background, `close` drops whatever is left. Thread-safe; one pool per process.
+    background, `close` drops every clone this pool made that is still there: the ready ones, and
+    those handed out and never released (a test interrupted by Ctrl-C). A release after `close`
+    drops the clone at once. Thread-safe; one pool per process.
     """
 
     def __init__(self, settings: Settings, size: int = DEFAULT_POOL_SIZE):
@@ -236,6 +238,7 @@ class ClonePool:
         self._filling: set[_Key] = set()
         self._guard = threading.Lock()
         self._counter = 0
+        self._made: set[str] = set()  # clones this pool created and has not dropped yet
         self._closed = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="dbmigrate-clone-pool", daemon=True)
@@ -277,8 +280,14 @@ class ClonePool:
         return name
 
     def release(self, name: str) -> None:
-        """Drop a clone acquire handed out, in the background."""
-        self._loop.call_soon_threadsafe(self._drop_soon, name)
+        """Drop a clone acquire handed out, in the background (at once when the pool is closed)."""
+        with self._guard:
+            closed = self._closed
+            if not closed:
+                self._loop.call_soon_threadsafe(self._drop_soon, name)
+        if closed and name in self._made:
+            asyncio.run(drop(self.settings, DATABASES["orion"], name))
+            self._made.discard(name)
 
     def drain(self) -> None:
         """Wait until every released clone is dropped."""
@@ -325,6 +334,7 @@ class ClonePool:
                     self._counter += 1
                     name = f"{CLONE_PREFIX}{database.name}_{os.getpid()}_{self._counter}"
                 async with self._make_turn:
+                    self._made.add(name)
                     await _clone(self.settings, database, self._maker, name, reference_data)
                 ready.put(name)
         except BaseException as error:  # handed to the next acquire of this template
@@ -340,6 +350,7 @@ class ClonePool:
     async def _drop(self, name: str) -> None:
         async with self._drop_turn:  # one statement at a time on a connection
             await self._dropper.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
+        self._made.discard(name)
 
     async def _wait_for_drops(self) -> None:
         while self._drops:
@@ -350,7 +361,10 @@ class ClonePool:
             await asyncio.sleep(0.01)
         for ready in self._ready.values():
             while not ready.empty():
-                self._drop_soon(ready.get_nowait())
+                ready.get_nowait()
+        await self._wait_for_drops()
+        for name in sorted(self._made):  # ready, or handed out and never released
+            self._drop_soon(name)
         await self._wait_for_drops()
         for conn in (self._maker, self._dropper):
             if conn is not None:

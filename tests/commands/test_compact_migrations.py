@@ -7,10 +7,11 @@ import asyncio
 import importlib.util
 from pathlib import Path
 
-from dbmigrate.commands.scaffold import compact, formatted
-from dbmigrate.testing.helpers import ROOT
+from support import FIXTURE_PROJECT
 
-ORION_001 = ROOT / "orion" / "piccolo_migrations" / "orion_001_initial_schema.py"
+from dbmigrate.commands.scaffold import compact, formatted
+
+ORION_001 = FIXTURE_PROJECT / "orion" / "piccolo_migrations" / "orion_001_initial_schema.py"
 
 
 def _columns(path: Path, name: str) -> dict[tuple[str, str], dict]:
@@ -29,7 +30,7 @@ def _columns(path: Path, name: str) -> dict[tuple[str, str], dict]:
 
 def test_compacting_the_initial_schema_keeps_every_columns_parameters(tmp_path: Path):
     original = ORION_001.read_text()
-    compacted = formatted(compact(original), ROOT)
+    compacted = formatted(compact(original), FIXTURE_PROJECT)
     copy = tmp_path / "orion_001_compact.py"
     copy.write_text(compacted)
     assert len(compacted.splitlines()) < 0.6 * len(original.splitlines())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from support import ROOT, Databases
+from support import Databases
 
 
 def shell(dbs: Databases, database: str, sql: str) -> subprocess.CompletedProcess:
@@ -42,7 +42,7 @@ def test_an_unknown_database_is_a_one_line_error(dbs: Databases):
 def test_make_db_shell_passes_db_and_stdin_through(dbs: Databases):
     result = subprocess.run(
         ["make", "-s", "db-shell", "DB=marketdata"],
-        cwd=ROOT,
+        cwd=dbs.cwd,
         env=dbs.env,
         input="SELECT current_database() AS db \\gset\n\\echo :db\n",
         capture_output=True,

@@ -13,7 +13,7 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 from migration_files import write_sql_migration
-from support import ROOT, Databases, migration_ids
+from support import Databases, migration_ids
 from tcp_servers import counting_proxy
 
 from dbmigrate.cli.make import make_argv
@@ -55,7 +55,7 @@ def test_a_fleet_on_two_servers_migrates_every_database_and_a_rerun_does_only_wh
 
     again = subprocess.run(
         ["make", "-s", "db-migrate-fleet", f"TARGETS={targets}", "PARALLEL=2"],
-        cwd=ROOT,
+        cwd=dbs.cwd,
         env=dbs.env,
         capture_output=True,
         text=True,

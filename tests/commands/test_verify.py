@@ -126,7 +126,10 @@ def test_a_schema_change_without_a_new_snapshot_is_caught(project, dbs: Database
         project, "orion", "905_phone", "ALTER TABLE users ADD COLUMN phone text", "ALTER TABLE users DROP COLUMN phone"
     )
     err = dbs.cli("verify", "orion", expect=1).stderr
-    assert "differs from schema/orion.sql at line" in err and "phone" in err and "make db-schema-dump" in err
+    assert "the migrated database differs from schema/orion.sql" in err and "make db-schema-dump" in err
+    diff = err.splitlines()
+    assert "    --- schema/orion.sql" in diff and "    +++ the migrated database" in diff
+    assert "    +    phone text" in diff  # the column, as a unified diff shows it
     dbs.cli("schema-dump", "orion")
     assert "phone text" in (project / "schema" / "orion.sql").read_text()
     dbs.cli("verify", "orion")
@@ -303,3 +306,63 @@ def test_a_running_verify_keeps_its_scratch_database_while_another_verify_runs(t
     finally:
         verify.send_signal(signal.SIGKILL)
         verify.wait(timeout=30)
+
+
+def test_model_drift_names_each_change_column_by_column(project, dbs: Databases):
+    tables = project / "orion" / "tables.py"
+    text = tables.read_text()
+    text = text.replace(
+        '    name = Varchar(length=255, default=None, null=False)\n    type = Varchar(length=50, default="standard")',
+        "    name = Varchar(length=255, default=None, null=True)\n    nickname = Varchar(length=40, null=True)\n"
+        '    type = Varchar(length=50, default="standard")',
+        1,
+    )
+    tables.write_text(text + '\n\nclass Desk(Table, tablename="desks"):\n    name = Varchar(length=100)\n')
+    err = dbs.cli("verify", "orion", expect=1).stderr.splitlines()
+    first = next(i for i, line in enumerate(err) if "orion/tables.py has changes no migration makes" in line)
+    assert err[first + 1 : first + 4] == [
+        "    desks: new table (name)",
+        "    tenants.nickname: new column Varchar(length=40, null=True)",
+        "    tenants.name: changed: null False -> True",
+    ]
+
+
+def test_each_problem_of_a_failing_verify_is_printed_once(project, dbs: Databases):
+    write_sql_migration(
+        project, "orion", "905_phone", "ALTER TABLE users ADD COLUMN phone text", "ALTER TABLE users DROP COLUMN phone"
+    )
+    write_sql_migration(
+        project,
+        "orion",
+        "906_retype",
+        "ALTER TABLE users ALTER COLUMN email TYPE text",
+        "ALTER TABLE users ALTER COLUMN email TYPE varchar(255)",
+    )
+    result = dbs.cli("verify", "orion", expect=1)
+    both = result.stdout + result.stderr
+    for problem in ("the migrated database differs from schema/orion.sql", "906_retype: orion/piccolo_migrations"):
+        assert both.count(problem) == 1, both
+    assert result.stderr.splitlines()[-1] == "error: verify found 2 problem(s), each shown above (orion: drift, lint)"
+
+
+def test_status_check_fails_on_tables_py_drift_and_a_plain_status_never_imports_piccolo(project, dbs: Databases):
+    dbs.cli("migrate", "all")
+    dbs.cli("status", "rfq", "--check")  # exits 0 (dbs.cli fails the test otherwise)
+    tables = project / "rfq" / "tables.py"
+    tables.write_text(
+        tables.read_text() + '\n\nclass Desk(Table, tablename="desks"):\n    name = Varchar(length=100)\n'
+    )
+    err = dbs.cli("status", "rfq", "--check", expect=1).stderr
+    assert err == (
+        "error: rfq: rfq/tables.py has changes no migration makes (desks: new table (name)): "
+        "run `make db-migrate-create NAME=... DB=rfq AUTO=1`\n"
+    )
+    probe = (
+        "import sys\nfrom dbmigrate.cli.main import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit:\n    pass\n"
+    )
+    probe += "print('imported piccolo:', any(m.split('.')[0] == 'piccolo' for m in sys.modules))\n"
+    for args, imported in ((["status", "rfq"], "False"), (["status", "rfq", "--check"], "True")):
+        out = subprocess.run(
+            [sys.executable, "-c", probe, *args], cwd=project, env=dbs.env, capture_output=True, text=True, timeout=120
+        ).stdout
+        assert out.splitlines()[-1] == f"imported piccolo: {imported}", out

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from support import ROOT, Databases, migration_ids
 
-from dbmigrate.core.config import DATABASES, load_settings
+from dbmigrate.core import config
+from dbmigrate.core.config import DATABASES, find_project_root, installed_apps_root, load_settings
 from dbmigrate.core.errors import UserError
 
 
@@ -131,10 +132,15 @@ def test_make_help_lists_every_story_command():
 
 
 def test_make_targets_and_nox_sessions_alias_the_cli(dbs: Databases):
-    subprocess.run(["make", "-s", "db-migrate-rfq"], cwd=ROOT, env=dbs.env, check=True, capture_output=True)
+    subprocess.run(["make", "-s", "db-migrate-rfq"], cwd=dbs.cwd, env=dbs.env, check=True, capture_output=True)
     assert dbs.applied("rfq") == migration_ids("rfq")
     out = subprocess.run(
-        ["make", "-s", "db-migrate-status", "DB=rfq"], cwd=ROOT, env=dbs.env, check=True, capture_output=True, text=True
+        ["make", "-s", "db-migrate-status", "DB=rfq"],
+        cwd=dbs.cwd,
+        env=dbs.env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     assert "[x] 001_initial_schema" in out
     sessions = subprocess.run(
@@ -153,3 +159,35 @@ def test_make_targets_and_nox_sessions_alias_the_cli(dbs: Databases):
         "db_drop_databases",
     ):
         assert f"{session} ->" in sessions
+
+
+def test_the_project_is_the_nearest_checkout_else_the_installed_apps_never_a_services_own_piccolo_conf(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("ORION_PROJECT_ROOT", raising=False)
+    checkout = tmp_path / "checkout"
+    (checkout / "orion" / "piccolo_migrations").mkdir(parents=True)
+    (checkout / "piccolo_conf.py").write_text("")
+    (checkout / "orion" / "deep").mkdir()
+    assert find_project_root(checkout / "orion" / "deep") == checkout
+    service = tmp_path / "service"  # a Piccolo project of its own: its piccolo_conf.py is not ours
+    service.mkdir()
+    (service / "piccolo_conf.py").write_text("DB = None\n")
+    # This .venv installs the package editable, so the installed apps are this checkout's.
+    assert find_project_root(service) == installed_apps_root() == ROOT
+
+
+def test_with_no_checkout_and_no_installed_apps_the_error_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.delenv("ORION_PROJECT_ROOT", raising=False)
+    monkeypatch.setattr(config, "installed_apps_root", lambda: None)
+    with pytest.raises(UserError) as error:
+        find_project_root(tmp_path)
+    assert str(error.value) == (
+        f"no Orion migrations project in {tmp_path.resolve()} or above (piccolo_conf.py beside the apps' folders), "
+        "and the apps are not installed: run this from the project folder, or `pip install` orion-dbmigrate"
+    )
+    monkeypatch.setenv("ORION_PROJECT_ROOT", str(tmp_path))
+    with pytest.raises(UserError, match=f"ORION_PROJECT_ROOT={tmp_path} is not an Orion migrations project"):
+        find_project_root()

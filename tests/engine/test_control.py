@@ -136,3 +136,40 @@ def test_production_refuses_destructive_commands_unless_the_database_is_named(db
     dbs.cli("down", "orion", "--confirm", "orion")
     dbs.cli("migrate", "orion")  # migrate is never guarded
     assert dbs.applied("orion") == migration_ids("orion")
+
+
+def test_piccolo_operations_run_on_the_target_whatever_piccolo_conf_py_says(project, dbs: Databases):
+    # A service's own piccolo_conf.py, its DB another database: the framework's work never goes there.
+    (project / "piccolo_conf.py").write_text(
+        "from piccolo.engine.postgres import PostgresEngine\n\n"
+        f"DB = PostgresEngine(config={{'dsn': {dbs.url('rfq')!r}}}, extensions=())\n"
+    )
+    write_python_migration(
+        project,
+        "orion",
+        "905_routed",
+        """
+from piccolo.columns import Varchar
+
+manager = MigrationManager(migration_id=ID, app_name="orion")
+manager.add_column(
+    table_class_name="Tenant", tablename="tenants", column_name="nickname", db_column_name="nickname",
+    column_class_name="Varchar", column_class=Varchar, params={"length": 40, "null": True, "default": None},
+)
+
+async def routed():
+    await engine_finder().run_ddl("CREATE TABLE routed (id int)")
+
+async def unrouted():
+    await engine_finder().run_ddl("DROP TABLE routed")
+
+manager.add_raw(routed)
+manager.add_raw_backwards(unrouted)
+return manager
+""",
+    )
+    dbs.cli("migrate", "orion")
+    assert "routed" in dbs.tables("orion") and dbs.tables("rfq") == set()
+    assert dbs.sql("orion", "SELECT 1 FROM information_schema.columns WHERE column_name = 'nickname'")
+    dbs.cli("down", "orion")
+    assert "routed" not in dbs.tables("orion")

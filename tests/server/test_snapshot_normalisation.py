@@ -1,9 +1,9 @@
 """Unit tests (no server): schema snapshots normalise what varies between machines and majors,
-and a difference is named by line with both sides."""
+and a difference is shown as a unified diff of the snapshot against the database."""
 
 from __future__ import annotations
 
-from dbmigrate.server.schema_dump import first_difference, normalise
+from dbmigrate.server.schema_dump import normalise, unified_diff
 
 DUMP_16 = """--
 -- PostgreSQL database dump
@@ -54,10 +54,22 @@ def test_a_named_not_null_constraint_that_is_not_the_default_name_is_kept():
     assert "CONSTRAINT id_required NOT NULL" in normalise(text)
 
 
-def test_a_difference_names_the_line_and_both_sides():
+def test_a_difference_is_a_unified_diff_of_the_snapshot_against_the_database():
     old = "CREATE TABLE t (\n    email character varying(255)\n);\n"
     new = "CREATE TABLE t (\n    email text\n);\n"
-    assert first_difference(old, new) == (
-        "line 2: snapshot has ['email character varying(255)'] database has ['email text']"
-    )
-    assert first_difference(old, old) is None
+    assert unified_diff(old, new, "schema/orion.sql", "the migrated database") == [
+        "--- schema/orion.sql",
+        "+++ the migrated database",
+        "@@ -1,3 +1,3 @@",
+        " CREATE TABLE t (",
+        "-    email character varying(255)",
+        "+    email text",
+        " );",
+    ]
+    assert unified_diff(old, old, "a", "b") == []
+
+
+def test_a_long_diff_is_cut_saying_how_much_more_there_is():
+    old = "".join(f"line {i}\n" for i in range(200))
+    lines = unified_diff(old, "", "a", "b", limit=10)
+    assert len(lines) == 11 and lines[-1] == "... (193 more lines of diff)"
