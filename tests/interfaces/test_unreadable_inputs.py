@@ -72,7 +72,15 @@ def _latin1_sibling(project: Path, suffix: str) -> str:
 @pytest.mark.parametrize("command", [("migrate", "orion"), ("migrate", "orion", "--dry-run"), ("verify", "orion")])
 def test_a_migration_file_that_is_not_utf8_is_refused_naming_its_line(project, dbs: Databases, make, command):
     expected = make(project)
-    one_line_error(dbs.cli(*command, expect=1), expected, "save it as UTF-8")
+    result = dbs.cli(*command, expect=1)
+    if command[0] == "verify":  # verify says each problem on a line of its own, then counts them
+        assert "Traceback" not in result.stderr and "unexpected" not in result.stderr
+        assert result.stderr.splitlines() == [
+            f"orion: FAIL migrate up, down, up: {expected}: save it as UTF-8, e.g. `iconv -f latin1 -t utf-8`",
+            "error: verify found 1 problem(s), each shown above (orion: migrate up, down, up)",
+        ]
+    else:
+        one_line_error(result, expected, "save it as UTF-8")
     assert dbs.applied("orion") == []  # every migration is loaded before the first runs
 
 
