@@ -63,24 +63,31 @@ def silent_server() -> Iterator[Silent]:
 @dataclass
 class Proxy:
     """A client connection counts as open from its first bytes (the client's own start, after the
-    TCP handshake) until the client closes its side: as the client sees it, not as the server
-    finishes closing."""
+    TCP handshake) until either side ends it. The end is counted before the proxy passes it on: a
+    client whose close() returned (asyncpg waits for the server to end the connection) has been
+    counted out before it can open another, so the count never runs ahead of the client's."""
 
     port: int = 0
     open_now: int = 0
     most_at_once: int = 0
     total: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    events: list = field(default_factory=list)  # (time, "open" | "close", client address, open then)
 
-    def _opened(self) -> None:
+    def _opened(self, state: dict) -> None:
         with self.lock:
+            state["open"] = True
             self.open_now += 1
             self.total += 1
             self.most_at_once = max(self.most_at_once, self.open_now)
+            self.events.append((time.monotonic(), "open", state["peer"], self.open_now))
 
-    def _closed(self) -> None:
+    def _ended(self, state: dict) -> None:
         with self.lock:
-            self.open_now -= 1
+            if state["open"] and not state["ended"]:
+                state["ended"] = True
+                self.open_now -= 1
+                self.events.append((time.monotonic(), "close", state["peer"], self.open_now))
 
 
 @contextlib.contextmanager
@@ -90,28 +97,26 @@ def counting_proxy(upstream_port: int) -> Iterator[Proxy]:
     proxy = Proxy(port=listener.getsockname()[1])
     stop = threading.Event()
 
-    def pipe(source: socket.socket, target: socket.socket, counted: bool) -> None:
-        first = counted
+    def pipe(source: socket.socket, target: socket.socket, state: dict, from_client: bool) -> None:
         with contextlib.suppress(OSError):
             while data := source.recv(65536):
-                if first:
-                    proxy._opened()
-                    first = False
+                if from_client and not state["open"]:
+                    proxy._opened(state)
                 target.sendall(data)
-        if counted and not first:
-            proxy._closed()
+        proxy._ended(state)  # before the end reaches the other side
         with contextlib.suppress(OSError):
             target.shutdown(socket.SHUT_WR)
 
     def relay(client: socket.socket) -> None:
+        state = {"open": False, "ended": False, "peer": client.getpeername()}
         try:
             with client, socket.create_connection(("127.0.0.1", upstream_port)) as server:
-                back = threading.Thread(target=pipe, args=(server, client, False), daemon=True)
+                back = threading.Thread(target=pipe, args=(server, client, state, False), daemon=True)
                 back.start()
-                pipe(client, server, True)
+                pipe(client, server, state, True)
                 back.join()
         except OSError:
-            pass
+            proxy._ended(state)
 
     def serve() -> None:
         listener.settimeout(0.2)

@@ -275,7 +275,7 @@ def test_parallel_bounds_how_many_databases_are_connected_at_once(tcp_dbs, priva
             assert "6 database(s): 6 ok, 0 failed; 18 migration(s) applied" in bounded.stdout
             assert proxy.total >= 12  # each database: its state read, then its migration
             assert proxy.open_now == 0
-            assert proxy.most_at_once <= parallel
+            assert proxy.most_at_once <= parallel, "\n".join(map(str, proxy.events))
             for name in names:  # start again from empty databases, with room for all six at once
                 private_server.psql(f'DROP DATABASE "{name}" WITH (FORCE)')
                 private_server.psql(f'CREATE DATABASE "{name}"')
