@@ -27,8 +27,9 @@ from dbmigrate.commands import create
 from dbmigrate.commands.common import resolve
 from dbmigrate.core.config import DATABASES, load_settings
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine import executor
-from dbmigrate.engine.piccolo_engine import app_database
+from dbmigrate.engine import executor, recorder
+from dbmigrate.engine.files import order_key
+from dbmigrate.engine.piccolo_engine import app_database, order_by_number
 
 _installed = False
 
@@ -48,6 +49,8 @@ def install() -> None:
     CheckMigrationManager.get_migration_statuses = _check(CheckMigrationManager.get_migration_statuses)
     Migration.get_migrations_which_ran = _per_app_classmethod(Migration.get_migrations_which_ran)
     new._create_new_migration = _new
+    Migration._meta.schema = recorder.SCHEMA  # Piccolo's table where ours is, whatever the search_path
+    order_by_number()  # check, --fake and the schema snapshot order IDs as dbmigrate does
     _installed = True
 
 
@@ -118,9 +121,8 @@ async def _steps_back(target, migration_id: str) -> int:
     if migration_id == "all":
         return len(newest_first)
     if migration_id not in applied:
-        raise UserError(
-            f"{target.name}: {migration_id} is not applied; applied: {', '.join(sorted(applied)) or 'none'}"
-        )
+        shown = ", ".join(sorted(applied, key=order_key)) or "none"
+        raise UserError(f"{target.name}: {migration_id} is not applied; applied: {shown}")
     return newest_first.index(migration_id) + 1
 
 

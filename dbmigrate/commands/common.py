@@ -36,10 +36,10 @@ class Options:
 NO_OPTIONS = Options()
 
 
-async def resolve(settings: Settings, databases: list[Database]) -> list[Target]:
+async def resolve(settings: Settings, databases: list[Database], shared_numbers: bool = False) -> list[Target]:
     """The edge: ready the server, then resolve each database's target once for the whole command."""
     await connection.prepare(settings, databases)
-    return [Target.resolve(settings, database) for database in databases]
+    return [Target.resolve(settings, database, shared_numbers) for database in databases]
 
 
 def guard(settings: Settings, command: str, databases: list[Database], confirm: str | None) -> None:

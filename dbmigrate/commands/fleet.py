@@ -36,7 +36,8 @@ from dbmigrate.core.config import Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import reporting_to, say
 from dbmigrate.core.urls import redact, redact_url
-from dbmigrate.engine import executor
+from dbmigrate.engine import executor, leftovers
+from dbmigrate.engine.files import last_of
 from dbmigrate.engine.state import MigrationState, forwards_plan
 
 DEFAULT_PARALLEL = 8
@@ -217,7 +218,7 @@ async def _migrate_one(outcome: Outcome, to: str | None, out_of_order: bool) -> 
             state.check_integrity()
             if forwards_plan(state, to, out_of_order):  # else nothing to do: no lock, no second connection
                 outcome.applied = await executor.migrate(target, to, out_of_order)
-                outcome.after = max([*filter(None, [outcome.before]), *outcome.applied], default=None)
+                outcome.after = last_of([*filter(None, [outcome.before]), *outcome.applied])
     except Exception as error:  # one database's failure never stops the others
         outcome.error = _error_text(error, target.url)
     outcome.seconds += time.perf_counter() - started
@@ -242,8 +243,9 @@ async def _status_one(fleet_target: FleetTarget) -> tuple[dict, tuple | None]:
     try:
         async with target.connected("fleet status") as conn:
             state = await executor.read_state(target, conn)
+            invalid = await leftovers.invalid_indexes(conn)
             identity = await database_identity(conn)
-        return status_report.from_state(state, target.shown_url, target.project_root), identity
+        return status_report.from_state(state, target.shown_url, target.project_root, invalid), identity
     except Exception as error:
         empty = MigrationState(database=target.name, files=[], applied={}, failed={})
         report = status_report.from_state(empty, target.shown_url, target.project_root)
@@ -252,12 +254,12 @@ async def _status_one(fleet_target: FleetTarget) -> tuple[dict, tuple | None]:
 
 
 def _latest(state: MigrationState) -> str | None:
-    return max(state.applied, default=None)
+    return state.last_applied
 
 
 def _latest_applied(report: dict) -> str | None:
     applied = [row["id"] for row in report["migrations"] if row["state"] in ("applied", "modified")]
-    return max(applied, default=None)
+    return last_of(applied)
 
 
 def _error_text(error: Exception, url: str) -> str:

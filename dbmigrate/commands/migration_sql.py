@@ -23,7 +23,7 @@ async def show_sql(settings: Settings, database: Database, migration_id: str, ba
     from dbmigrate.engine.statements import SQLSyntaxError
 
     root = settings.project_root
-    chosen = named(files.discover(root, database), migration_id, database.name)
+    chosen = named(files.discover(root, database, shared_numbers=True), migration_id, database.name)
     migration = await loader.load(chosen, root)
     where = chosen.relative_path(root)
     if backwards and not migration.reversible:

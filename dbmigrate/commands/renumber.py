@@ -27,7 +27,7 @@ _NUMBER = re.compile(r"^(?P<digits>\d+)(?P<rest>_.*)?$")
 async def renumber(settings: Settings, database: Database, migration_id: str) -> str:
     """Renumber the unapplied migration `migration_id` after the last one; return its new ID."""
     in_a_checkout(settings, "renumber")
-    (target,) = await resolve(settings, [database])
+    (target,) = await resolve(settings, [database], shared_numbers=True)  # two 004s are why it runs
     root, name = target.project_root, database.name
     migrations = list(target.files)
     chosen = named(migrations, migration_id, name)

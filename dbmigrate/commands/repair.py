@@ -9,8 +9,9 @@ from dbmigrate.commands.common import NO_OPTIONS, Options, guard, resolve
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import recorder
+from dbmigrate.engine import leftovers, recorder
 from dbmigrate.engine.executor import locked
+from dbmigrate.engine.files import order_key
 from dbmigrate.engine.state import find
 from dbmigrate.engine.target import Target
 
@@ -29,10 +30,19 @@ async def repair_target(target: Target) -> list[str]:
         for migration_id, unfinished in state.failed.items():
             await recorder.forget_failure(conn, app, migration_id)
             what = "interruption" if unfinished.interrupted else "failure"
-            changes.append(f"cleared the {what} of {migration_id} (it is still not applied)")
+            left = await _left_invalid(conn, unfinished.building)
+            stays = f"; the INVALID index {left} it left stays, and its next run drops it first" if left else ""
+            changes.append(f"cleared the {what} of {migration_id} (it is still not applied){stays}")
     for change in changes or ["nothing to repair"]:
         say(f"{target.name}: {change}")
     return changes
+
+
+async def _left_invalid(conn, building: str | None) -> str:
+    build = leftovers.IndexBuild.from_record(building)
+    if build is None:
+        return ""
+    return ", ".join(i.qualified for i in await leftovers.invalid_indexes(conn, build) if leftovers.left_by(build, i))
 
 
 async def baseline_target(target: Target, to: str) -> list[str]:
@@ -41,10 +51,10 @@ async def baseline_target(target: Target, to: str) -> list[str]:
         chosen = find(state.files, to, target.name)
         if state.applied:
             raise UserError(
-                f"{target.name}: already has applied migrations (last {max(state.applied)}); "
+                f"{target.name}: already has applied migrations (last {state.last_applied}); "
                 "baseline is only for a database that predates the framework"
             )
-        marked = [m for m in state.files if m.id <= chosen.id]
+        marked = [m for m in state.files if order_key(m.id) <= order_key(chosen.id)]
         async with conn.transaction():
             for migration in marked:
                 await recorder.record_applied(conn, target.database.app, migration.id, migration.checksum, None)

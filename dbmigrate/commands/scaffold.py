@@ -103,7 +103,9 @@ async def auto_migration_source(app: str, migration_id: str, name: str, root: Pa
     from piccolo.apps.migrations.commands.new import AutoMigrationManager, render_template
     from piccolo.conf.apps import Finder
 
-    from dbmigrate.engine.piccolo_engine import in_framework, piccolo_prints
+    from dbmigrate.engine.piccolo_engine import in_framework, order_by_number, piccolo_prints
+
+    order_by_number()  # the schema snapshot Piccolo diffs against, in dbmigrate's order
 
     # Piccolo asks about renames on stdin; without a terminal, answer "no" rather than hang.
     auto_input = None if sys.stdin.isatty() else "n"

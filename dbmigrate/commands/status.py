@@ -7,6 +7,8 @@ database that cannot be reached appears with its error instead of vanishing from
 
 With CHECK=1 it also fails when an app's tables.py has changes no migration makes (model_drift.py,
 which imports Piccolo: only then, so a plain status stays fast).
+An INVALID index (what a failed or interrupted concurrent build leaves: engine/leftovers.py) is
+named, with the migration whose build left it when the trail says so, and fails --check.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.core.urls import redact_url
-from dbmigrate.engine import executor
+from dbmigrate.engine import executor, leftovers
 from dbmigrate.engine.failures import incomplete_progress
+from dbmigrate.engine.files import order_key
 from dbmigrate.engine.state import MigrationState
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection
@@ -85,13 +88,16 @@ async def report(settings: Settings, database: Database) -> dict:
         target = Target.resolve(settings, database)
         async with target.connected("status") as conn:
             state = await executor.read_state(target, conn)
+            invalid = await leftovers.invalid_indexes(conn)
     except UserError as error:
         url = settings.get(database.url_variable)
         return _report(database.name, redact_url(url) if url else None, [], str(error))
-    return from_state(state, target.shown_url, target.project_root)
+    return from_state(state, target.shown_url, target.project_root, invalid)
 
 
-def from_state(state: MigrationState, url: str | None, root: Path) -> dict:
+def from_state(
+    state: MigrationState, url: str | None, root: Path, invalid: list[leftovers.InvalidIndex] | None = None
+) -> dict:
     modified = {m.id for m in state.modified}
     late = {m.id for m in state.out_of_order}
     rows = []
@@ -124,7 +130,22 @@ def from_state(state: MigrationState, url: str | None, root: Path) -> dict:
             statements_total=unfinished.statements_total,
             last_statement=unfinished.last_statement,
         )
-    return _report(state.database, url, rows, None)
+    rows.sort(key=lambda row: order_key(row["id"]))  # by number, files or not (a stable sort)
+    return _report(state.database, url, rows, None, _invalid_indexes(state, invalid or []))
+
+
+def _invalid_indexes(state: MigrationState, invalid: list[leftovers.InvalidIndex]) -> list[dict]:
+    """Each INVALID index, with the unfinished migration whose concurrent build left it."""
+    builds = [(f.id, leftovers.IndexBuild.from_record(f.building)) for f in state.failed.values()]
+    return [
+        {
+            "index": index.qualified,
+            "table": index.qualified_table,
+            "migration": next((i for i, build in builds if build and leftovers.left_by(build, index)), None),
+            "building_pid": index.building_pid,
+        }
+        for index in invalid
+    ]
 
 
 def _row(migration_id: str, state: str, file: str | None) -> dict:
@@ -145,12 +166,24 @@ def _row(migration_id: str, state: str, file: str | None) -> dict:
     }
 
 
-def _report(database: str, url: str | None, rows: list[dict], error: str | None) -> dict:
+def _report(
+    database: str, url: str | None, rows: list[dict], error: str | None, invalid: list[dict] | None = None
+) -> dict:
     counts = {state: sum(1 for r in rows if r["state"] == state) for state in STATES}
     counts["out_of_order"] = sum(1 for r in rows if r["out_of_order"])
-    problems = ("pending", "modified", "missing", "failed", "incomplete")
+    invalid = invalid or []
+    counts["invalid_indexes"] = sum(1 for i in invalid if i["building_pid"] is None)  # not being built now
+    problems = ("pending", "modified", "missing", "failed", "incomplete", "invalid_indexes")
     ok = error is None and not any(counts[k] for k in problems)
-    return {"database": database, "url": url, "error": error, "ok": ok, "counts": counts, "migrations": rows}
+    return {
+        "database": database,
+        "url": url,
+        "error": error,
+        "ok": ok,
+        "counts": counts,
+        "migrations": rows,
+        "invalid_indexes": invalid,
+    }
 
 
 def _utc(moment: datetime | None) -> str | None:
@@ -171,12 +204,27 @@ def text_lines(report: dict) -> list[str]:
     rows = report["migrations"]
     width = max((len(r["id"]) for r in rows), default=0)
     lines = [f"{report['database']} ({report['url']})"]
-    lines += [f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r)}" for r in rows]
+    left: dict[str, list[str]] = {}
+    for index in report["invalid_indexes"]:
+        if index["migration"]:
+            left.setdefault(index["migration"], []).append(index["index"])
+    lines += [f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r, left.get(r['id']))}" for r in rows]
+    lines += [f"  [!] {_describe_invalid(i)}" for i in report["invalid_indexes"] if not i["migration"]]
     lines.append(f"  {summary(report)}")
     return lines
 
 
-def describe(row: dict) -> str:
+def _describe_invalid(index: dict) -> str:
+    if index["building_pid"] is not None:
+        return f"INVALID index {index['index']} on {index['table']}: being built now (pid {index['building_pid']})"
+    return (
+        f"INVALID index {index['index']} on {index['table']}: left by a failed or interrupted concurrent build; "
+        f"it slows writes and serves no query: DROP INDEX CONCURRENTLY {index['index']}, or REINDEX INDEX "
+        "CONCURRENTLY it"
+    )
+
+
+def describe(row: dict, invalid_indexes: list[str] | None = None) -> str:
     state = row["state"]
     if state in ("applied", "modified"):
         took = f", took {row['duration_ms']} ms" if row["duration_ms"] is not None else ""
@@ -191,16 +239,19 @@ def describe(row: dict) -> str:
         return "pending, OUT OF ORDER (numbered before an applied migration)" if row["out_of_order"] else "pending"
     progress = incomplete_progress(row["statements_done"], row["statements_total"], row["last_statement"])
     gone = "; its file is MISSING" if row["file"] is None else ""
+    shown = ", ".join(invalid_indexes or [])
+    left = f"; it left INVALID index {shown}, which the next migrate drops first" if shown else ""
+    done = row["statements_done"] or 0
+    resume = f"resumes at statement {done + 1}" if done else "runs again from statement 1"
     if state == "failed":
         return (
-            f"FAILED midway at {row['failed_at']} and not transactional: {progress}; error: {row['error']}{gone}. "
-            "Undo or finish those statements by hand, then migrate again (or repair to clear it)"
+            f"FAILED midway at {row['failed_at']} and not transactional: {progress}; error: {row['error']}{gone}"
+            f"{left}. Fix the cause and migrate again: it {resume} (or repair to clear it)"
         )
     if state == "incomplete":
         return (
             f"INCOMPLETE: interrupted at {row['failed_at']} (runner or connection died, or still running) and not "
-            f"transactional: {progress}{gone}. Undo or finish those statements by hand, then migrate again "
-            "(or repair to clear it)"
+            f"transactional: {progress}{gone}{left}. Migrate again: it {resume} (or repair to clear it)"
         )
     if state == "missing":
         return "applied, but its file is MISSING: restore it, or repair if deleted on purpose"
@@ -214,7 +265,7 @@ def summary(report: dict) -> str:
     parts = [f"{counts['applied'] + counts['modified']} applied", f"{counts['pending']} pending"]
     parts += [
         f"{counts[k]} {k.replace('_', ' ')}"
-        for k in ("modified", "missing", "failed", "incomplete", "out_of_order")
+        for k in ("modified", "missing", "failed", "incomplete", "out_of_order", "invalid_indexes")
         if counts[k]
     ]
     return ", ".join(parts)

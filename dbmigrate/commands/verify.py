@@ -183,29 +183,37 @@ def _scratch_key(name: str) -> int:
 
 
 async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Migration], bool]:
-    """Up, down, up for each migration; (every migration loaded, whether the walk got to the end)."""
+    """Up, down, up for each migration; (every migration loaded, whether the walk got to the end).
+
+    One connection holds the lock for the whole walk and applies each migration through the
+    executor, so the walk is linear in the number of migrations: no state is read again, nothing
+    is loaded twice, and each schema is read once (the one after the second up is the next one's
+    before)."""
     problems: list[str] = []
     irreversible: list[str] = []
     loaded = [await _load(scratch, m) for m in scratch.files]
     migrations = [m for m in loaded if isinstance(m, Migration)]
     problems += [m for m in loaded if isinstance(m, str)]
     stopped_at = None
-    async with scratch.connected("catalog") as conn:
+    async with scratch.connected("verify") as conn, executor.locked(scratch, conn):
+        before = await schema_catalog(conn)
         for migration in migrations if not problems else []:
-            before = await schema_catalog(conn)
             try:
                 with quiet():
-                    await executor.migrate(scratch, to=migration.id, allow_out_of_order=True)
+                    executor.refuse_unsafe(scratch, [migration], conn)
+                    await executor.apply(scratch, conn, migration, backwards=False)
                     after = await schema_catalog(conn)
                     if not migration.reversible:
                         irreversible.append(migration.id)
+                        before = after
                         continue
-                    await executor.rollback(scratch, steps=1)
+                    await executor.apply(scratch, conn, migration, backwards=True)
                     difference = first_difference(before, await schema_catalog(conn))
                     if difference:
                         problems.append(f"rolling back {migration.id} does not restore the schema: {difference}")
-                    await executor.migrate(scratch, to=migration.id, allow_out_of_order=True)
-                    difference = first_difference(after, await schema_catalog(conn))
+                    await executor.apply(scratch, conn, migration, backwards=False)
+                    before = await schema_catalog(conn)
+                    difference = first_difference(after, before)
                     if difference:
                         problems.append(f"{migration.id} applied again gives another schema: {difference}")
             except UserError as error:

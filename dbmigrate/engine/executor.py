@@ -5,8 +5,10 @@ Everything it needs about the database arrives as a Target (target.py); what it 
 to the current reporter (reporting.py); its errors are worded by failures.py.
 
 For every transactional migration, the schema change and its bookkeeping rows commit together or
-not at all (recorder.py). A non-transactional one runs one statement at a time, leaving a trail
-in the bookkeeping after each (so status can say what an interrupted one left behind). Every
+not at all (recorder.py). A non-transactional one runs one statement at a time (stepwise.py),
+leaving a trail in the bookkeeping after each (so status can say what an interrupted one left
+behind), and a rerun resumes after the statements that finished, first dropping an INVALID index
+a failed build left. `down` refuses while a later migration failed midway. Every
 migration statement runs under a lock_timeout and a statement_timeout; a transactional migration
 that times out waiting for a lock is retried with backoff. Before taking the lock, a read-only
 look at the bookkeeping answers the common case, "nothing to do", without importing Piccolo or
@@ -27,9 +29,11 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import failures, files, recorder
+from dbmigrate.engine import failures, files, leftovers, recorder, stepwise
+from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
+from dbmigrate.engine.migration import ENDS_THE_RUN
 from dbmigrate.engine.state import MigrationState, backwards_plan, find, forwards_plan
 from dbmigrate.engine.target import Target
 from dbmigrate.server import pooling
@@ -37,7 +41,7 @@ from dbmigrate.server import pooling
 if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op migrate never does
     from dbmigrate.engine.files import MigrationFile
     from dbmigrate.engine.migration import Migration
-    from dbmigrate.engine.statements import Statement
+    from dbmigrate.engine.recorder import FailedMigration
 
 _RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
 
@@ -52,10 +56,11 @@ def _timeouts(target: Target, migration: Migration) -> tuple[str, str]:
 
 def _set_timeouts(lock_timeout: str, statement_timeout: str, local: bool) -> str:
     """SET [LOCAL] for both timeouts as one query (durations are validated by
-    config.postgres_duration; quoted all the same)."""
+    config.postgres_duration; quoted all the same), after RESET ALL: each migration starts from
+    the session's defaults, whatever an earlier one SET (a search_path, as pg_dump's output does)."""
     scope = "SET LOCAL" if local else "SET"
     quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
-    return f"{scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
+    return f"RESET ALL; {scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
 
 
 async def load(target: Target, migration: MigrationFile) -> Migration:
@@ -67,7 +72,10 @@ async def load(target: Target, migration: MigrationFile) -> Migration:
 
 
 async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
-    applied, failed = await recorder.read(conn, target.database.app)
+    try:
+        applied, failed = await recorder.read(conn, target.database.app)
+    except recorder.NotPiccolosTable as error:
+        raise UserError(f"{target.name}: {error}") from None
     return MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
 
 
@@ -77,6 +85,8 @@ async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[Migr
     async with migration_lock(conn, target.name, target.lock_wait_seconds):
         try:
             await recorder.ensure_tables(conn)
+        except recorder.NotPiccolosTable as error:
+            raise UserError(f"{target.name}: {error}") from None
         except asyncpg.PostgresError as error:
             raise failures.bookkeeping_refused(target.name, error) or error from None
         yield await read_state(target, conn)
@@ -93,7 +103,7 @@ async def migrate(target: Target, to: str | None = None, allow_out_of_order: boo
                 plan = forwards_plan(state, to, allow_out_of_order)
                 migrations = [await load(target, m) for m in plan]
                 for migration in refuse_unsafe(target, migrations, conn):
-                    await apply(target, conn, migration, backwards=False)
+                    await apply(target, conn, migration, backwards=False, trail=state.failed.get(migration.id))
     if not plan:
         say(f"{target.name}: up to date, nothing to migrate")
     return [m.id for m in plan]
@@ -103,6 +113,7 @@ async def rollback(target: Target, steps: int | None = None, to: str | None = No
     """Revert the last applied migration (or the last `steps`, or all after `to`); return the IDs."""
     async with target.connected("down") as conn, locked(target, conn) as state:
         plan = backwards_plan(state, steps, to)
+        _refuse_stranding(target, state, plan)
         migrations = [await _revertible(target, state, m) for m in plan]
         for migration in refuse_unsafe(target, migrations, conn):
             await apply(target, conn, migration, backwards=True)
@@ -155,6 +166,26 @@ async def _checked_state(target: Target, conn: asyncpg.Connection) -> MigrationS
     return state
 
 
+def _refuse_stranding(target: Target, state: MigrationState, plan: list) -> None:
+    """Rolling back a migration while one numbered after it failed midway would leave that one's
+    finished statements behind, on a schema they were not written for."""
+    if not plan or not state.failed:
+        return
+    earliest = min(order_key(m if isinstance(m, str) else m.id) for m in plan)
+    later = sorted((f for f in state.failed.values() if order_key(f.id) > earliest), key=lambda f: order_key(f.id))
+    if later:
+        failed = later[0]
+        what = "was interrupted" if failed.interrupted else "FAILED"
+        progress = failures.incomplete_progress(failed.statements_done, failed.statements_total, failed.last_statement)
+        reverting = ", ".join(m if isinstance(m, str) else m.id for m in plan)
+        raise UserError(
+            f"{target.name}: nothing was rolled back: {failed.id} {what} midway ({progress}), and rolling back "
+            f"{reverting} would leave its finished statements behind. Finish it first (fix it and migrate: it resumes "
+            f"where it stopped), or undo its finished statements by hand and `make db-migrate-repair DB={target.name}`"
+            ", then roll back"
+        )
+
+
 async def _revertible(target: Target, state: MigrationState, migration) -> Migration:
     """The loaded migration to revert, or a UserError saying why it cannot be."""
     if isinstance(migration, str):
@@ -178,18 +209,29 @@ async def _revertible(target: Target, state: MigrationState, migration) -> Migra
     return loaded
 
 
-async def apply(target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool) -> None:
-    """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts."""
+async def apply(
+    target: Target,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    trail: FailedMigration | None = None,
+) -> None:
+    """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts
+    (a transactional one only: each retry waits after its transaction was rolled back). `trail`:
+    what an earlier run of this non-transactional migration left (stepwise.py)."""
     retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
     if not migration.transactional:
         retries = 0  # a half-done non-transactional migration must not be blindly rerun
     started = time.perf_counter()
     for attempt in range(retries + 1):
         try:
-            duration_ms = await _run_once(target, conn, migration, backwards, started)
+            duration_ms = await _run_once(target, conn, migration, backwards, started, trail)
             break
         except UserError:
             raise
+        except ENDS_THE_RUN as stop:  # sys.exit() in a raw step: rolled back, and said so
+            error = RuntimeError(f"its code raised {type(stop).__name__}({stop}), which would end the run")
+            raise await _failed(target, conn, migration, backwards, error, attempt + 1) from None
         except Exception as error:
             if isinstance(error, asyncpg.LockNotAvailableError) and attempt < retries:
                 pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
@@ -201,31 +243,23 @@ async def apply(target: Target, conn: asyncpg.Connection, migration: Migration, 
 
 
 async def _run_once(
-    target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float
+    target: Target,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    started: float,
+    trail: FailedMigration | None,
 ) -> int:
     """Run `migration` once; return the duration recorded (and so the one to print)."""
     lock_timeout, statement_timeout = _timeouts(target, migration)
-    app = target.database.app
     if migration.transactional:
         async with migration.transaction(conn, _set_timeouts(lock_timeout, statement_timeout, local=True)):
             await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
             await migration.run(conn, backwards)
             return await _record(target, conn, migration, backwards, started)
     await conn.execute(_set_timeouts(lock_timeout, statement_timeout, local=False))
-    if not backwards:
-        statements = migration.statements(False)
-        await recorder.record_started(
-            conn, app, migration.id, migration.file.checksum, len(statements) if statements is not None else None
-        )
-
-    async def statement_done(count: int, statement: Statement) -> None:
-        if not backwards:
-            await recorder.record_progress(
-                conn, app, migration.id, count, f"line {statement.line}: {statement.summary}"
-            )
-
-    await migration.run(conn, backwards, statement_done)
-    await conn.execute("RESET lock_timeout; RESET statement_timeout")
+    await stepwise.run(target, conn, migration, backwards, trail)
+    await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
     async with conn.transaction():
         return await _record(target, conn, migration, backwards, started)
 
@@ -245,19 +279,34 @@ async def _failed(
     target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, error: Exception, attempts: int
 ) -> UserError:
     """Record a non-transactional failure (when the connection still works) and word the error."""
-    progress = None
+    resume = None
     if not migration.transactional and not backwards:
         unfinished = (await _unfinished(conn, target, migration.id)) if not failures.connection_lost(error) else None
         if unfinished is not None:
-            progress = failures.incomplete_progress(
-                unfinished.statements_done, unfinished.statements_total, unfinished.last_statement
+            resume = failures.Resume(
+                unfinished.statements_done,
+                unfinished.statements_total,
+                unfinished.last_statement,
+                await _left_invalid(conn, unfinished),
             )
             with contextlib.suppress(Exception):  # the migration's own error is the one to report
                 await recorder.record_failure(conn, target.database.app, migration.id, failures.error_text(error))
     lock_timeout, statement_timeout = _timeouts(target, migration)
     return failures.migration_failed(
-        target.name, migration, backwards, error, lock_timeout, statement_timeout, attempts, progress
+        target.name, migration, backwards, error, lock_timeout, statement_timeout, attempts, resume
     )
+
+
+async def _left_invalid(conn: asyncpg.Connection, unfinished: FailedMigration) -> list[str]:
+    """The INVALID indexes the statement that failed left (by the build its trail names)."""
+    build = leftovers.IndexBuild.from_record(unfinished.building)
+    if build is None:
+        return []
+    try:
+        found = await leftovers.invalid_indexes(conn, build)
+    except Exception:  # the migration's own error is the one to report
+        return []
+    return [index.qualified for index in found if leftovers.left_by(build, index)]
 
 
 async def _unfinished(conn: asyncpg.Connection, target: Target, migration_id: str):

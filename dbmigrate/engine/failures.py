@@ -6,6 +6,7 @@ one, the migration, and never shows a password (connection.first_line redacts UR
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -64,6 +65,33 @@ def _refusal(error: BaseException) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Resume:
+    """Where a failed non-transactional migration stopped, and so where its next run goes on."""
+
+    done: int | None
+    total: int | None
+    last: str | None
+    invalid_indexes: list[str]  # INVALID indexes the failed statement left (schema.name)
+
+    @property
+    def progress(self) -> str:
+        return incomplete_progress(self.done, self.total, self.last)
+
+    @property
+    def next_run(self) -> str:
+        """What the next migrate does, for the advice after the error."""
+        dropping = (
+            f"drops INVALID index {', '.join(self.invalid_indexes)} it left, then " if self.invalid_indexes else ""
+        )
+        if not self.done:
+            return f"the next run {dropping}runs it again from statement 1"
+        return (
+            f"the next run {dropping}resumes at statement {self.done + 1}, after the {self.done} that finished "
+            "(keep those as they are)"
+        )
+
+
 def incomplete_progress(done: int | None, total: int | None, last: str | None) -> str:
     """`statement 1 of 2 finished (line 3: CREATE INDEX ...)` or `no statement finished`."""
     if not done:
@@ -80,7 +108,7 @@ def migration_failed(
     lock_timeout: str,
     statement_timeout: str,
     attempts: int = 1,
-    progress: str | None = None,
+    resume: Resume | None = None,
 ) -> UserError:
     """The one line for a migration that raised while applying or reverting."""
     error = original(error)
@@ -98,12 +126,17 @@ def migration_failed(
         )
     message = _refusal(error) or message
     if not migration.transactional:
-        done = f"; {progress}" if progress else ""
+        done = f"; {resume.progress}" if resume else ""
         shown = "" if backwards else ", and `make db-migrate-status` shows it"
+        if backwards:
+            advice = "Undo or finish its statements by hand, then run the command again"
+        elif resume is None:  # the connection was lost: the trail says where it stopped
+            advice = "Fix the cause and migrate again: the next run resumes after the statements that finished"
+        else:
+            advice = f"Fix the cause and migrate again: {resume.next_run}"
         return UserError(
             f"{where} failed midway and is NOT transactional, so earlier statements stayed done{done}{shown}: "
-            f"{message}. Undo or finish its statements by hand (e.g. DROP INDEX CONCURRENTLY IF EXISTS an INVALID "
-            "index), then run the command again"
+            f"{message}. {advice}"
         )
     if connection_lost(error):
         return UserError(

@@ -4,7 +4,11 @@ A migration is a Python file in `<app>/piccolo_migrations/` with a line `ID = ".
 sibling `<stem>.up.sql` / `<stem>.down.sql` files. IDs are read with a regular expression, so
 finding out that nothing is pending never imports Piccolo. Invariant: `discover` returns each
 migration once, in the order migrations apply, each file read and hashed once; two files with one
-ID are an error.
+ID, or with one number (`004_a` and `004_b`, `4_a` and `004_b`), are an error.
+
+Migrations apply in the order of their numbers, never of their text: `1000_x` after `999_y`,
+whatever the zero padding (`order_key`). IDs without a number (Piccolo's timestamps) come after
+every numbered one, in text order. Every part that orders or compares IDs uses `order_key`.
 """
 
 from __future__ import annotations
@@ -23,6 +27,24 @@ _ID_LINE = re.compile(r"""^ID\s*(?::\s*str\s*)?=\s*(['"])(?P<id>[^'"\n]+)\1""", 
 _NUMBERED_ID = re.compile(r"^(?P<number>\d+)_")
 
 
+def number_of(migration_id: str) -> int | None:
+    """The sequential number of an ID like `002_add_x`, or None for a timestamp ID."""
+    match = _NUMBERED_ID.match(migration_id)
+    return int(match.group("number")) if match else None
+
+
+def order_key(migration_id: str) -> tuple[int, int, str]:
+    """The sort key of a migration ID: numbered IDs by number (`1000_x` after `999_y`, `0999_x`
+    equal in rank to `999_x`), then IDs without a number in text order."""
+    number = number_of(migration_id)
+    return (0, number, migration_id) if number is not None else (1, 0, migration_id)
+
+
+def last_of(ids) -> str | None:
+    """The ID that applies last among `ids` (by number), or None when there is none."""
+    return max(ids, key=order_key, default=None)
+
+
 @dataclass(frozen=True)
 class MigrationFile:
     app: str
@@ -32,9 +54,7 @@ class MigrationFile:
 
     @property
     def number(self) -> int | None:
-        """The sequential number of an ID like `002_add_x`, or None for a timestamp ID."""
-        match = _NUMBERED_ID.match(self.id)
-        return int(match.group("number")) if match else None
+        return number_of(self.id)
 
     def relative_path(self, root: Path) -> str:
         try:
@@ -47,12 +67,15 @@ def migrations_folder(root: Path, database: Database) -> Path:
     return root / database.app / MIGRATIONS_FOLDER
 
 
-def discover(root: Path, database: Database) -> list[MigrationFile]:
-    """Every migration of `database`, in the order they apply. Two files with one ID are an error."""
+def discover(root: Path, database: Database, shared_numbers: bool = False) -> list[MigrationFile]:
+    """Every migration of `database`, in the order they apply (by number). Two files with one ID
+    are an error, and so are two with one number unless `shared_numbers` (renumber and sql, which
+    exist to sort out two branches that both wrote 004, see them as they are)."""
     folder = migrations_folder(root, database)
     if not folder.is_dir():
         raise UserError(f"{folder.relative_to(root)} does not exist: the {database.app} app has no migrations folder")
     found: dict[str, MigrationFile] = {}
+    numbered: dict[int, MigrationFile] = {}
     for path in sorted(folder.glob("*.py")):
         if path.name == "__init__.py":
             continue
@@ -70,7 +93,16 @@ def discover(root: Path, database: Database) -> list[MigrationFile]:
                 f"{twin.relative_path(root)} and {migration.relative_path(root)}; renumber one"
             )
         found[migration.id] = migration
-    return sorted(found.values(), key=lambda m: m.id)
+        number = migration.number
+        if number is not None and not shared_numbers:
+            twin = numbered.setdefault(number, migration)
+            if twin is not migration:
+                raise UserError(
+                    f"two migrations of {database.app} have the number {number}: {twin.relative_path(root)} "
+                    f"({twin.id}) and {migration.relative_path(root)} ({migration.id}); migrations apply by number, "
+                    "so renumber one after the last"
+                )
+    return sorted(found.values(), key=lambda m: order_key(m.id))
 
 
 def sibling_sql_files(migration_file: Path) -> list[Path]:

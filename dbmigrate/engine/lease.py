@@ -34,7 +34,8 @@ from dbmigrate.core.polling import poll
 from dbmigrate.core.reporting import say
 from dbmigrate.engine.recorder import who
 
-TABLE = "dbmigrate_lock"
+TABLE_NAME = "dbmigrate_lock"
+TABLE = f"public.{TABLE_NAME}"  # schema-qualified in every statement: a migration may change the search_path
 LOCK_NAME = "migrate"
 
 _CREATE = f"""
@@ -96,7 +97,7 @@ async def lease_lock(conn, database: str, wait_seconds: float) -> AsyncIterator[
     await _ensure_table(conn)
     say(
         f"{database}: through a connection pooler in transaction mode (PgBouncer): the migration lock is a lease "
-        f"in table {TABLE}, renewed every {seconds / 3:g} s, lapsing {seconds:g} s after its holder stops"
+        f"in table {TABLE_NAME}, renewed every {seconds / 3:g} s, lapsing {seconds:g} s after its holder stops"
     )
     await _acquire(conn, lease, wait_seconds)
     renewer = asyncio.create_task(_renew(conn, lease))

@@ -4,7 +4,8 @@ Importing a file (to run it) happens only here, under a module name unique to it
 checksum: Piccolo's own loader imports files as top-level modules, where equal names in two apps
 would collide, and a file changed since it was imported must be imported again. The loader is the
 only code that tells the kinds of migration apart (sql_migration.SQLSteps, piccolo_migration.
-PiccoloOperations).
+PiccoloOperations). A migration's code cannot end the run: `sys.exit()` or KeyboardInterrupt at
+import or in forwards() is a load error naming the file, like any exception.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from dbmigrate.core.config import postgres_duration
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.text import read_utf8
 from dbmigrate.engine.files import MigrationFile, sibling_sql_files
-from dbmigrate.engine.migration import Migration, MigrationOptions
+from dbmigrate.engine.migration import ENDS_THE_RUN, Migration, MigrationOptions
+from dbmigrate.engine.piccolo_engine import order_by_number
 from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
 
@@ -29,6 +31,7 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
     for path in (migration.path, *sibling_sql_files(migration.path)):  # every migration file is UTF-8
         read_utf8(path, _relative(path, root))
+    order_by_number()  # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order
     module, manager = await _load_module_and_manager(migration, root)
     where = migration.relative_path(root)
 
@@ -58,6 +61,13 @@ async def _load_module_and_manager(migration: MigrationFile, root: Path):
     try:
         module = sys.modules.get(module_name) or _import(module_name, migration.path)
         manager = await module.forwards()
+    except ENDS_THE_RUN as stop:
+        code = f"({stop.code!r})" if isinstance(stop, SystemExit) else ""
+        raise UserError(
+            f"migration {migration.relative_path(root)} does not load: {_where_in(stop, migration.path)}"
+            f"its code raised {type(stop).__name__}{code}, which would end the run: raise an exception "
+            "saying what is wrong instead; nothing was applied"
+        ) from None
     except Exception as error:
         raise UserError(
             f"migration {migration.relative_path(root)} does not load: {_where_in(error, migration.path)}"

@@ -31,8 +31,21 @@ if TYPE_CHECKING:
     from dbmigrate.engine.files import MigrationFile
     from dbmigrate.engine.statements import Statement
 
-# Called after each statement of a non-transactional migration finishes: (statements done, statement).
-StatementDone = Callable[[int, "Statement"], Awaitable[None]]
+# What a migration's code may raise that is no Exception, yet must not end the run unexplained: the
+# loader and the executor turn it into an error naming the migration.
+ENDS_THE_RUN = (SystemExit, KeyboardInterrupt)
+
+# Called around a statement of a non-transactional migration: (its number, from 1; the statement).
+StatementHook = Callable[[int, "Statement"], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class StatementHooks:
+    """How the executor follows a non-transactional migration, statement by statement."""
+
+    first: int = 1  # the first statement to run: those before it finished in an earlier run
+    before: StatementHook | None = None  # e.g. drop the INVALID index an earlier build left
+    done: StatementHook | None = None  # e.g. record in the trail that it finished
 
 
 @dataclass(frozen=True)
@@ -86,7 +99,10 @@ class Migration(ABC):
         """The migration's transaction, with `prelude` (SET LOCAL ... statements) run first."""
 
     @abstractmethod
-    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None: ...
+    async def run(self, conn: asyncpg.Connection, backwards: bool, hooks: StatementHooks | None = None) -> None:
+        """Run it. A non-transactional migration whose statements() are known runs them one at a time,
+        from `hooks.first` (re-running only the session settings among those it skips), calling the
+        hooks around each."""
 
     @abstractmethod
     async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:

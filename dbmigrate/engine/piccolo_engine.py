@@ -16,6 +16,10 @@ Outside the framework's work (the `piccolo` CLI, through the project's piccolo_c
 engine connects to the database of the app that Piccolo's command is working on (`piccolo_cli.py`
 says which, per task), so no app ever reaches another app's database; with no app in play it falls
 back to ORION_DB (default orion).
+
+Piccolo orders migration IDs as text (`sorted()`), which puts `1000_x` before `999_y`.
+`order_by_number()` makes every place Piccolo sorts IDs (its schema snapshot, which auto
+migrations and drop_column's backwards read; check; --fake) order them as dbmigrate does, by number.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from typing import Any
 
 import asyncpg
 from piccolo.engine.postgres import PostgresEngine
+
+from dbmigrate.engine.files import order_key
 
 _pinned_connection: ContextVar[asyncpg.Connection | None] = ContextVar("dbmigrate_pinned_connection", default=None)
 _in_framework: ContextVar[bool] = ContextVar("dbmigrate_in_framework", default=False)
@@ -219,6 +225,41 @@ def _route_piccolo_prints() -> None:
 
     migration_manager.print = _piccolo_print  # type: ignore[attr-defined]
     schema_differ.print = _piccolo_print  # type: ignore[attr-defined]
+
+
+class NumberedID(str):
+    """A migration ID that sorts by number (files.order_key) wherever Piccolo sorts IDs; equal to,
+    and hashed as, the plain string."""
+
+    __slots__ = ()
+
+    def __lt__(self, other: str) -> bool:
+        return order_key(str(self)) < order_key(str(other))
+
+    def __gt__(self, other: str) -> bool:
+        return order_key(str(self)) > order_key(str(other))
+
+    def __le__(self, other: str) -> bool:
+        return order_key(str(self)) <= order_key(str(other))
+
+    def __ge__(self, other: str) -> bool:
+        return order_key(str(self)) >= order_key(str(other))
+
+
+def order_by_number() -> None:
+    """Piccolo's migration modules keyed by NumberedIDs, so its `sorted()` of them (snapshot,
+    check, forwards --fake) gives dbmigrate's order. Idempotent."""
+    from piccolo.apps.migrations.commands.base import BaseMigrationManager
+
+    original = BaseMigrationManager.get_migration_modules
+    if getattr(original, "orders_by_number", False):
+        return
+
+    def get_migration_modules(self, folder_path: str) -> dict:
+        return {NumberedID(key): module for key, module in original(self, folder_path).items()}
+
+    get_migration_modules.orders_by_number = True  # type: ignore[attr-defined]
+    BaseMigrationManager.get_migration_modules = get_migration_modules  # type: ignore[method-assign]
 
 
 _cli_urls: dict[str, str] = {}  # per app: Piccolo opens a connection per query, we resolve once

@@ -3,6 +3,10 @@ executor sees it, run by Piccolo's own MigrationManager on the connection that h
 migration lock (piccolo_engine.pinned), inside the transaction that also records it. Its DDL is
 only known by asking Piccolo to preview it: on the locked connection, or with no database at all
 (piccolo_engine.offline, for `make db-migrate-sql`).
+
+Backwards, it restores exactly what forwards removed: Piccolo's backwards of `drop_column` adds
+the column back but not its index (migration_manager._run_drop_columns), so the index is made
+again here, as Piccolo makes it for a column with `index=True`.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.engine.files import MigrationFile
-from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementDone
+from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementHooks
 from dbmigrate.engine.piccolo_engine import framework_engine, offline, piccolo_prints, pinned
 
 
@@ -54,9 +58,21 @@ class PiccoloOperations(Migration):
                 await conn.execute(prelude)
                 yield
 
-    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
+    async def run(self, conn: asyncpg.Connection, backwards: bool, hooks: StatementHooks | None = None) -> None:
         with pinned(conn), piccolo_prints():
             await self.manager.run(backwards=backwards)
+            if backwards:
+                await self._restore_dropped_column_indexes()
+
+    async def _restore_dropped_column_indexes(self) -> None:
+        """The index of each column drop_column removed, as the schema before this migration had it."""
+        for dropped in self.manager.drop_columns.drop_columns:
+            table = await self.manager.get_table_from_snapshot(
+                table_class_name=dropped.table_class_name, app_name=self.manager.app_name, offset=-1
+            )
+            column = table._meta.get_column_by_name(dropped.column_name)
+            if column._meta.index:
+                await self.manager._run_query(table.create_index([column], method=column._meta.index_method))
 
     async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         notes = [
@@ -68,12 +84,16 @@ class PiccoloOperations(Migration):
             if conn is None:
                 with offline(), piccolo_prints() as printed:
                     await self.manager.run(backwards=backwards)
+                    if backwards:
+                        await self._restore_dropped_column_indexes()
             else:
                 transaction = conn.transaction(readonly=True)
                 await transaction.start()
                 try:
                     with pinned(conn), piccolo_prints() as printed:
                         await self.manager.run(backwards=backwards)
+                        if backwards:
+                            await self._restore_dropped_column_indexes()
                 finally:
                     await transaction.rollback()
         finally:

@@ -11,8 +11,16 @@ when, how long and by whom, written in the same transaction; and, for a non-tran
 migration that failed midway (and so is not applied), the failure, until a rerun or a repair
 clears it. A non-transactional migration also leaves a trail while it runs: a `running` row,
 written in autocommit before its first statement and updated after each one, so a runner killed
-midway (or a server that went away) leaves behind which migration is incomplete and which
-statement ran last.
+midway (or a server that went away) leaves behind which migration is incomplete, which statement
+ran last, the digest of each statement that finished (a rerun resumes after them only while they
+are unchanged) and the concurrent index build under way (what an INVALID leftover is named
+after: leftovers.py). Each update rides on the round trip that records the statement before.
+
+Every statement here names its table with its schema (`public.migration`), so the bookkeeping
+works whatever search_path a migration set (a file pasted from pg_dump empties it). Piccolo finds
+its `migration` table through the search_path; piccolo_cli pins Piccolo's table to `public` too,
+so `piccolo migrations check` reads the same rows whatever the search_path. An application table
+already named `public.migration` that is not Piccolo's is refused by name (NotPiccolosTable).
 """
 
 from __future__ import annotations
@@ -25,9 +33,16 @@ from datetime import datetime
 
 import asyncpg
 
+from dbmigrate.core.errors import UserError
+
+SCHEMA = "public"  # where the bookkeeping lives (and where Piccolo, with the default search_path, finds it)
+PICCOLO_TABLE = f'{SCHEMA}."migration"'
+HISTORY_TABLE = f"{SCHEMA}.dbmigrate_history"
+PICCOLO_COLUMNS = ("id", "name", "app_name", "ran_on")  # Piccolo 1.38's layout, which we read and write
+
 # Exactly the table Piccolo 1.38's `Migration.create_table()` makes, so Piccolo reads our rows.
 CREATE_PICCOLO_TABLE = """
-CREATE TABLE IF NOT EXISTS "migration" (
+CREATE TABLE IF NOT EXISTS public."migration" (
     "id" SERIAL PRIMARY KEY NOT NULL,
     "name" VARCHAR(200) NOT NULL DEFAULT '',
     "app_name" VARCHAR(200) NOT NULL DEFAULT '',
@@ -36,7 +51,7 @@ CREATE TABLE IF NOT EXISTS "migration" (
 """
 
 CREATE_HISTORY_TABLE = """
-CREATE TABLE IF NOT EXISTS dbmigrate_history (
+CREATE TABLE IF NOT EXISTS public.dbmigrate_history (
     app_name text NOT NULL,
     migration_id text NOT NULL,
     state text NOT NULL CONSTRAINT dbmigrate_history_state_check
@@ -49,16 +64,22 @@ CREATE TABLE IF NOT EXISTS dbmigrate_history (
     statements_done integer,
     statements_total integer,
     last_statement text,
+    finished_digests text[],
+    building text,
     PRIMARY KEY (app_name, migration_id)
 )
 """
 
+# The columns of a non-transactional migration's trail, added to tables made before them.
+_TRAIL_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building")
 # A table made before non-transactional migrations were tracked statement by statement.
 _UPGRADE_HISTORY_TABLE = """
-ALTER TABLE dbmigrate_history
+ALTER TABLE public.dbmigrate_history
     ADD COLUMN IF NOT EXISTS statements_done integer,
     ADD COLUMN IF NOT EXISTS statements_total integer,
     ADD COLUMN IF NOT EXISTS last_statement text,
+    ADD COLUMN IF NOT EXISTS finished_digests text[],
+    ADD COLUMN IF NOT EXISTS building text,
     DROP CONSTRAINT IF EXISTS dbmigrate_history_state_check,
     ADD CONSTRAINT dbmigrate_history_state_check CHECK (state IN ('applied', 'failed', 'running', 'file_removed'))
 """
@@ -92,6 +113,8 @@ class FailedMigration:
     statements_done: int | None
     statements_total: int | None
     last_statement: str | None  # the last statement that finished: "line 3: CREATE INDEX ..."
+    finished_digests: tuple[str, ...] | None = None  # of each statement that finished, in order (statements.py)
+    building: str | None = None  # the concurrent index build of the statement that did not finish (leftovers.py)
 
 
 def who() -> str:
@@ -103,33 +126,56 @@ def who() -> str:
     return f"{user}@{socket.gethostname()} pid {os.getpid()}"
 
 
+# One round trip: which bookkeeping tables exist, and their columns.
+_LAYOUT = """
+SELECT to_regclass('public.migration') IS NOT NULL AS piccolo,
+       to_regclass('public.dbmigrate_history') IS NOT NULL AS history,
+       ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass('public.migration')
+             AND attnum > 0 AND NOT attisdropped) AS piccolo_columns,
+       ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass('public.dbmigrate_history')
+             AND attnum > 0 AND NOT attisdropped) AS history_columns
+"""
+
+
+class NotPiccolosTable(UserError):
+    """`public.migration` exists and is an application's table, not Piccolo's bookkeeping."""
+
+
+async def _layout(conn: asyncpg.Connection) -> asyncpg.Record:
+    layout = await conn.fetchrow(_LAYOUT)
+    if layout["piccolo"] and not set(PICCOLO_COLUMNS) <= set(layout["piccolo_columns"]):
+        columns = ", ".join(layout["piccolo_columns"]) or "none"
+        raise NotPiccolosTable(
+            f"table {SCHEMA}.migration is not Piccolo's bookkeeping table (its columns: {columns}; Piccolo's: "
+            f"{', '.join(PICCOLO_COLUMNS)}): Piccolo and dbmigrate record migrations in {SCHEMA}.migration, so "
+            f"rename the application's table (ALTER TABLE {SCHEMA}.migration RENAME TO ...) and migrate again"
+        )
+    return layout
+
+
 async def ensure_tables(conn: asyncpg.Connection) -> None:
     """Create both tables if needed. Call under the migration lock: IF NOT EXISTS alone races."""
-    await conn.execute(CREATE_PICCOLO_TABLE)
-    await conn.execute(CREATE_HISTORY_TABLE)
-    upgraded = await conn.fetchval(
-        "SELECT count(*) = 3 FROM pg_attribute WHERE attrelid = 'dbmigrate_history'::regclass "
-        "AND attname IN ('statements_done', 'statements_total', 'last_statement')"
-    )
-    if not upgraded:
+    layout = await _layout(conn)  # refuses an application's `migration` before creating anything
+    # Always sent, even when both exist: a read-only database or a role without CREATE is found
+    # here (failures.bookkeeping_refused), before any migration runs.
+    await conn.execute(f"{CREATE_PICCOLO_TABLE};\n{CREATE_HISTORY_TABLE}")
+    if layout["history"] and not set(_TRAIL_COLUMNS) <= set(layout["history_columns"]):
         await conn.execute(_UPGRADE_HISTORY_TABLE)
 
 
 async def read(conn: asyncpg.Connection, app: str) -> tuple[dict[str, AppliedMigration], dict[str, FailedMigration]]:
     """(applied, unfinished) migrations of `app`: each table read once. Empty when there are no tables yet."""
-    piccolo_table, history_table = await conn.fetchrow(
-        "SELECT to_regclass('migration') IS NOT NULL, to_regclass('dbmigrate_history') IS NOT NULL"
-    )
-    if not piccolo_table:
+    layout = await _layout(conn)
+    if not layout["piccolo"]:
         return {}, {}
     rows = await conn.fetch(
-        'SELECT name, min(ran_on) AS ran_on, min(id) AS sequence FROM "migration" WHERE app_name = $1 '
+        'SELECT name, min(ran_on) AS ran_on, min(id) AS sequence FROM public."migration" WHERE app_name = $1 '
         "GROUP BY name ORDER BY name",
         app,
     )
     history = (  # absent on a database migrated by Piccolo alone so far
-        await conn.fetch("SELECT * FROM dbmigrate_history WHERE app_name = $1 ORDER BY migration_id", app)
-        if history_table
+        await conn.fetch("SELECT * FROM public.dbmigrate_history WHERE app_name = $1 ORDER BY migration_id", app)
+        if layout["history"]
         else []
     )
     return _applied(rows, history), _unfinished(history)
@@ -173,6 +219,8 @@ def _unfinished(history: list[asyncpg.Record]) -> dict[str, FailedMigration]:
             statements_done=r.get("statements_done"),
             statements_total=r.get("statements_total"),
             last_statement=r.get("last_statement"),
+            finished_digests=tuple(r["finished_digests"]) if r.get("finished_digests") is not None else None,
+            building=r.get("building"),
         )
         for r in history
         if r["state"] in (FAILED, RUNNING)
@@ -186,7 +234,7 @@ async def record_applied(
     await conn.execute(
         f"""
         WITH piccolo AS (
-            INSERT INTO "migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
+            INSERT INTO public."migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
         )
         {_UPSERT_HISTORY.format(timing=_NEW_TIMING)}
         """,
@@ -204,8 +252,8 @@ async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str
     """Forget `migration_id` of `app` only; Piccolo's backwards deletes the name across all apps."""
     await conn.execute(
         """
-        WITH piccolo AS (DELETE FROM "migration" WHERE name = $2 AND app_name = $1)
-        DELETE FROM dbmigrate_history WHERE app_name = $1 AND migration_id = $2
+        WITH piccolo AS (DELETE FROM public."migration" WHERE name = $2 AND app_name = $1)
+        DELETE FROM public.dbmigrate_history WHERE app_name = $1 AND migration_id = $2
         """,
         app,
         migration_id,
@@ -213,17 +261,27 @@ async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str
 
 
 async def record_started(
-    conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, total: int | None
+    conn: asyncpg.Connection,
+    app: str,
+    migration_id: str,
+    checksum: str,
+    total: int | None,
+    resuming: bool = False,
+    building: str | None = None,
 ) -> None:
-    """A non-transactional migration is about to run its first statement (autocommit: it stays)."""
+    """A non-transactional migration is about to run its first statement (autocommit: it stays);
+    `resuming`: after the statements an earlier run finished, whose trail is kept."""
     await conn.execute(
         """
-        INSERT INTO dbmigrate_history (app_name, migration_id, state, checksum, recorded_by, statements_done,
-                                       statements_total)
-        VALUES ($1, $2, $3, $4, $5, 0, $6)
+        INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, recorded_by, statements_done,
+                                              statements_total, finished_digests, building)
+        VALUES ($1, $2, $3, $4, $5, 0, $6, '{}', $7)
         ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
             recorded_by = EXCLUDED.recorded_by, error = NULL, duration_ms = NULL, recorded_at = now(),
-            statements_done = 0, statements_total = EXCLUDED.statements_total, last_statement = NULL
+            statements_total = EXCLUDED.statements_total, building = EXCLUDED.building,
+            statements_done = CASE WHEN $8 THEN dbmigrate_history.statements_done ELSE 0 END,
+            last_statement = CASE WHEN $8 THEN dbmigrate_history.last_statement END,
+            finished_digests = CASE WHEN $8 THEN dbmigrate_history.finished_digests ELSE '{}' END
         """,
         app,
         migration_id,
@@ -231,18 +289,32 @@ async def record_started(
         checksum,
         who(),
         total,
+        building,
+        resuming,
     )
 
 
-async def record_progress(conn: asyncpg.Connection, app: str, migration_id: str, done: int, statement: str) -> None:
-    """Statement number `done` of a non-transactional migration finished (autocommit)."""
+async def record_progress(
+    conn: asyncpg.Connection,
+    app: str,
+    migration_id: str,
+    done: int,
+    statement: str,
+    digest: str,
+    building: str | None = None,
+) -> None:
+    """Statement number `done` of a non-transactional migration finished (autocommit); `building`:
+    the concurrent index build of the next one."""
     await conn.execute(
-        "UPDATE dbmigrate_history SET statements_done = $3, last_statement = $4, recorded_at = now() "
+        "UPDATE public.dbmigrate_history SET statements_done = $3, last_statement = $4, recorded_at = now(), "
+        "finished_digests = array_append(COALESCE(finished_digests, '{}'), $5), building = $6 "
         "WHERE app_name = $1 AND migration_id = $2",
         app,
         migration_id,
         done,
         statement,
+        digest,
+        building,
     )
 
 
@@ -250,7 +322,7 @@ async def record_failure(conn: asyncpg.Connection, app: str, migration_id: str, 
     """A non-transactional migration failed midway: not applied, maybe partly done. Shown by status.
     Keeps the progress written while it ran."""
     await conn.execute(
-        "UPDATE dbmigrate_history SET state = $3, error = $4, recorded_at = now() "
+        "UPDATE public.dbmigrate_history SET state = $3, error = $4, recorded_at = now() "
         "WHERE app_name = $1 AND migration_id = $2",
         app,
         migration_id,
@@ -270,18 +342,20 @@ async def record_file_removed(conn: asyncpg.Connection, app: str, migration_id: 
 
 async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
     await conn.execute(
-        "DELETE FROM dbmigrate_history WHERE app_name = $1 AND migration_id = $2 AND state IN ('failed', 'running')",
+        "DELETE FROM public.dbmigrate_history "
+        "WHERE app_name = $1 AND migration_id = $2 AND state IN ('failed', 'running')",
         app,
         migration_id,
     )
 
 
 _UPSERT_HISTORY = """
-    INSERT INTO dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
+    INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
     VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
         recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing},
-        statements_done = NULL, statements_total = NULL, last_statement = NULL
+        statements_done = NULL, statements_total = NULL, last_statement = NULL, finished_digests = NULL,
+        building = NULL
 """
 _NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
 _KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"

@@ -12,8 +12,12 @@ raw steps run before its own operations. An SQLMigration separates the two jobs,
     to Piccolo's schema snapshot, so `piccolo migrations new --auto` diffs tables.py against it.
     They are never executed.
 
-Backwards SQL that holds no statement makes the migration irreversible (`down` refuses it), unless
-it says so on purpose with `NOTHING_TO_UNDO` (Django's `RunSQL.noop`). The statements are split by
+Reversibility is decided step by step: a step whose backwards SQL is missing, or holds no
+statement, makes the migration irreversible (`down` refuses it), unless that step says so on
+purpose with `NOTHING_TO_UNDO` (Django's `RunSQL.noop`), so `down` never says "reverted" after
+undoing only part. Forwards SQL with no statement is refused as an unfilled skeleton, unless the
+step says it is deliberate (`empty_forwards=True`: an imported migration whose source's up was
+empty but whose down does something, which `down` must then run, as the source tool would). The statements are split by
 PostgreSQL's own parser (statements.py). `SQLSteps` is this kind of migration as the executor sees
 it (the Migration interface of migration.py): the manager's SQL, parsed once per direction, checked
 before anything runs, and run as written.
@@ -32,7 +36,13 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.engine import statements as sql_statements
 from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile
-from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementDone, plain_transaction
+from dbmigrate.engine.migration import (
+    LintSource,
+    Migration,
+    MigrationOptions,
+    StatementHooks,
+    plain_transaction,
+)
 from dbmigrate.engine.statements import SQLSyntaxError, Statement
 
 # The VERSION line of new migration files (scaffold and importer alike): the Piccolo they were written for.
@@ -58,26 +68,29 @@ class SQLText:
 class SQLStep:
     forwards: SQLText
     backwards: SQLText | None  # None: this step cannot be undone
+    empty_forwards: bool = False  # forwards SQL with no statement is deliberate, not an unfilled skeleton
 
 
 @dataclass
 class SQLMigration(MigrationManager):
     steps: list[SQLStep] = field(default_factory=list)
 
-    def sql(self, forwards: str, backwards: str | None) -> SQLMigration:
+    def sql(self, forwards: str, backwards: str | None, empty_forwards: bool = False) -> SQLMigration:
         """Add a step. `backwards=None` (or SQL with no statement) makes the migration irreversible;
-        `backwards=NOTHING_TO_UNDO` says that undoing it needs no SQL."""
-        self.steps.append(SQLStep(SQLText(forwards), None if backwards is None else SQLText(backwards)))
+        `backwards=NOTHING_TO_UNDO` says that undoing it needs no SQL; `empty_forwards=True` that
+        applying it runs nothing on purpose."""
+        self.steps.append(SQLStep(SQLText(forwards), None if backwards is None else SQLText(backwards), empty_forwards))
         return self
 
-    def sql_files(self, migration_file: str | Path) -> SQLMigration:
-        """Add the step held by `<stem>.up.sql` (required) and `<stem>.down.sql` (optional) beside it."""
+    def sql_files(self, migration_file: str | Path, empty_forwards: bool = False) -> SQLMigration:
+        """Add the step held by `<stem>.up.sql` (required) and `<stem>.down.sql` (optional) beside it;
+        `empty_forwards=True`: an .up.sql with no statement is deliberate (see `sql`)."""
         base = Path(migration_file)
         up, down = base.with_name(base.stem + UP_SUFFIX), base.with_name(base.stem + DOWN_SUFFIX)
         if not up.is_file():
             raise FileNotFoundError(f"{up.name} is missing: sql_files() reads the migration's SQL from it")
         backwards = SQLText(down.read_text(encoding="utf-8"), down) if down.is_file() else None
-        self.steps.append(SQLStep(SQLText(up.read_text(encoding="utf-8"), up), backwards))
+        self.steps.append(SQLStep(SQLText(up.read_text(encoding="utf-8"), up), backwards, empty_forwards))
         return self
 
     @property
@@ -133,14 +146,22 @@ class SQLSteps(Migration):
 
     @property
     def irreversible_reason(self) -> str | None:
-        if any(step.backwards is None for step in self.manager.steps):
-            return "it has no backwards SQL"
+        """Why `down` cannot undo it, step by step: one step without an undo is enough."""
+        steps = self.manager.steps
+        which = (lambda number: f" (step {number} of {len(steps)})") if len(steps) > 1 else (lambda number: "")
+        for number, step in enumerate(steps, start=1):
+            if step.backwards is None:
+                return f"it has no backwards SQL{which(number)}"
         parsed = self._parse(True)
-        if isinstance(parsed, SQLSyntaxError) or any(found for _, found in parsed):
-            return None  # a syntax error is one of problems(), reported before anything runs
-        if all(step.backwards.declares_nothing_to_undo for step in self.manager.steps if step.backwards):
-            return None
-        return "its backwards SQL is empty (write NOTHING_TO_UNDO there if undoing it really needs no SQL)"
+        if isinstance(parsed, SQLSyntaxError):
+            return None  # one of problems(), reported before anything runs
+        for index, (text, found) in enumerate(parsed):  # backwards texts run last step first
+            if not found and not text.declares_nothing_to_undo:
+                return (
+                    f"its backwards SQL is empty{which(len(steps) - index)} (write NOTHING_TO_UNDO there if undoing "
+                    "it really needs no SQL)"
+                )
+        return None
 
     def problems(self) -> list[str]:
         found = []
@@ -151,7 +172,8 @@ class SQLSteps(Migration):
                 found.append(f"{'backwards' if backwards else 'forwards'} SQL does not parse ({where}): {parsed}")
         if found:
             return found
-        if self.manager.steps and not self.statements(False):
+        deliberate = all(step.empty_forwards for step in self.manager.steps)
+        if self.manager.steps and not self.statements(False) and not deliberate:
             found.append("its forwards SQL is empty (only comments): write the change, or delete the file")
         for backwards in (False, True):
             found += self._transaction_problems(backwards)
@@ -200,7 +222,7 @@ class SQLSteps(Migration):
     def transaction(self, conn: asyncpg.Connection, prelude: str) -> contextlib.AbstractAsyncContextManager:
         return plain_transaction(conn, prelude)
 
-    async def run(self, conn: asyncpg.Connection, backwards: bool, done: StatementDone | None = None) -> None:
+    async def run(self, conn: asyncpg.Connection, backwards: bool, hooks: StatementHooks | None = None) -> None:
         if self.transactional:
             # The whole text of each step in one simple-query round trip: it runs in our transaction.
             for text, found in self._parsed_texts(backwards):
@@ -209,10 +231,17 @@ class SQLSteps(Migration):
             return
         # Outside a transaction every statement must go alone: PostgreSQL runs a multi-statement
         # query as one implicit transaction, which CREATE INDEX CONCURRENTLY refuses.
+        hooks = hooks or StatementHooks()
         for count, statement in enumerate(self.statements(backwards), start=1):
+            if count < hooks.first:  # finished in an earlier run; its session settings are this run's too
+                if statement.session_setting:
+                    await conn.execute(statement.sql)
+                continue
+            if hooks.before is not None:
+                await hooks.before(count, statement)
             await conn.execute(statement.sql)
-            if done is not None:
-                await done(count, statement)
+            if hooks.done is not None:
+                await hooks.done(count, statement)
 
     async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"

@@ -5,6 +5,7 @@ A file is *modified* when its checksum differs from the one recorded when it was
 *missing* when it was applied but is gone, *out of order* when it is pending but numbered before
 one already applied (two branches merged), *failed* when it is a non-transactional migration that
 failed midway, *incomplete* when one was interrupted midway (its runner or connection died).
+Every "before", "after" and "last" here is by number (files.order_key), never by text.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbmigrate.core.errors import UsageError, UserError
-from dbmigrate.engine.files import MigrationFile
+from dbmigrate.engine.files import MigrationFile, last_of, order_key
 from dbmigrate.engine.recorder import AppliedMigration, FailedMigration
 
 
 @dataclass(frozen=True)
 class MigrationState:
     database: str
-    files: list[MigrationFile]  # in ID order
+    files: list[MigrationFile]  # in the order they apply (by number: files.discover)
     applied: dict[str, AppliedMigration]
     failed: dict[str, FailedMigration]
 
@@ -43,9 +44,17 @@ class MigrationState:
         return [i for i, a in self.applied.items() if i not in on_disk and a.file_removed]
 
     @property
+    def last_applied(self) -> str | None:
+        """The applied migration numbered last (not necessarily the one applied last)."""
+        return last_of(self.applied)
+
+    @property
     def out_of_order(self) -> list[MigrationFile]:
-        last = max(self.applied, default=None)
-        return [m for m in self.pending if last is not None and m.id < last]
+        last = self.last_applied
+        if last is None:
+            return []
+        last_key = order_key(last)
+        return [m for m in self.pending if order_key(m.id) < last_key]
 
     @property
     def unverified(self) -> list[MigrationFile]:
@@ -65,7 +74,7 @@ class MigrationState:
 
 
 def find(files: list[MigrationFile], target: str, database: str) -> MigrationFile:
-    """The migration named by `target`: its full ID, or its number ("003" or "3")."""
+    """The migration named by `target`: its full ID, or its number ("003", "3" and "0003" alike)."""
     exact = [m for m in files if m.id == target]
     if exact:
         return exact[0]
@@ -83,13 +92,14 @@ def forwards_plan(
     """The pending migrations to apply, up to and including `to` when given."""
     plan = state.pending
     if to is not None:
-        target = find(state.files, to, state.database)
-        plan = [m for m in plan if m.id <= target.id]
-    late = [m.id for m in plan if m in state.out_of_order]
+        target = order_key(find(state.files, to, state.database).id)
+        plan = [m for m in plan if order_key(m.id) <= target]
+    late_ids = {m.id for m in state.out_of_order}
+    late = [m.id for m in plan if m.id in late_ids]
     if late and not allow_out_of_order:
         raise UserError(
             f"{state.database}: {', '.join(late)} numbered before the last applied migration "
-            f"({max(state.applied)}), as happens when branches merge. Renumber them after it, or apply them "
+            f"({state.last_applied}), as happens when branches merge. Renumber them after it, or apply them "
             "anyway with OUT_OF_ORDER=1"
         )
     return plan
@@ -110,7 +120,8 @@ def backwards_plan(state: MigrationState, steps: int | None = None, to: str | No
         target = find(state.files, to, state.database)
         if target.id not in state.applied:
             raise UsageError(f"{state.database}: {target.id} is not applied, so there is nothing to go back to")
-        chosen = [i for i in newest_first if i > target.id]
+        after = order_key(target.id)
+        chosen = [i for i in newest_first if order_key(i) > after]
     else:
         count = 1 if steps is None else steps
         if count < 1:

@@ -3,25 +3,31 @@
 A migration's SQL is split into statements here, never with regular expressions, so
 dollar-quoted bodies, `DO` blocks, `BEGIN ATOMIC` functions, comments and string literals holding
 semicolons are all read the way the server reads them. Each statement knows its line (in the SQL
-text, and so in the file it came from) and whether it may run inside a transaction block.
+text, and so in the file it came from), whether it may run inside a transaction block, which
+index it builds concurrently (so a failed or killed build's INVALID leftover can be found by
+name: leftovers.py), whether it only changes the session's settings, and its digest (what a
+non-transactional migration's trail records of each statement that finished).
 
 Invariant: the work is linear in the length of the SQL, whatever its number of statements and
 characters (a 50 MB file of INSERTs is a real migration). Where each statement lies comes from the
 parser's result in its binary form, read only as far as each statement's byte offset and length
 (pglast's own offsets are turned into character offsets by a scan per statement, which with
 non-ASCII text grows with the square of the length); lines are counted once, from one statement
-to the next; only a statement whose first keyword could make it one that may not run in a
-transaction (or that controls the transaction) is parsed again, on its own, into a tree read as
-JSON.
+to the next; only a statement whose first keyword could make it one of those kinds (one that may not run in a
+transaction, controls the transaction, builds an index concurrently or sets a setting) is parsed
+again, on its own, into a tree read as JSON (linear too, where pglast's tree is not).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
 
 from pglast import parser
+
+from dbmigrate.engine.leftovers import IndexBuild
 
 # Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block"),
 # by the name of their node in the parser's tree.
@@ -34,13 +40,15 @@ _NEVER_IN_TRANSACTION = {
     "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
     "DropSubscriptionStmt": "DROP SUBSCRIPTION",
 }
-# The first keywords of every statement above, of the CONCURRENTLY ones and VACUUM, and of every
-# transaction control statement: ALTER SYSTEM, CREATE/DROP DATABASE|TABLESPACE|SUBSCRIPTION|INDEX
-# CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION, COMMIT, END, ROLLBACK, ABORT, SAVEPOINT,
-# RELEASE, PREPARE TRANSACTION. A statement beginning otherwise may run in a transaction.
+# The first keywords of every statement above, of the CONCURRENTLY ones and VACUUM, of every
+# transaction control statement and of the session settings: ALTER SYSTEM, CREATE/DROP
+# DATABASE|TABLESPACE|SUBSCRIPTION|INDEX CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION,
+# COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION; SET, RESET, SELECT
+# set_config(...). A statement beginning otherwise is none of these (an INSERT, an UPDATE, ...).
 _MAYBE_SPECIAL = {
     *("ALTER", "CREATE", "DROP", "REINDEX", "VACUUM"),
     *("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"),
+    *("SET", "RESET", "SELECT"),
 }
 _FIRST_WORD = re.compile(r"[A-Za-z_]+")
 
@@ -59,6 +67,13 @@ class Statement:
     line: int  # 1-based, counted in the text it was split from plus `first_line - 1`
     outside_transaction: str | None  # e.g. "CREATE INDEX CONCURRENTLY": may not run in a transaction block
     transaction_control: bool  # BEGIN, COMMIT, ROLLBACK, SAVEPOINT...: would break the migration's own transaction
+    index_build: IndexBuild | None = None  # the index it builds concurrently
+    session_setting: bool = False  # SET, RESET, SELECT set_config(...): changes only the session
+
+    @property
+    def digest(self) -> str:
+        """What identifies its text: a statement that finished is resumed after only while unchanged."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
 
     @property
     def summary(self) -> str:
@@ -89,6 +104,8 @@ def split(sql: str, first_line: int = 1) -> list[Statement]:
                 line=line,
                 outside_transaction=_outside_transaction(node, fields),
                 transaction_control=node == "TransactionStmt",
+                index_build=_index_build(node, fields),
+                session_setting=_session_setting(node, fields),
             )
         )
     return statements
@@ -159,6 +176,40 @@ def _tree(text: str) -> tuple[str | None, dict]:
     return node, fields
 
 
+def _quoted(range_var: dict) -> str:
+    parts = (
+        [range_var.get("schemaname"), range_var["relname"]] if range_var.get("schemaname") else [range_var["relname"]]
+    )
+    return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
+
+
+def _index_build(node: str | None, fields: dict) -> IndexBuild | None:
+    if node == "IndexStmt" and fields.get("concurrent"):
+        return IndexBuild(reindex=False, relation=_quoted(fields["relation"]), index=fields.get("idxname"))
+    if _reindexes_concurrently(node, fields) and fields.get("relation") is not None:
+        on_index = fields.get("kind") == "REINDEX_OBJECT_INDEX"
+        relation = fields["relation"]
+        return IndexBuild(reindex=True, relation=_quoted(relation), index=relation["relname"] if on_index else None)
+    return None
+
+
+def _reindexes_concurrently(node: str | None, fields: dict) -> bool:
+    return node == "ReindexStmt" and any(
+        option.get("DefElem", {}).get("defname") == "concurrently" for option in fields.get("params", ())
+    )
+
+
+def _session_setting(node: str | None, fields: dict) -> bool:
+    """SET/RESET, or `SELECT [pg_catalog.]set_config(...)` alone (as pg_dump writes it)."""
+    if node == "VariableSetStmt":
+        return True
+    targets = fields.get("targetList") or []
+    if node != "SelectStmt" or fields.get("fromClause") or len(targets) != 1:
+        return False
+    call = targets[0].get("ResTarget", {}).get("val", {}).get("FuncCall")
+    return call is not None and call["funcname"][-1].get("String", {}).get("sval") == "set_config"
+
+
 def _outside_transaction(node: str | None, fields: dict) -> str | None:
     if node in _NEVER_IN_TRANSACTION:
         return _NEVER_IN_TRANSACTION[node]
@@ -166,9 +217,7 @@ def _outside_transaction(node: str | None, fields: dict) -> str | None:
         return "CREATE INDEX CONCURRENTLY"
     if node == "DropStmt" and fields.get("concurrent"):
         return "DROP INDEX CONCURRENTLY"
-    if node == "ReindexStmt" and any(
-        option.get("DefElem", {}).get("defname") == "concurrently" for option in fields.get("params", ())
-    ):
+    if _reindexes_concurrently(node, fields):
         return "REINDEX CONCURRENTLY"
     if node == "VacuumStmt" and fields.get("is_vacuumcmd"):
         return "VACUUM"

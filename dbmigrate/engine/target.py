@@ -38,18 +38,19 @@ class Target:
     lease_seconds: float = pooling.DEFAULT_LEASE_SECONDS  # ORION_LOCK_LEASE (lease.py)
 
     @classmethod
-    def resolve(cls, settings: Settings, database: Database) -> Target:
+    def resolve(cls, settings: Settings, database: Database, shared_numbers: bool = False) -> Target:
         """Call after connection.prepare(settings, ...): the embedded server's URL needs it running."""
-        return cls.for_url(settings, database, connection.url_for(settings, database))
+        return cls.for_url(settings, database, connection.url_for(settings, database), shared_numbers)
 
     @classmethod
-    def for_url(cls, settings: Settings, database: Database, url: str) -> Target:
-        """`database`'s migrations at `url` (a fleet's database, or the configured one)."""
+    def for_url(cls, settings: Settings, database: Database, url: str, shared_numbers: bool = False) -> Target:
+        """`database`'s migrations at `url` (a fleet's database, or the configured one); two files
+        with one number are refused unless `shared_numbers` (files.discover)."""
         return cls(
             database=database,
             url=url,
             project_root=settings.project_root,
-            files=_discover(settings.project_root, database),
+            files=_discover(settings.project_root, database, shared_numbers),
             connect_timeout_seconds=settings.connect_timeout_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             lock_timeout=settings.lock_timeout,
@@ -86,11 +87,11 @@ class Target:
                 await conn.close(timeout=5)
 
 
-def _discover(root: Path, database: Database) -> tuple[MigrationFile, ...]:
+def _discover(root: Path, database: Database, shared_numbers: bool = False) -> tuple[MigrationFile, ...]:
     """The migration files of `database`; one that cannot be read (a folder or a broken link named
     like a migration, a file without read permission) is a UserError naming it."""
     try:
-        return tuple(files.discover(root, database))
+        return tuple(files.discover(root, database, shared_numbers))
     except OSError as error:
         shown = Path(error.filename or files.migrations_folder(root, database))
         shown = shown.relative_to(root) if shown.is_relative_to(root) else shown

@@ -26,6 +26,7 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.engine import files, recorder
+from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lock import migration_lock
 from dbmigrate.importing.flyway import flyway_version_key
 from dbmigrate.importing.source import DBMATE, FLYWAY, FORMATS, GOLANG_MIGRATE, NODE_PG_MIGRATE
@@ -88,7 +89,7 @@ async def baseline_from_tool(settings: Settings, database: Database, tool: str) 
                 marked = sorted(
                     {imported[version_key(tool, v)] for v in versions}
                     - {m for m in imported.values() if m.id in recorded},
-                    key=lambda m: m.id,
+                    key=lambda m: order_key(m.id),
                 )
                 for migration in marked:
                     await recorder.record_applied(conn, database.app, migration.id, migration.checksum, None)
@@ -101,7 +102,7 @@ async def baseline_from_tool(settings: Settings, database: Database, tool: str) 
     if already:
         message += f" ({already} were recorded already)"
     message += f"; {len(pending)} imported migration(s) pending" if pending else "; every imported migration applied"
-    late = [m for m in pending if marked and m.id < marked[-1].id]
+    late = [m for m in pending if marked and order_key(m.id) < order_key(marked[-1].id)]
     if late:
         message += f", {len(late)} of them numbered before applied ones (migrate them with OUT_OF_ORDER=1)"
     say(message)

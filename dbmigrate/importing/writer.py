@@ -23,6 +23,7 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.engine import files
+from dbmigrate.engine.files import number_of
 from dbmigrate.engine.sql_migration import MIGRATION_FILE_VERSION, NOTHING_TO_UNDO
 from dbmigrate.importing.reading import read_history
 from dbmigrate.importing.source import SourceMigration
@@ -78,12 +79,13 @@ def plan(
                 f"{tool} migration {migration.source} was imported already ({already[migration.version].name}); "
                 "nothing written"
             )
-    numbers = [int(m.group(1)) for migration_id, _ in existing if (m := re.match(r"^(\d+)_", migration_id))]
-    next_number = max(numbers, default=0) + 1
-    width = max(3, len(str(next_number + len(history) - 1)))
+    numbers = [number_of(migration_id) for migration_id, _ in existing]
+    next_number = max((n for n in numbers if n is not None), default=0) + 1
     planned = []
     for offset, migration in enumerate(history):
-        migration_id = f"{next_number + offset:0{width}d}_{migration_name(migration.name)}"
+        # Numbered as `make db-migrate-create` numbers (at least three digits, then as many as the
+        # number has: 999, 1000): migrations apply by number, so no width could ever misorder them.
+        migration_id = f"{next_number + offset:03d}_{migration_name(migration.name)}"
         stem = folder / f"{app}_{migration_id}"
         files = {stem.with_name(stem.name + ".py"): python_source(app, migration_id, tool, migration)}
         files[stem.with_name(stem.name + ".up.sql")] = migration.up
@@ -129,18 +131,29 @@ def python_source(
         f"{_squawk_exempt(tool, squawk_rules or [])}\n\n"
         "async def forwards():\n"
         f"{call}\n"
-        f"{_NO_STATEMENT if migration.up_is_empty else _SQL_FILES}"
+        f"{_body(migration)}"
     )
 
 
-# A source migration whose up holds no statement is a no-op both ways. A migration with SQL steps
-# must have a statement to run (migrate refuses an unfilled one), so this one has no steps at all;
-# its .up.sql (and .down.sql) stay beside it, verbatim, for the record.
+# A source migration whose up and down hold no statement is a no-op both ways: no steps at all; its
+# .up.sql (and .down.sql) stay beside it, verbatim, for the record. One whose up is empty but whose
+# down does something keeps the source tool's meaning: applying runs nothing, rolling back runs
+# the down (as dbmate, golang-migrate and node-pg-migrate would).
 _SQL_FILES = "    return manager.sql_files(__file__)\n"
 _NO_STATEMENT = (
     "    # The source migration holds no statement (see the .up.sql beside this file): nothing runs, either way.\n"
     "    return manager\n"
 )
+_EMPTY_UP = (
+    "    # The source's up holds no statement: applying it runs nothing; rolling back runs the .down.sql.\n"
+    "    return manager.sql_files(__file__, empty_forwards=True)\n"
+)
+
+
+def _body(migration: SourceMigration) -> str:
+    if not migration.up_is_empty:
+        return _SQL_FILES
+    return _NO_STATEMENT if migration.down_is_empty else _EMPTY_UP
 
 
 def _squawk_exempt(tool: str, rules: list[str]) -> str:

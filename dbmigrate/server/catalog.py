@@ -147,18 +147,24 @@ def first_difference(expected: Catalog, actual: Catalog) -> str | None:
     extra_kinds = sorted((expected.keys() | actual.keys()) - _QUERIES.keys())
     for kind in [*_QUERIES, *extra_kinds]:
         want, got = expected.get(kind, []), actual.get(kind, [])
-        missing = [item for item in want if item not in got]
-        unexpected = [item for item in got if item not in want]
+        if want == got:
+            continue
+        # Sets and a dict by name: linear in the size of the schema (verify compares after every step).
+        want_set, got_set = set(want), set(got)
+        missing = [item for item in want if item not in got_set]
+        unexpected = [item for item in got if item not in want_set]
+        unexpected_by_name: dict[str, str] = {}
+        for other in unexpected:
+            unexpected_by_name.setdefault(_name(kind, other), other)
         for item in missing:
-            changed = next((other for other in unexpected if _name(kind, other) == _name(kind, item)), None)
+            changed = unexpected_by_name.get(_name(kind, item))
             if changed is not None:
                 return f"{kind}: expected {item}, got {changed}"
         if missing:
             return f"{kind}: missing {missing[0]}"
         if unexpected:
             return f"{kind}: unexpected {unexpected[0]}"
-        if want != got:  # same items, different multiplicity
-            return f"{kind}: expected {len(want)} entries, got {len(got)}"
+        return f"{kind}: expected {len(want)} entries, got {len(got)}"  # same items, different multiplicity
     return None
 
 

@@ -41,8 +41,9 @@ def git(project: Path, *args: str) -> None:
 
 def test_the_unapplied_one_of_two_003s_moves_after_the_last_and_applies(project, dbs: Databases):
     desks = write_sql_migration(project, "orion", "003_add_desks", "CREATE TABLE desks (id int)", "DROP TABLE desks")
+    dbs.cli("migrate", "orion")  # main's 003, applied; then this branch's 003 arrives beside it
     write_sql_files_migration(project, "003_add_phones", "CREATE TABLE phones (id int);\n", "DROP TABLE phones;\n")
-    dbs.cli("migrate", "orion", "--to", "003_add_desks")
+    assert "have the number 3" in dbs.cli("migrate", "orion", expect=1).stderr  # refused until renumbered
     before = sha256(desks)
 
     out = dbs.cli("renumber", "003_add_phones", "orion").stdout
@@ -68,8 +69,8 @@ def test_the_unapplied_one_of_two_003s_moves_after_the_last_and_applies(project,
 
 def test_renumber_refuses_an_applied_migration_an_ambiguous_or_unknown_id_and_touches_nothing(project, dbs: Databases):
     write_sql_migration(project, "orion", "003_add_desks", "CREATE TABLE desks (id int)", "DROP TABLE desks")
+    dbs.cli("migrate", "orion")
     write_sql_migration(project, "orion", "003_add_phones", "CREATE TABLE phones (id int)", "DROP TABLE phones")
-    dbs.cli("migrate", "orion", "--to", "003_add_desks")
     files = {p.name: p.read_bytes() for p in (project / FOLDER).iterdir() if p.is_file()}
 
     applied = dbs.cli("renumber", "003_add_desks", "orion", expect=1).stderr

@@ -162,10 +162,10 @@ def test_an_edited_committed_migration_and_a_misnumbered_new_one_are_caught(proj
     git(project, "commit", "-q", "-m", "base")
     first = project / "orion" / "piccolo_migrations" / "orion_001_initial_schema.py"
     first.write_text(first.read_text().replace("-- Tenants table", "-- Tenants table (edited)"))
-    write_sql_migration(project, "orion", "001_sneaky", "SELECT 1", "SELECT 1")
+    write_sql_migration(project, "orion", "000_sneaky", "SELECT 1", "SELECT 1")  # one number per file: 000
     err = dbs.cli("verify", "orion", "--base", "main", expect=1).stderr
     assert "orion/piccolo_migrations/orion_001_initial_schema.py differs from main" in err
-    assert "orion_001_sneaky.py is new but numbered 001" in err
+    assert "orion_000_sneaky.py is new but numbered 000" in err
 
 
 def test_the_github_workflow_is_valid_and_covers_every_database_and_version():
