@@ -114,23 +114,28 @@ def test_only_statements_whose_first_keyword_may_need_it_are_parsed_into_a_tree(
     long_comment = "/* " + "x" * 2000 + " */ "  # comments before a statement are not part of it
     sql = (
         "".join(
-            f"INSERT INTO t VALUES ({i}, '{'x' * 600}');\nUPDATE t SET x = {i};\nSELECT 'commit';\n"
+            f"INSERT INTO t VALUES ({i}, '{'x' * 600}');\nUPDATE t SET x = {i};\nDELETE FROM t WHERE y = 'commit';\n"
             for i in range(1000)
         )
         + "CREATE INDEX CONCURRENTLY i ON t (x);\n"
         + "-- a comment\nBEGIN;\n"
         + long_comment
         + "VACUUM t;\n"
+        + "SELECT pg_catalog.set_config('search_path', '', false);\n"
         + "CREATE TABLE u (x int);\n"
     )
     found = split(sql)
-    assert len(found) == 3004
-    assert [s.outside_transaction for s in found[-4:]] == ["CREATE INDEX CONCURRENTLY", None, "VACUUM", None]
-    assert [s.transaction_control for s in found[-4:]] == [False, True, False, False]
-    assert not any(s.outside_transaction or s.transaction_control for s in found[:-4])
+    assert len(found) == 3005
+    last = found[-5:]
+    assert [s.outside_transaction for s in last] == ["CREATE INDEX CONCURRENTLY", None, "VACUUM", None, None]
+    assert [s.transaction_control for s in last] == [False, True, False, False, False]
+    assert [s.session_setting for s in last] == [False, False, False, True, False]
+    assert last[0].index_build is not None and last[0].index_build.index == "i"
+    assert not any(s.outside_transaction or s.transaction_control or s.session_setting for s in found[:-5])
     assert parsed == [
         "CREATE INDEX CONCURRENTLY i ON t (x)",
         "BEGIN",
         "VACUUM t",
+        "SELECT pg_catalog.set_config('search_path', '', false)",
         "CREATE TABLE u (x int)",
     ]
