@@ -10,8 +10,8 @@
 
 override SHELL := /bin/sh
 override .SHELLFLAGS := -c
-override MAKE_VARIABLES := DB NAME ID DOWN TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN OUT_OF_ORDER \
-        PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD
+override MAKE_VARIABLES := DB NAME ID DOWN TO STEPS CONFIRM FORMAT BASE AUTO TRANSACTION LINT CHECK DRY_RUN \
+        OUT_OF_ORDER PYTHON FROM FROM_TOOL TARGETS PARALLEL SHARD SUMMARY TRACE ROWS CLIENTS MAX_BLOCK FROM_DB
 # (Make's own defaults, such as LINT = lint, are not the user's: they pass as unset.)
 $(foreach v,$(MAKE_VARIABLES),$(eval export DBMIGRATE_$(v) := $(if $(filter default,$(origin $(v))),,$$(value $(v)))))
 unexport $(MAKE_VARIABLES)
@@ -35,7 +35,7 @@ override STAMP := $(VENV)/.installed-stamp
 override DATABASES := $(sort $(patsubst %/piccolo_migrations/,%,$(wildcard */piccolo_migrations/)))
 override DB_TARGETS := $(addprefix db-migrate-,$(DATABASES))
 override GOALS := help venv db-migrate db-migrate-down db-migrate-create db-migrate-status db-migrate-sql db-migrate-renumber db-migrate-all \
-        $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-schema-dump \
+        $(DB_TARGETS) db-migrate-repair db-migrate-baseline db-seed db-reset db-verify db-rehearse db-schema-dump \
         db-create db-drop db-stop db-shell db-migrate-import db-migrate-fleet test lint docs bench
 
 .DEFAULT_GOAL := help
@@ -88,8 +88,11 @@ db-migrate-all: $(STAMP) ## migrate every database to the latest, concurrently (
 $(DB_TARGETS): db-migrate-%: $(STAMP) ## one per database
 	@$(CLI) migrate $*
 
-db-verify: $(STAMP) ## prove DB's migrations (default all): up/down/up, drift, snapshot, squawk lint, immutability [BASE=ref]
+db-verify: $(STAMP) ## prove DB's migrations (default all): up/down/up, lock trace and safety, drift, snapshot, squawk lint, immutability [BASE=ref] [FORMAT=json] [SUMMARY=file] [TRACE=0]
 	@$(CLI) verify
+
+db-rehearse: $(STAMP) ## apply DB's (default orion) pending migrations to a filled scratch copy under a workload; fail one that blocks it [ROWS=1000000] [CLIENTS=8] [MAX_BLOCK=1s] [BASE=ref | FROM_DB=name] [SUMMARY=file]
+	@$(CLI) rehearse
 
 db-schema-dump: $(STAMP) ## regenerate schema/<db>.sql from a database migrated from empty (commit it)
 	@$(CLI) schema-dump

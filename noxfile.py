@@ -98,6 +98,12 @@ def db_verify(session: nox.Session) -> None:
 
 
 @nox.session
+def db_rehearse(session: nox.Session) -> None:
+    """Rehearse the pending migrations under a workload: nox -s db_rehearse -- [db] [--rows 1000000] [--max-block 1s]"""
+    _cli(session, "rehearse", *session.posargs)
+
+
+@nox.session
 def db_schema_dump(session: nox.Session) -> None:
     """Regenerate schema/<db>.sql: nox -s db_schema_dump -- [db]"""
     _cli(session, "schema-dump", *session.posargs)

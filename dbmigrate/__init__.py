@@ -21,13 +21,15 @@ import-linter, `make lint`; the contracts are in pyproject.toml):
     interfaces   cli/, piccolo_cli, testing/, sql, columns
         |
     commands/    one module per command family: migrate (and down), status, create (scaffold),
-        |        sql (migration_sql), renumber, verify (model_drift, vcs), fleet, seed, reset,
-        |        repair (and baseline), databases, shell, imports
+        |        sql (migration_sql), renumber, verify (model_drift, vcs, lint, safety, base_branch),
+        |        rehearse (fill, workload, its report), fleet, seed, reset, repair (and baseline),
+        |        databases, shell, imports
     importing/   other tools' formats (dbmate, golang-migrate, flyway, node-pg-migrate), reading,
         |        the writer of our files, adopting a live database
     engine/      migration files, statements (PostgreSQL's parser), the migration interface and its
         |        kinds, the loader, state and plans, the recorder, the lock and the lease, the target,
-        |        the executor, failures' wording, Piccolo's engine routed to the locked connection
+        |        the executor, failures' wording, Piccolo's engine routed to the locked connection,
+        |        the lock trace (verify's instrument) and the safety rules that judge it
     server/      the embedded PostgreSQL (install, embedded), connections and poolers, catalog, dumps
         |
     core/        errors, settings and the one list of databases, URLs, reporting, polling, releases

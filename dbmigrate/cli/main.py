@@ -16,6 +16,7 @@ import io
 import os
 import signal
 import sys
+from pathlib import Path
 
 from dbmigrate.cli.make import make_argv
 from dbmigrate.cli.parser import ONE_DATABASE_COMMANDS, PRINTING_COMMANDS, build_parser
@@ -96,7 +97,39 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "verify":
             from dbmigrate.commands import verify
 
-            await verify.verify(settings, databases, args.base, args.lint)
+            step_summary = settings.get("GITHUB_STEP_SUMMARY")
+            summary = args.summary or step_summary
+            await verify.verify(
+                settings,
+                databases,
+                verify.VerifyOptions(
+                    base=args.base,
+                    lint=args.lint,
+                    trace=args.trace != "0",
+                    json=options.json,
+                    summary=Path(summary) if summary else None,
+                    append_summary=not args.summary,
+                ),
+            )
+        case "rehearse":
+            from dbmigrate.commands import rehearse
+
+            summary = args.summary or settings.get("GITHUB_STEP_SUMMARY")
+            await rehearse.rehearse(
+                settings,
+                databases[0],
+                rehearse.RehearseOptions(
+                    rows=args.rows,
+                    clients=args.clients,
+                    max_block=args.max_block,
+                    base=args.base,
+                    from_db=args.from_db,
+                    summary=Path(summary) if summary else None,
+                    append_summary=not args.summary,
+                    confirm=args.confirm,
+                    json=options.json,
+                ),
+            )
         case "schema-dump":
             from dbmigrate.commands import verify
 
@@ -147,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as error:
         _fail(str(error), settings, error.exit_code)
     except KeyboardInterrupt:
+        if args.command == "rehearse":
+            _fail("interrupted: the rehearsal's scratch database was dropped; nothing else was changed", settings, 130)
         _fail(
             "interrupted: finished migrations are recorded, a transactional one in progress was rolled back; "
             "run status to see where things stand",

@@ -35,6 +35,12 @@ MAKE_VARIABLES = {
     "TARGETS": "--targets",
     "PARALLEL": "--parallel",
     "SHARD": "--shard",
+    "SUMMARY": "--summary",
+    "TRACE": "--trace",
+    "ROWS": "--rows",
+    "CLIENTS": "--clients",
+    "MAX_BLOCK": "--max-block",
+    "FROM_DB": "--from-db",
 }
 _SWITCH_ON = ("1", "yes", "true", "on")
 _SWITCH_OFF = ("", "0", "no", "false", "off")

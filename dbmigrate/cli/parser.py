@@ -10,7 +10,7 @@ from dbmigrate.core.config import DATABASES
 from dbmigrate.core.reporting import complain
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
-ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "sql", "renumber")
+ONE_DATABASE_COMMANDS = ("down", "create", "baseline", "import", "sql", "renumber", "rehearse")
 # Commands whose only job is printing: when the reader of a pipe goes away (`| head`) they end
 # quietly, as Unix tools do. Every other command keeps running and keeps recording what it did.
 PRINTING_COMMANDS = ("status", "sql")
@@ -77,7 +77,18 @@ def build_parser() -> argparse.ArgumentParser:
         "baseline", "mark migrations up to --to as applied without running them", DEFAULT_DATABASE, "to", "confirm"
     )
     p.add_argument("--from-tool", metavar="TOOL", help="instead of --to: what this tool's own table says it applied")
-    command("verify", "prove migrations on a scratch db: up/down/up, drift, lint, immutability", None, "base", "lint")
+    command(
+        "verify",
+        "prove migrations on a scratch db: up/down/up, lock trace and safety, drift, lint, immutability",
+        None,
+        *("base", "lint", "format", "summary", "trace"),
+    )
+    command(
+        "rehearse",
+        "apply the pending migrations to a filled scratch copy under a workload; fail one that blocks it",
+        DEFAULT_DATABASE,
+        *("rows", "clients", "max-block", "base", "from-db", "format", "summary", "confirm"),
+    )
     command("schema-dump", "write schema/<database>.sql from a database migrated from empty", None)
     command("seed", "load seed data (reference; development data in development and test)", None)
     command("reset", "drop, create, migrate and seed", None, "confirm")
@@ -101,6 +112,20 @@ _FLAGS: dict[str, dict] = {
     "format": {"choices": ["text", "json"], "default": "text"},
     "lint": {"choices": ["all", "new"], "default": "all", "help": "new: lint only migrations not on the base"},
     "base": {"metavar": "REF", "help": "git ref migrations must match (default: merge base with origin/main, or main)"},
+    "summary": {"metavar": "FILE", "help": "write a Markdown table of the lock trace (default $GITHUB_STEP_SUMMARY)"},
+    "trace": {"choices": ["0", "1"], "default": "1", "help": "0 applies each migration without its lock trace"},
+    "rows": {"metavar": "N", "default": "1000000", "help": "rows per table, e.g. 1000000 or 1000000,audit_log=5000000"},
+    "clients": {
+        "type": lambda text: _whole_number(text, "CLIENTS"),
+        "default": 8,
+        "metavar": "N",
+        "help": "workload connections",
+    },
+    "max-block": {"metavar": "DURATION", "default": "1s", "help": "fail a migration that blocks the workload longer"},
+    "from-db": {
+        "metavar": "DATABASE",
+        "help": "rehearse on a copy of this database (same server) instead of synthetic rows",
+    },
     "targets": {"metavar": "FILE", "help": "a fleet: one `<kind> <url>` per line (kind orion, rfq or marketdata)"},
     "parallel": {"type": lambda text: _whole_number(text, "PARALLEL"), "metavar": "N", "help": "databases at once"},
     "shard": {"metavar": "I/N", "help": "only every N-th target from the I-th: one of N jobs of an orchestrator"},

@@ -8,46 +8,50 @@
    migrated database matches the checked-in snapshot schema/<database>.sql.
 4. Lint: every migration's SQL passes squawk (.squawk.toml), unless the migration exempts a rule
    with a reason: SQUAWK_EXEMPT = {"rule": "why"}. Findings carry the file's own line numbers.
-   `lint="new"` lints only the migrations that are not on the base branch.
+   `lint="new"` lints (and judges safety of) only the migrations that are not on the base branch.
 5. Immutability: migrations on the base branch are byte-identical here, and new ones number after.
+6. Safety: each migration's first up is applied statement by statement by the lock trace
+   (engine/trace.py), which records what each statement locked, rewrote, scanned and validated;
+   the policy (engine/safety_rules.py) fails a migration that would block a table that existed
+   before it, printing the safe recipe, unless it accepts the finding with a reason:
+   SAFETY_ACCEPTED = {"rule": "why"} (commands/safety.py). TRACE=0 applies without the trace.
 
 Each file is read and hashed once per run (the Target carries them), so the cost grows with the
 length of the history, not its square. Each problem is said once, on stderr, as it is found: a line
 naming the migration and the first difference, with the detail indented below it (the snapshot's
-unified diff, tables.py's changes column by column); the command then fails with one line counting
-them.
+unified diff, tables.py's changes column by column, a safety finding's recipe); the command then
+fails with one line counting them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
-import tomllib
 import uuid
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbmigrate.commands import vcs
+from dbmigrate.commands import safety
+from dbmigrate.commands.base_branch import immutability
 from dbmigrate.commands.common import in_a_checkout
+from dbmigrate.commands.lint import lint as lint_migrations
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
-from dbmigrate.core.reporting import quiet, say
+from dbmigrate.core.reporting import quiet, reporting_to, say
 from dbmigrate.core.text import read_utf8
 from dbmigrate.core.urls import with_database
-from dbmigrate.engine import executor, files
+from dbmigrate.engine import executor, trace
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
+from dbmigrate.engine.trace_model import MigrationTrace
 from dbmigrate.server import connection, pooling, schema_dump
 from dbmigrate.server.catalog import first_difference, schema_catalog
 from dbmigrate.server.connection import quote_identifier
 
-SQUAWK_CONFIG = ".squawk.toml"
 LINT_SCOPES = ("all", "new")
 
 
@@ -56,6 +60,7 @@ class Report:
     database: str
     problems: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # the names of the checks that failed
+    judged: list[safety.Judged] = field(default_factory=list)  # the safety check's traces and findings
 
     def check(self, name: str, problems: list[str], passed: str) -> None:
         """Say that check `name` passed, or each of its problems once (on stderr); a problem's lines
@@ -75,19 +80,38 @@ class Report:
         say(f"{self.database}: skip {name}: {why}")
 
 
-async def verify(settings: Settings, databases: list[Database], base: str | None, lint: str = "all") -> None:
+@dataclass(frozen=True)
+class VerifyOptions:
+    base: str | None = None
+    lint: str = "all"  # or "new": lint and judge only the migrations not on the base branch
+    trace: bool = True  # apply each migration statement by statement, tracing its locks (TRACE=0: not)
+    json: bool = False  # FORMAT=json: the traces and findings on stdout (the check lines go to stderr)
+    summary: Path | None = None  # SUMMARY=path, or $GITHUB_STEP_SUMMARY: a Markdown table for a pull request
+    append_summary: bool = False  # $GITHUB_STEP_SUMMARY is appended to, as GitHub expects
+
+
+async def verify(settings: Settings, databases: list[Database], options: VerifyOptions = VerifyOptions()) -> None:
     """Prove each database's migrations on a scratch copy; fail if any check fails."""
+    if options.lint not in LINT_SCOPES:
+        raise UsageError(f"LINT={options.lint!r} is not a lint scope: use LINT=all (the default) or LINT=new")
     await connection.prepare(settings, databases)
-    failed: dict[str, list[str]] = {}
-    count = 0
-    for database in databases:
-        report = await verify_database(settings, database, base, lint)
-        count += len(report.problems)
-        if report.failed:
-            failed[database.name] = report.failed
+    reports = []
+    with reporting_to(_to_stderr) if options.json else contextlib.nullcontext():
+        for database in databases:
+            reports.append(await verify_database(settings, database, options))
+    if options.json:
+        print(json.dumps(safety.document(reports), indent=2))
+    if options.summary is not None and options.trace:
+        safety.write_summary(options.summary, reports, append=options.append_summary)
+    failed = {report.database: report.failed for report in reports if report.failed}
     if failed:
-        checks = "; ".join(f"{name}: {', '.join(checks)}" for name, checks in failed.items())
+        count = sum(len(report.problems) for report in reports)
+        checks = "; ".join(f"{name}: {', '.join(names)}" for name, names in failed.items())
         raise UserError(f"verify found {count} problem(s), each shown above ({checks})")
+
+
+def _to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 async def dump_schemas(settings: Settings, databases: list[Database]) -> None:
@@ -98,17 +122,20 @@ async def dump_schemas(settings: Settings, databases: list[Database]) -> None:
         await dump_schema(settings, database)
 
 
-async def verify_database(settings: Settings, database: Database, base: str | None, lint: str = "all") -> Report:
+async def verify_database(settings: Settings, database: Database, options: VerifyOptions = VerifyOptions()) -> Report:
     """Run every check on `database`, saying each result as it comes."""
-    if lint not in LINT_SCOPES:
-        raise UsageError(f"LINT={lint!r} is not a lint scope: use LINT=all (the default) or LINT=new")
     report = Report(database.name)
     target = Target.resolve(settings, database)
-    immutability_problems, immutability_passed, on_base, immutability_skipped = _immutability(target, base)
+    immutability_problems, immutability_passed, on_base, immutability_skipped = immutability(target, options.base)
+    scope = None if options.lint == "all" else on_base
     async with scratch_database(target) as scratch:
-        loaded, completed = await _stepwise_up_down_up(scratch, report)
+        loaded, completed, traces = await _stepwise_up_down_up(scratch, report, options.trace)
+        if options.trace:
+            report.judged = safety.check(report, traces, loaded, scope)
+        else:
+            report.skip("safety", "TRACE=0: the migrations were applied without their lock trace")
         await _drift(scratch, report, completed, len(loaded) == len(scratch.files))
-        await _lint(scratch, loaded, report, None if lint == "all" else on_base)
+        await lint_migrations(scratch, loaded, report, scope)
     if immutability_skipped:  # nothing was compared: skip, never ok
         report.skip("immutability", immutability_skipped)
     else:
@@ -136,27 +163,31 @@ async def dump_schema(settings: Settings, database: Database) -> Path:
     return path
 
 
-SCRATCH_PREFIX = "dbmigrate_verify_"
-# While a scratch database lives, its maker holds a session advisory lock (this class, the CRC of
-# its name) on the maintenance database: a scratch database nobody holds the lock of was left by a
-# killed verify (SIGKILL, a lost machine), and the next verify on that server drops it.
+# A scratch database is named dbmigrate_<purpose>_<database>_<8 hex digits>. While it lives, its
+# maker holds a session advisory lock (this class, the CRC of its name) on the maintenance
+# database: one nobody holds the lock of was left by a killed verify or rehearsal (SIGKILL, a lost
+# machine), and the next one on that server drops it.
+SCRATCH_PURPOSES = ("verify", "rehearse")
+SCRATCH_NAME = re.compile(rf"dbmigrate_({'|'.join(SCRATCH_PURPOSES)})_[a-z_]+_[0-9a-f]{{8}}")
 SCRATCH_LOCK_CLASS = int.from_bytes(b"dbvf", "big") - 2**31  # a signed int4
 
 
 @contextlib.asynccontextmanager
-async def scratch_database(target: Target):
-    """`target` moved to a new empty database on the same server, dropped afterwards (and, if this
-    process is killed first, by the next verify on that server)."""
+async def scratch_database(target: Target, purpose: str = "verify", template: str | None = None):
+    """`target` moved to a new database on the same server (empty, or a copy of `template`),
+    dropped afterwards, whatever happens (an error, Ctrl-C), and, if this process is killed first,
+    by the next verify or rehearsal on that server."""
     admin_url = with_database(target.url, "postgres")
-    name = f"{SCRATCH_PREFIX}{target.name}_{uuid.uuid4().hex[:8]}"
-    admin = await connection.connect(target, admin_url, "verify")  # type: ignore[arg-type]
+    name = f"dbmigrate_{purpose}_{target.name}_{uuid.uuid4().hex[:8]}"
+    admin = await connection.connect(target, admin_url, purpose)  # type: ignore[arg-type]
+    copied = f" TEMPLATE {quote_identifier(template)}" if template else ""
     try:
         # Through a pooler in transaction mode no session lock lasts: nothing tells a live scratch
         # database from an abandoned one, so none is dropped there.
         if not pooling.is_pooled(admin):
             await _drop_abandoned_scratch_databases(admin)
             await admin.execute("SELECT pg_advisory_lock($1, $2)", SCRATCH_LOCK_CLASS, _scratch_key(name))
-        await admin.execute(f"CREATE DATABASE {quote_identifier(name)}")
+        await admin.execute(f"CREATE DATABASE {quote_identifier(name)}{copied}")
         try:
             yield target.with_url(with_database(admin_url, name))
         finally:
@@ -167,13 +198,13 @@ async def scratch_database(target: Target):
 
 async def _drop_abandoned_scratch_databases(admin) -> None:
     """Drop every scratch database whose maker is gone (nobody holds its lock)."""
-    rows = await admin.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, $1)", SCRATCH_PREFIX)
-    for row in rows:
-        key = _scratch_key(row["datname"])
+    rows = await admin.fetch("SELECT datname FROM pg_database WHERE starts_with(datname, 'dbmigrate_')")
+    for name in (row["datname"] for row in rows if SCRATCH_NAME.fullmatch(row["datname"])):
+        key = _scratch_key(name)
         if await admin.fetchval("SELECT pg_try_advisory_lock($1, $2)", SCRATCH_LOCK_CLASS, key):
             try:
-                await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(row['datname'])} WITH (FORCE)")
-                say(f"verify: dropped {row['datname']}, a scratch database a killed verify left behind")
+                await admin.execute(f"DROP DATABASE IF EXISTS {quote_identifier(name)} WITH (FORCE)")
+                say(f"verify: dropped {name}, a scratch database a killed verify left behind")
             finally:
                 await admin.execute("SELECT pg_advisory_unlock($1, $2)", SCRATCH_LOCK_CLASS, key)
 
@@ -182,15 +213,19 @@ def _scratch_key(name: str) -> int:
     return zlib.crc32(name.encode()) - 2**31
 
 
-async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Migration], bool]:
-    """Up, down, up for each migration; (every migration loaded, whether the walk got to the end).
+async def _stepwise_up_down_up(
+    scratch: Target, report: Report, tracing: bool = True
+) -> tuple[list[Migration], bool, list[MigrationTrace]]:
+    """Up, down, up for each migration; (every migration loaded, whether the walk got to the end,
+    the trace of each first up). With `tracing`, each first up is applied statement by statement
+    by the lock trace (engine/trace.py) instead of the executor.
 
-    One connection holds the lock for the whole walk and applies each migration through the
-    executor, so the walk is linear in the number of migrations: no state is read again, nothing
-    is loaded twice, and each schema is read once (the one after the second up is the next one's
-    before)."""
+    One connection holds the lock for the whole walk and applies each migration, so the walk is
+    linear in the number of migrations: no state is read again, nothing is loaded twice, and each
+    schema is read once (the one after the second up is the next one's before)."""
     problems: list[str] = []
     irreversible: list[str] = []
+    traces: list[MigrationTrace] = []
     loaded = [await _load(scratch, m) for m in scratch.files]
     migrations = [m for m in loaded if isinstance(m, Migration)]
     problems += [m for m in loaded if isinstance(m, str)]
@@ -200,8 +235,11 @@ async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Mi
         for migration in migrations if not problems else []:
             try:
                 with quiet():
-                    executor.refuse_unsafe(scratch, [migration], conn)
-                    await executor.apply(scratch, conn, migration, backwards=False)
+                    if tracing:
+                        traces.append(await trace.apply_traced(scratch, migration, conn))
+                    else:
+                        executor.refuse_unsafe(scratch, [migration], conn)
+                        await executor.apply(scratch, conn, migration, backwards=False)
                     after = await schema_catalog(conn)
                     if not migration.reversible:
                         irreversible.append(migration.id)
@@ -231,7 +269,7 @@ async def _stepwise_up_down_up(scratch: Target, report: Report) -> tuple[list[Mi
         problems,
         f"{len(migrations)} migration(s) applied from empty; each rollback restores the schema{skipped}",
     )
-    return migrations, completed
+    return migrations, completed, traces
 
 
 async def _load(target: Target, file: MigrationFile) -> Migration | str:
@@ -280,115 +318,6 @@ async def _drift(scratch: Target, report: Report, completed: bool, all_load: boo
             )
     passed = "tables.py matches the migrations" + ("; the schema matches its snapshot" if completed else "")
     report.check("drift", problems, passed)
-
-
-async def _lint(scratch: Target, migrations: list[Migration], report: Report, on_base: set[Path] | None) -> None:
-    """Lint every migration, or (on_base given) only those whose files are not on the base branch."""
-    squawk = shutil.which("squawk") or str(Path(sys.executable).parent / "squawk")
-    if not Path(squawk).exists():
-        report.check("lint", ["squawk is not installed: run `make venv`"], "")
-        return
-    chosen = [m for m in migrations if on_base is None or m.file.path not in on_base]
-    config = scratch.project_root / SQUAWK_CONFIG
-    problems: list[str] = []
-    async with scratch.connected("lint") as conn:
-        with tempfile.TemporaryDirectory() as folder:
-            for migration in chosen:
-                problems += await _lint_one(conn, squawk, config, Path(folder), migration, scratch.project_root)
-    scope = "" if on_base is None else f" not on the base branch ({len(migrations) - len(chosen)} left out: LINT=new)"
-    report.check("lint", problems, f"squawk finds nothing in {len(chosen)} migration(s){scope}")
-
-
-async def _lint_one(conn, squawk: str, config: Path, folder: Path, migration: Migration, root: Path) -> list[str]:
-    exempt = migration.options.squawk_exempt
-    unreasoned = [rule for rule, reason in exempt.items() if not str(reason).strip()]
-    if unreasoned:
-        return [f"{migration.id}: SQUAWK_EXEMPT needs a reason for {', '.join(unreasoned)}"]
-    sources_by_file: dict[str, str] = {}
-    for source in await migration.lint_sources(conn):
-        # Blank lines before the SQL put each statement at its line in its own file.
-        padded = sources_by_file.get(source.path, "")
-        gap = max(source.first_line - 1 - padded.count("\n"), 0)
-        sources_by_file[source.path] = padded + "\n" * gap + source.text
-    findings: list[str] = []
-    for index, (shown, sql) in enumerate(sources_by_file.items()):
-        path = folder / f"{migration.file.app}_{index}_{migration.id}.sql"
-        path.write_text(sql)
-        findings += _squawk(squawk, config, path, migration, exempt, _relative(shown, root))
-    return findings
-
-
-def _squawk(squawk: str, config: Path, path: Path, migration: Migration, exempt: dict, shown: str) -> list[str]:
-    command = [squawk, "--reporter=gcc", f"--config={config}", str(path)]
-    if migration.transactional:
-        command.append("--assume-in-transaction")
-    if exempt:
-        # squawk's --exclude replaces the config file's excluded_rules rather than adding to them.
-        configured = _squawk_config(config).get("excluded_rules", []) if config.exists() else []
-        command.append(f"--exclude={','.join([*configured, *exempt])}")
-    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    findings = [line for line in result.stdout.splitlines() if re.search(r": (warning|error): ", line)]
-    if result.returncode != 0 and not findings:  # e.g. an unknown rule name: nothing was linted
-        reason = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}").splitlines()[0]
-        return [f"{migration.id}: squawk could not lint it: {reason}"]
-    return [f"{migration.id}: {_finding(line, shown)}" for line in findings]
-
-
-def _squawk_config(config: Path) -> dict:
-    try:
-        return tomllib.loads(read_utf8(config, SQUAWK_CONFIG))
-    except tomllib.TOMLDecodeError as error:
-        raise UserError(f"{SQUAWK_CONFIG} does not parse ({error}): fix it, it is TOML") from None
-
-
-def _relative(shown: str, root: Path) -> str:
-    try:
-        return str(Path(shown).relative_to(root))
-    except ValueError:
-        return shown
-
-
-def _finding(gcc_line: str, shown: str) -> str:
-    """`file.sql:12:3: warning: rule-name message` -> `orion/.../x.py line 13: rule-name message`
-    (squawk counts lines from 0)."""
-    match = re.match(r".*?:(\d+):\d+: (?:warning|error): (.*)", gcc_line)
-    return f"{shown} line {int(match.group(1)) + 1}: {match.group(2)}" if match else gcc_line
-
-
-def _immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None, str | None]:
-    """(problems, what passed, the migration files on the base branch or None, why it was skipped or
-    None) against the base branch."""
-    root, migrations = target.project_root, target.files
-    if not vcs.in_checkout(root):
-        return [], "", None, "not a git checkout, so there is no base branch to compare with"
-    base = base or vcs.default_base(root)
-    if base is None:
-        return [], "", None, "no BASE, origin/main or main to compare with"
-    if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
-        return [], "", set(), "a new branch: nothing to compare with"
-    folder = files.migrations_folder(root, target.database).relative_to(root)
-    listed = vcs.files_at(root, base, folder)
-    if listed is None:
-        return [f"BASE {base!r} is not a commit git knows"], "", None, None
-    at_base = [p for p in listed if p.endswith((".py", ".sql")) and not p.endswith("__init__.py")]
-    problems = []
-    for relative in at_base:
-        current = root / relative
-        if not current.exists():
-            problems.append(f"{relative} exists on {base} but was deleted: never remove committed migrations")
-        elif current.read_bytes() != vcs.git_show(root, f"{base}:{relative}"):
-            problems.append(f"{relative} differs from {base}: never modify committed migrations, write a new one")
-    base_paths = {root / p for p in at_base}
-    numbers_at_base = [m.number for m in migrations if m.path in base_paths and m.number is not None]
-    highest = max(numbers_at_base, default=0)
-    for migration in migrations:
-        if migration.path not in base_paths and migration.number is not None and migration.number <= highest:
-            problems.append(
-                f"{migration.relative_path(root)} is new but numbered {migration.number:03d}, not after "
-                f"{highest:03d} on {base}: renumber it {highest + 1:03d} or later"
-            )
-    passed = f"{len(at_base)} migration file(s) on {base} unchanged; new ones number after them"
-    return problems, passed, base_paths, None
 
 
 async def _dump(target: Target) -> str:

@@ -85,6 +85,14 @@ def postgres_duration(value: str, key: str) -> str:
     return value.strip()
 
 
+def duration_milliseconds(value: str, key: str) -> float:
+    """A duration as PostgreSQL writes it (200ms, 1s, 2min; a bare number is milliseconds), in ms."""
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise UsageError(f"{key}={value!r} is not a duration: write e.g. 200ms, 1s or 2min")
+    return float(match["number"]) * _MILLISECONDS[match["unit"]]
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything a command needs to know about its surroundings, resolved once per process."""

@@ -54,7 +54,7 @@ def _timeouts(target: Target, migration: Migration) -> tuple[str, str]:
     )
 
 
-def _set_timeouts(lock_timeout: str, statement_timeout: str, local: bool) -> str:
+def timeouts_prelude(lock_timeout: str, statement_timeout: str, local: bool) -> str:
     """SET [LOCAL] for both timeouts as one query (durations are validated by
     config.postgres_duration; quoted all the same), after RESET ALL: each migration starts from
     the session's defaults, whatever an earlier one SET (a search_path, as pg_dump's output does)."""
@@ -253,11 +253,11 @@ async def _run_once(
     """Run `migration` once; return the duration recorded (and so the one to print)."""
     lock_timeout, statement_timeout = _timeouts(target, migration)
     if migration.transactional:
-        async with migration.transaction(conn, _set_timeouts(lock_timeout, statement_timeout, local=True)):
+        async with migration.transaction(conn, timeouts_prelude(lock_timeout, statement_timeout, local=True)):
             await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
             await migration.run(conn, backwards)
             return await _record(target, conn, migration, backwards, started)
-    await conn.execute(_set_timeouts(lock_timeout, statement_timeout, local=False))
+    await conn.execute(timeouts_prelude(lock_timeout, statement_timeout, local=False))
     await stepwise.run(target, conn, migration, backwards, trail)
     await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
     async with conn.transaction():

@@ -49,6 +49,8 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         ),
         lock_retries=option("LOCK_RETRIES", int),
         squawk_exempt=option("SQUAWK_EXEMPT", dict) or {},
+        safety_accepted=option("SAFETY_ACCEPTED", dict) or {},
+        source_tool=option("SOURCE_TOOL", str),
     )
     if isinstance(manager, SQLMigration):
         return SQLSteps(migration, options, manager)

@@ -56,6 +56,8 @@ class MigrationOptions:
     statement_timeout: str | None = None  # STATEMENT_TIMEOUT = "2h"
     lock_retries: int | None = None  # LOCK_RETRIES = 0
     squawk_exempt: dict[str, str] = field(default_factory=dict)  # SQUAWK_EXEMPT = {"rule": "why"}
+    safety_accepted: dict[str, str] = field(default_factory=dict)  # SAFETY_ACCEPTED = {"rule": "why"}
+    source_tool: str | None = None  # SOURCE_TOOL = "dbmate": imported, applied already by that tool
 
 
 @dataclass(frozen=True)

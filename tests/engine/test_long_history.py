@@ -86,7 +86,7 @@ def test_verify_walks_a_history_across_999_in_order_of_number(project, dbs: Data
     ids[0] = f"0{ids[0]}"
     ids += long.write_native(history[10:], folder, "rfq", 1000)  # 1000_ .. 1009_
     dbs.cli("schema-dump", "rfq")
-    out = dbs.cli("verify", "rfq", timeout=300).stdout
+    out = dbs.cli("verify", "rfq", "--trace", "0", timeout=300).stdout  # the order, not the safety policy
     assert f"{len(ids) + 2} migration(s) applied from empty; each rollback restores the schema" in out
     dbs.cli("migrate", "rfq")
     assert dbs.applied("rfq") == migration_ids("rfq") + ids

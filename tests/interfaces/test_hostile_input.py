@@ -53,6 +53,10 @@ VARIABLES = [
     ("DB", "db-reset", {}),
     ("CONFIRM", "db-drop", {"DB": "nosuchdb"}),
     ("PYTHON", "venv", {}),
+    ("SUMMARY", "db-verify", {"DB": "nosuchdb"}),
+    ("ROWS", "db-rehearse", {"DB": "nosuchdb"}),
+    ("MAX_BLOCK", "db-rehearse", {"DB": "nosuchdb"}),
+    ("FROM_DB", "db-rehearse", {"DB": "nosuchdb"}),
 ]
 
 
