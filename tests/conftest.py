@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgbouncer_server import REQUIRED as PGBOUNCER_REQUIRED
+from pgbouncer_server import binary as pgbouncer_binary
 from private_server import PrivateServer, start_private_server
 from support import FIXTURE_PROJECT, PRIVATE_SERVER_PASSWORD, Databases, copy_project, fresh_databases, make_ready
 
@@ -31,6 +33,20 @@ plugin.use_project(FIXTURE_PROJECT)
 
 # Projects that tests copy and run (the service fixture has tests of its own, run by its test).
 collect_ignore = ["fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "pgbouncer: needs a real PgBouncer (Debian's package pgbouncer)")
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A test marked pgbouncer is skipped where pgbouncer is not installed, saying so; in CI
+    (ORION_REQUIRE_PGBOUNCER=1) it fails instead, so a CI run without PgBouncer is never green."""
+    if item.get_closest_marker("pgbouncer") is None or pgbouncer_binary() is not None:
+        return
+    if PGBOUNCER_REQUIRED:
+        pytest.fail("pgbouncer is not installed but ORION_REQUIRE_PGBOUNCER=1: install Debian's pgbouncer", False)
+    pytest.skip("pgbouncer is not installed (Debian package pgbouncer; .ci/run installs it)")
 
 
 def _server_url() -> str:

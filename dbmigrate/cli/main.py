@@ -23,6 +23,7 @@ from dbmigrate.cli.parser import ONE_DATABASE_COMMANDS, PRINTING_COMMANDS, build
 from dbmigrate.commands.common import Options
 from dbmigrate.core.config import DATABASES, Settings, load_settings, select_databases
 from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.core.reporting import complain
 from dbmigrate.core.urls import redact, redact_url
 
 
@@ -255,7 +256,8 @@ class _PipeSafe(io.TextIOBase):
 
 
 def _fail(message: str, settings: Settings | None, code: int) -> None:
-    print(f"error: {_scrub(message, settings)}", file=sys.stderr)
+    # One line, whatever a value quoted in it holds (a NAME or path ending in a newline).
+    complain(_scrub(message, settings))
     raise SystemExit(code)
 
 

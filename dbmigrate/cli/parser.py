@@ -5,9 +5,9 @@ errors as one line naming `--help`.
 from __future__ import annotations
 
 import argparse
-import sys
 
 from dbmigrate.core.config import DATABASES
+from dbmigrate.core.reporting import complain
 from dbmigrate.engine import phases
 
 DEFAULT_DATABASE = "orion"  # the story's db:migrate, :down and :create act on orion
@@ -31,7 +31,7 @@ PRINTING_COMMANDS = ("status", "sql")
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse prints usage and the error: we print one line
         command = "" if self.prog == "dbmigrate" else f" {self.prog.split()[-1]}"
-        print(f"error: {message} (see `python -m dbmigrate{command} --help`)", file=sys.stderr)
+        complain(f"{message} (see `python -m dbmigrate{command} --help`)")
         raise SystemExit(2)
 
 
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _FLAGS: dict[str, dict] = {
-    "to": {"metavar": "MIGRATION", "help": "a migration ID or number, e.g. 003"},
+    "to": {"type": lambda text: _migration(text), "metavar": "MIGRATION", "help": "a migration ID or number, e.g. 003"},
     "steps": {"type": int, "metavar": "N", "help": "how many migrations to roll back"},
     "dry-run": {"action": "store_true", "help": "print the SQL that would run; change nothing"},
     "out-of-order": {"action": "store_true", "help": "also apply migrations numbered before applied ones"},
@@ -169,3 +169,17 @@ def _whole_number(text: str, variable: str) -> int:
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{variable}={text!r} is not a whole number from 1: write e.g. {variable}=8")
     return int(text)
+
+
+def _migration(text: str) -> str:
+    """TO: a migration ID or number, on one line; a number of at most 18 digits (IDs are numbered
+    001, 002, ...; a longer one is a typo, or a value pasted in whole)."""
+    if any(c < " " or c == "\x7f" for c in text):
+        raise argparse.ArgumentTypeError(
+            f"TO='{text}' holds a line break or control character: write a migration ID or number, e.g. TO=003"
+        )
+    if text.strip().isdigit() and len(text.strip()) > 18:
+        raise argparse.ArgumentTypeError(
+            f"TO='{text}' is not a migration number ({len(text.strip())} digits): write e.g. TO=003"
+        )
+    return text

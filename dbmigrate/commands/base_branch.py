@@ -16,19 +16,20 @@ from dbmigrate.engine import files
 from dbmigrate.engine.target import Target
 
 
-def immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None]:
-    """(problems, what passed, the migration files on the base branch or None) against the base branch."""
+def immutability(target: Target, base: str | None) -> tuple[list[str], str, set[Path] | None, str | None]:
+    """(problems, what passed, the migration files on the base branch or None, why it was skipped or
+    None) against the base branch."""
     root, migrations = target.project_root, target.files
     if not vcs.in_checkout(root):
-        return [], "not a git checkout: skipped", None
+        return [], "", None, "not a git checkout, so there is no base branch to compare with"
     base = base or vcs.default_base(root)
     if base is None:
-        return [], "no BASE, origin/main or main to compare with: skipped", None
+        return [], "", None, "no BASE, origin/main or main to compare with"
     if re.fullmatch(r"0+", base):  # GitHub's "before" of a push that creates a branch
-        return [], "a new branch: nothing to compare with, skipped", set()
+        return [], "", set(), "a new branch: nothing to compare with"
     at_base = _listed(target, base)
     if at_base is None:
-        return [f"BASE {base!r} is not a commit git knows"], "", None
+        return [f"BASE {base!r} is not a commit git knows"], "", None, None
     problems = []
     for relative in at_base:
         current = root / relative
@@ -46,7 +47,7 @@ def immutability(target: Target, base: str | None) -> tuple[list[str], str, set[
                 f"{highest:03d} on {base}: renumber it {highest + 1:03d} or later"
             )
     passed = f"{len(at_base)} migration file(s) on {base} unchanged; new ones number after them"
-    return problems, passed, base_paths
+    return problems, passed, base_paths, None
 
 
 def paths_at(target: Target, base: str) -> set[Path]:

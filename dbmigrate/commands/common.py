@@ -8,11 +8,11 @@ below this layer nothing reads settings or the environment.
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import dataclass
 
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
+from dbmigrate.core.reporting import complain
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection
@@ -101,6 +101,6 @@ async def each(items: list, work) -> None:
         if not isinstance(failure, UserError):
             raise failure
     for failure in failures[:-1]:
-        print(f"error: {failure}", file=sys.stderr)
+        complain(str(failure))
     if failures:
         raise failures[-1]

@@ -16,7 +16,7 @@ from dbmigrate.core.reporting import say
 from dbmigrate.engine import files
 
 MAX_MIGRATION_NAME = 60
-MIGRATION_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+MIGRATION_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 async def create(
@@ -30,7 +30,7 @@ async def create(
             f"migration name {name[:20]!r}... is {len(name)} characters long; the most is {MAX_MIGRATION_NAME} "
             "(Piccolo's bookkeeping keeps 200 for the whole ID): shorten it"
         )
-    if not MIGRATION_NAME.match(name):
+    if not MIGRATION_NAME.fullmatch(name):  # not match: "$" also matches before a final newline
         raise UsageError(
             f"migration name {name!r} is not usable: use lower-case letters, digits and "
             "underscores, starting with a letter (e.g. add_order_limits)"

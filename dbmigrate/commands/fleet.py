@@ -7,17 +7,17 @@ summary table and fails when any database failed; a rerun does only what is left
 database migrated already has nothing to do. `make db-migrate-status TARGETS=fleet.txt
 [FORMAT=json]` reads the whole fleet's state the same way.
 
-The file has one target per line, `<kind> <url>`; blank lines and `#` comments are ignored, and
-a line that is not a target is refused, naming its line number. SHARD=i/n keeps every n-th
-target starting at the i-th, so n jobs of an orchestrator (a GitHub Actions matrix, a Kubernetes
-Job per shard) split one fleet between them; overlapping jobs are safe, because of the lock.
-Passwords are never shown: URLs appear with the password masked.
+The file has one target per line, `<kind> <url>` (fleet_targets.py reads it). SHARD=i/n keeps
+every n-th target starting at the i-th, so n jobs of an orchestrator (a GitHub Actions matrix, a
+Kubernetes Job per shard) split one fleet between them; overlapping jobs are safe, because of the
+lock. Every target's state is read, and what its server says it is, before any is migrated: two
+lines naming one database stop the run with nothing migrated. Passwords are never shown: URLs
+appear with the password masked.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -25,32 +25,22 @@ from pathlib import Path
 
 from dbmigrate.commands import status as status_report
 from dbmigrate.commands.common import Options
-from dbmigrate.core.config import DATABASES, Settings
+from dbmigrate.commands.fleet_targets import (
+    FleetTarget,
+    database_identity,
+    read_targets,
+    refuse_one_database_twice,
+    shard,
+)
+from dbmigrate.core.config import Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import reporting_to, say
-from dbmigrate.core.urls import redact, redact_url, validate
+from dbmigrate.core.urls import redact, redact_url
 from dbmigrate.engine import executor, leftovers
 from dbmigrate.engine.files import last_of
 from dbmigrate.engine.state import MigrationState, forwards_plan, left_for_later
-from dbmigrate.engine.target import Target
 
 DEFAULT_PARALLEL = 8
-_COMMENT = re.compile(r"(^|\s)#.*$")
-_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
-
-
-@dataclass
-class FleetTarget:
-    line: int
-    target: Target
-
-    @property
-    def shown(self) -> str:
-        return self.target.shown_url
-
-    @property
-    def kind(self) -> str:
-        return self.target.name
 
 
 @dataclass
@@ -63,6 +53,8 @@ class Outcome:
     left: list[str] = field(default_factory=list)  # post-deploy migrations PHASE=pre left pending
     error: str | None = None
     lines: list[str] = field(default_factory=list)
+    state: MigrationState | None = None  # read before anything is migrated
+    identity: tuple | None = None  # what its server says the database is (fleet_targets.database_identity)
 
 
 async def run(
@@ -86,61 +78,6 @@ async def run(
         await migrate(
             settings, path, parallel, options.to, options.dry_run, options.out_of_order, shard_spec, options.phase
         )
-
-
-def read_targets(settings: Settings, path: Path) -> list[FleetTarget]:
-    """The targets of the file at `path`, in order; a UsageError naming the line for a bad one."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"TARGETS file {path} does not exist: write one target per line, `<kind> <url>`") from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(
-            f"TARGETS file {path} cannot be read ({type(error).__name__}): give a UTF-8 text file"
-        ) from None
-    kinds = ", ".join(DATABASES)
-    by_kind: dict[str, Target] = {}  # files read and hashed once per kind
-    seen: dict[str, int] = {}
-    targets: list[FleetTarget] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = _COMMENT.sub("", raw).strip()
-        if not line:
-            continue
-        where = f"{path} line {number}"
-        fields = line.split()
-        if len(fields) != 2:
-            raise UsageError(
-                f"{where} is not a target: write `<kind> <url>` (kind one of {kinds}), e.g. "
-                "orion postgresql://orion:PASSWORD@db1:5432/orion"
-            )
-        kind, url = fields[0].lower(), fields[1]
-        if kind not in DATABASES:
-            raise UsageError(f"{where}: unknown kind {redact_url(fields[0])!r}: write one of {kinds}, then the URL")
-        try:
-            validate(url, where)
-        except UserError as error:  # a bad line of the file is a bad input: exit 2, as for a command line
-            raise UsageError(str(error)) from None
-        key = redact(url)
-        if key in seen:
-            raise UsageError(f"{where} names the same database as line {seen[key]}: list each database once")
-        seen[key] = number
-        if kind not in by_kind:
-            by_kind[kind] = Target.for_url(settings, DATABASES[kind], url)
-        targets.append(FleetTarget(number, by_kind[kind].with_url(url)))
-    if not targets:
-        raise UsageError(f"TARGETS file {path} lists no targets: write one per line, `<kind> <url>`")
-    return targets
-
-
-def shard(targets: list[FleetTarget], spec: str | None) -> list[FleetTarget]:
-    """SHARD=i/n: every n-th target from the i-th (1-based), by position in the file."""
-    if spec is None or not spec.strip():
-        return targets
-    match = _SHARD.match(spec)
-    if not match or not 1 <= int(match[1]) <= int(match[2]):
-        raise UsageError(f"SHARD={spec!r} is not i/n with 1 <= i <= n: write e.g. SHARD=2/4 for the second of four")
-    index, count = int(match[1]), int(match[2])
-    return targets[index - 1 :: count]
 
 
 def check_parallel(parallel: int | None) -> int:
@@ -171,12 +108,18 @@ async def migrate(
         f"{', pre-deploy migrations only (PHASE=pre)' if phase == 'pre' else ''}"
     )
 
-    async def one(target: FleetTarget) -> Outcome:
-        if dry_run:
-            return await _dry_run_one(target, to, out_of_order, phase)
-        return await _migrate_one(target, to, out_of_order, phase)
+    # Every state and identity first: two lines naming one database stop the run before anything changes.
+    looked = await _run_all(targets, limit, _look, progress=False)
+    refuse_one_database_twice([(o.target, o.identity) for o in looked if o.identity is not None])
 
-    outcomes = await _run_all(targets, limit, one)
+    async def one(outcome: Outcome) -> Outcome:
+        if outcome.error:
+            return outcome
+        if dry_run:
+            return await _dry_run_one(outcome, to, out_of_order, phase)
+        return await _migrate_one(outcome, to, out_of_order, phase)
+
+    outcomes = await _run_all(looked, limit, one)
     if dry_run:
         for outcome in outcomes:
             say(f"== {outcome.target.shown} ({outcome.target.kind}, line {outcome.target.line})")
@@ -200,7 +143,11 @@ async def status(
 ) -> list[dict]:
     """The state of every target (of this shard), as a table or as status JSON (status.schema.json)."""
     targets = shard(read_targets(settings, path), shard_spec)
-    reports = await _run_all(targets, check_parallel(parallel), _status_one, progress=False)
+    read = await _run_all(targets, check_parallel(parallel), _status_one, progress=False)
+    refuse_one_database_twice(
+        [(target, identity) for target, (_, identity) in zip(targets, read, strict=True) if identity]
+    )
+    reports = [report for report, _ in read]
     if as_json:
         say(status_report.to_json(reports))
     else:
@@ -231,36 +178,49 @@ async def status(
     return reports
 
 
-async def _run_all(targets: list[FleetTarget], limit: int, work, progress: bool = True) -> list:
-    """`work(target)` for every target, at most `limit` at once, results in the file's order."""
+async def _run_all(items: list, limit: int, work, progress: bool = True) -> list:
+    """`work(item)` for every target (or its outcome so far), at most `limit` at once, results in
+    the file's order."""
     gate = asyncio.Semaphore(limit)
-    bar = _Progress(len(targets)) if progress and sys.stderr.isatty() else None
+    bar = _Progress(len(items)) if progress and sys.stderr.isatty() else None
 
-    async def gated(target: FleetTarget):
+    async def gated(item):
         async with gate:
-            result = await work(target)
+            result = await work(item)
         if bar is not None:
             bar.done(isinstance(result, Outcome) and result.error is not None)
         return result
 
     try:
-        return await asyncio.gather(*(gated(t) for t in targets))
+        return await asyncio.gather(*(gated(item) for item in items))
     finally:
         if bar is not None:
             bar.close()
 
 
-async def _migrate_one(
-    fleet_target: FleetTarget, to: str | None, out_of_order: bool, phase: str | None = None
-) -> Outcome:
+async def _look(fleet_target: FleetTarget) -> Outcome:
+    """A target's state and identity, read on one connection (closed again before migrating)."""
     outcome = Outcome(fleet_target)
     target = fleet_target.target
     started = time.perf_counter()
     try:
         with reporting_to(outcome.lines.append):
             async with target.connected("fleet") as conn:
-                state = await executor.read_state(target, conn)
-            outcome.before = outcome.after = _latest(state)
+                outcome.state = await executor.read_state(target, conn)
+                outcome.identity = await database_identity(conn)
+            outcome.before = outcome.after = _latest(outcome.state)
+    except Exception as error:  # one database's failure never stops the others
+        outcome.error = _error_text(error, target.url)
+    outcome.seconds = time.perf_counter() - started
+    return outcome
+
+
+async def _migrate_one(outcome: Outcome, to: str | None, out_of_order: bool, phase: str | None = None) -> Outcome:
+    target = outcome.target.target
+    started = time.perf_counter()
+    try:
+        with reporting_to(outcome.lines.append):
+            state = outcome.state
             state.check_integrity()
             if forwards_plan(state, to, out_of_order, phase):  # else nothing to do: no lock, no second connection
                 outcome.applied = await executor.migrate(target, to, out_of_order, phase)
@@ -268,39 +228,36 @@ async def _migrate_one(
             outcome.left = [m.id for m in left_for_later(forwards_plan(state, to, True), phase)]
     except Exception as error:  # one database's failure never stops the others
         outcome.error = _error_text(error, target.url)
-    outcome.seconds = time.perf_counter() - started
+    outcome.seconds += time.perf_counter() - started
     return outcome
 
 
-async def _dry_run_one(
-    fleet_target: FleetTarget, to: str | None, out_of_order: bool, phase: str | None = None
-) -> Outcome:
-    outcome = Outcome(fleet_target)
-    target = fleet_target.target
+async def _dry_run_one(outcome: Outcome, to: str | None, out_of_order: bool, phase: str | None = None) -> Outcome:
+    target = outcome.target.target
     started = time.perf_counter()
     try:
         with reporting_to(outcome.lines.append):
-            async with target.connected("fleet dry-run") as conn:
-                outcome.before = outcome.after = _latest(await executor.read_state(target, conn))
             await executor.dry_run(target, False, to, None, out_of_order, phase)
     except Exception as error:
         outcome.error = _error_text(error, target.url)
-    outcome.seconds = time.perf_counter() - started
+    outcome.seconds += time.perf_counter() - started
     return outcome
 
 
-async def _status_one(fleet_target: FleetTarget) -> dict:
+async def _status_one(fleet_target: FleetTarget) -> tuple[dict, tuple | None]:
+    """A target's status report, and what its server says the database is (None if unreachable)."""
     target = fleet_target.target
     try:
         async with target.connected("fleet status") as conn:
             state = await executor.read_state(target, conn)
             invalid = await leftovers.invalid_indexes(conn)
-        return status_report.from_state(state, target.shown_url, target.project_root, invalid)
+            identity = await database_identity(conn)
+        return status_report.from_state(state, target.shown_url, target.project_root, invalid), identity
     except Exception as error:
         empty = MigrationState(database=target.name, files=[], applied={}, failed={})
         report = status_report.from_state(empty, target.shown_url, target.project_root)
         report.update(error=_error_text(error, target.url), ok=False)
-        return report
+        return report, None
 
 
 def _latest(state: MigrationState) -> str | None:

@@ -15,6 +15,8 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+from dbmigrate.core.errors import UserError
+from dbmigrate.core.text import read_utf8
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
 
@@ -63,7 +65,7 @@ def _squawk(squawk: str, config: Path, path: Path, migration: Migration, exempt:
         command.append("--assume-in-transaction")
     if exempt:
         # squawk's --exclude replaces the config file's excluded_rules rather than adding to them.
-        configured = tomllib.loads(config.read_text()).get("excluded_rules", []) if config.exists() else []
+        configured = _squawk_config(config).get("excluded_rules", []) if config.exists() else []
         command.append(f"--exclude={','.join([*configured, *exempt])}")
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     findings = [line for line in result.stdout.splitlines() if re.search(r": (warning|error): ", line)]
@@ -85,3 +87,10 @@ def _finding(gcc_line: str, shown: str) -> str:
     (squawk counts lines from 0)."""
     match = re.match(r".*?:(\d+):\d+: (?:warning|error): (.*)", gcc_line)
     return f"{shown} line {int(match.group(1)) + 1}: {match.group(2)}" if match else gcc_line
+
+
+def _squawk_config(config: Path) -> dict:
+    try:
+        return tomllib.loads(read_utf8(config, config.name))
+    except tomllib.TOMLDecodeError as error:
+        raise UserError(f"{config.name} does not parse ({error}): fix it, it is TOML") from None

@@ -2,14 +2,19 @@
 and db:migrate:down), with a dry run of either that prints the SQL and changes nothing.
 
 Thin over the engine's executor: the command resolves its targets once (common.resolve) and hands
-each to `executor.migrate`, `executor.rollback` or `executor.dry_run`.
+each to `executor.migrate`, `executor.rollback` or `executor.dry_run`. A migrate whose database a
+reset dropped under it (the reset's DROP ... WITH (FORCE) ends its connection) waits for that reset
+to end and migrates again what the reset made (server/resets.py): it never fails because of it.
 """
 
 from __future__ import annotations
 
 from dbmigrate.commands.common import NO_OPTIONS, Options, each, guard, one_database_for_target, resolve
 from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.reporting import say
 from dbmigrate.engine import executor
+from dbmigrate.engine.target import Target
+from dbmigrate.server import resets
 
 
 async def migrate(settings: Settings, databases: list[Database], options: Options = NO_OPTIONS) -> None:
@@ -20,7 +25,20 @@ async def migrate(settings: Settings, databases: list[Database], options: Option
         for target in targets:
             await executor.dry_run(target, False, options.to, None, options.out_of_order, options.phase)
         return
-    await each(targets, lambda target: executor.migrate(target, options.to, options.out_of_order, options.phase))
+    await each(targets, lambda target: migrate_through_resets(target, options.to, options.out_of_order, options.phase))
+
+
+async def migrate_through_resets(
+    target: Target, to: str | None = None, out_of_order: bool = False, phase: str | None = None
+) -> list[str]:
+    """`executor.migrate`, once more after a reset that dropped the database under it has ended."""
+    try:
+        return await executor.migrate(target, to, out_of_order, phase)
+    except Exception:  # a connection the server ended mid-operation fails in many ways (asyncpg's own too)
+        if not await resets.wait_for_reset(target, target.url):
+            raise  # no reset under way: the failure is the migration's own
+    say(f"{target.name}: a reset dropped and rebuilt the database while this run migrated it; migrating again")
+    return await executor.migrate(target, to, out_of_order, phase)
 
 
 async def down(settings: Settings, database: Database, options: Options = NO_OPTIONS) -> None:

@@ -1,16 +1,15 @@
 """reset: drop, create, migrate (concurrently) and seed, the story's db:reset. Never in production;
 in staging only with CONFIRM.
 
-Invariant: one reset of a database at a time, on the server's maintenance database (a reset drops
-the database, so its lock cannot live inside it); migrators of that database meanwhile wait for
-it (see the migration lock) rather than finding it gone.
+Invariant: one reset of a database at a time, under the reset lock on the server's maintenance
+database (server/resets.py: a reset drops the database, so its lock cannot live inside it);
+migrators of that database meanwhile wait for it rather than finding it gone.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sys
-import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -28,6 +27,7 @@ from dbmigrate.engine.lock import describe_holder_of
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection
 from dbmigrate.server.connection import connect, server_url, url_for
+from dbmigrate.server.resets import RESET_LOCK_CLASS, reset_key
 
 
 async def reset(settings: Settings, databases: list[Database], options: Options = NO_OPTIONS) -> None:
@@ -42,12 +42,6 @@ async def reset(settings: Settings, databases: list[Database], options: Options 
         say(f"reset: created {', '.join(created)}")
         await each([Target.resolve(settings, db) for db in databases], executor.migrate)
         await seed(settings, databases)
-
-
-# The reset lock: two-key advisory locks (class, database
-# name's CRC), so resets of different databases never wait for each other, and the single-key
-# migration lock (lock.py) never collides with them.
-RESET_LOCK_CLASS = int.from_bytes(b"dbrs", "big") - 2**31  # a signed int4
 
 
 @asynccontextmanager
@@ -72,7 +66,7 @@ async def reset_lock(settings: Settings, databases: list[Database]) -> AsyncIter
 
 
 async def _acquire_reset_lock(conn: asyncpg.Connection, dbname: str, wait_seconds: float) -> None:
-    key = zlib.crc32(dbname.encode()) - 2**31
+    key = reset_key(dbname)
 
     async def timed_out() -> UserError:
         holder = await describe_holder_of(conn, RESET_LOCK_CLASS, key, objsubid=2)

@@ -5,9 +5,10 @@ Layout: `seeds/<kind>/<database>/NNN_<name>.sql|.csv`, run in file-name order, `
 development data only in development and test.
 
 All seed files of one database load in one transaction: a failing file leaves nothing behind.
+Every seed file is UTF-8 text; one that is not is refused before it loads, naming its line.
 - `.sql` files run as they are and must be idempotent themselves (`ON CONFLICT DO NOTHING`).
-- `.csv` files (header row = column names) load into the table `<name>` with COPY, streamed by
-  asyncpg: straight into an empty table, otherwise into a temporary table and then
+- `.csv` files (header row = column names; a byte order mark before it is ignored) load into the
+  table `<name>` with COPY, streamed by asyncpg: straight into an empty table, otherwise into a temporary table and then
   `INSERT ... ON CONFLICT DO NOTHING`: rows already there stay as they are, so loading twice
   changes nothing.
 """
@@ -27,6 +28,7 @@ from dbmigrate.commands.common import each
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
+from dbmigrate.core.text import check_utf8, read_utf8
 from dbmigrate.core.urls import redact
 from dbmigrate.engine.lock import migration_lock
 from dbmigrate.engine.target import Target
@@ -66,7 +68,9 @@ def discover(settings: Settings, database: Database) -> list[SeedFile]:
     for kind in KINDS[settings.environment]:
         folder = root / kind / database.name
         if folder.is_dir():
-            files += [SeedFile(kind, p) for p in sorted(folder.iterdir()) if p.suffix in (".sql", ".csv")]
+            files += [
+                SeedFile(kind, p) for p in sorted(folder.iterdir()) if p.suffix in (".sql", ".csv") and p.is_file()
+            ]
     return files
 
 
@@ -85,7 +89,7 @@ async def seed_database(settings: Settings, database: Database, conn: asyncpg.Co
                 if seed_file.path.suffix == ".csv":
                     rows = await _load_csv(conn, database, seed_file, label)
                 else:
-                    rows = await _run_sql(conn, seed_file)
+                    rows = await _run_sql(conn, seed_file, label)
             except asyncpg.UndefinedTableError as error:
                 raise UserError(
                     f"{database.name}: seed {label} needs a table that does not exist ({error}); "
@@ -113,11 +117,11 @@ async def seed(settings: Settings, databases: list[Database]) -> None:
     await each(databases, seed_one)
 
 
-async def _run_sql(conn: asyncpg.Connection, seed_file: SeedFile) -> int:
+async def _run_sql(conn: asyncpg.Connection, seed_file: SeedFile, label: str) -> int:
     # A script returns only its last statement's status: count inserts from this transaction's stats.
     inserted = "SELECT coalesce(sum(n_tup_ins), 0)::bigint FROM pg_stat_xact_user_tables"
     before = await conn.fetchval(inserted)
-    await conn.execute(seed_file.path.read_text(encoding="utf-8"))
+    await conn.execute(read_utf8(seed_file.path, label))
     return await conn.fetchval(inserted) - before
 
 
@@ -128,7 +132,8 @@ async def _load_csv(conn: asyncpg.Connection, database: Database, seed_file: See
             f"{database.name}: seed {label} loads table {table!r}, which does not exist; "
             f"migrate first: make db-migrate DB={database.name}"
         )
-    with seed_file.path.open(newline="", encoding="utf-8") as handle:
+    check_utf8(seed_file.path, label)  # COPY would stop at the first byte that is not, naming no line
+    with seed_file.path.open(newline="", encoding="utf-8-sig") as handle:  # a spreadsheet's BOM is not a column
         header = next(csv.reader(handle), None)
     if not header:
         raise UserError(f"{label} is empty: it needs a header row of column names")

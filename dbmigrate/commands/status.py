@@ -22,7 +22,7 @@ from dbmigrate.commands.common import NO_OPTIONS, Options
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.core.urls import redact
+from dbmigrate.core.urls import redact_url
 from dbmigrate.engine import executor, leftovers, progress
 from dbmigrate.engine.failures import incomplete_progress
 from dbmigrate.engine.files import order_key
@@ -94,7 +94,7 @@ async def report(settings: Settings, database: Database) -> dict:
             batches = await progress.read(conn, target.database.app)
     except UserError as error:
         url = settings.get(database.url_variable)
-        return _report(database.name, redact(url) if url else None, [], str(error))
+        return _report(database.name, redact_url(url) if url else None, [], str(error))
     return from_state(state, target.shown_url, target.project_root, invalid, batches)
 
 

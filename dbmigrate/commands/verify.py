@@ -43,13 +43,14 @@ from dbmigrate.commands.scratch import scratch_database
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, reporting_to, say
+from dbmigrate.core.text import read_utf8
 from dbmigrate.engine import executor, trace
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
 from dbmigrate.engine.trace_model import MigrationTrace
 from dbmigrate.server import connection, schema_dump
-from dbmigrate.server.catalog import first_difference, schema_catalog
+from dbmigrate.server.catalog import Catalog, first_difference, schema_catalog, without_column_places
 
 LINT_SCOPES = ("all", "new")
 
@@ -125,7 +126,7 @@ async def verify_database(settings: Settings, database: Database, options: Verif
     """Run every check on `database`, saying each result as it comes."""
     report = Report(database.name)
     target = Target.resolve(settings, database)
-    immutability_problems, immutability_passed, on_base = immutability(target, options.base)
+    immutability_problems, immutability_passed, on_base, immutability_skipped = immutability(target, options.base)
     scope = None if options.lint == "all" else on_base
     async with scratch_database(target.history_walk()) as scratch:
         loaded, completed, traces = await _stepwise_up_down_up(scratch, report, options.trace)
@@ -133,11 +134,14 @@ async def verify_database(settings: Settings, database: Database, options: Verif
             report.judged = safety.check(report, traces, loaded, scope)
         else:
             report.skip("safety", "TRACE=0: the migrations were applied without their lock trace")
-        await _drift(scratch, report, completed)
+        await _drift(scratch, report, completed, len(loaded) == len(scratch.files))
         await lint_migrations(scratch, loaded, report, scope)
         await verify_phases.check(scratch, report, on_base, completed)
         await squash.check_baseline(scratch, target, report, completed)
-    report.check("immutability", immutability_problems, immutability_passed)
+    if immutability_skipped:  # nothing was compared: skip, never ok
+        report.skip("immutability", immutability_skipped)
+    else:
+        report.check("immutability", immutability_problems, immutability_passed)
     return report
 
 
@@ -149,10 +153,34 @@ async def dump_schema(settings: Settings, database: Database) -> Path:
             await executor.migrate(scratch)
         text = await _dump(scratch)
     path = schema_dump.snapshot_path(target.project_root, database.name)
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text)
+    try:
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:  # schema/ is a file, or not writable
+        raise UserError(
+            f"cannot write {path.relative_to(target.project_root)} ({error.strerror or type(error).__name__}): "
+            f"{path.parent.relative_to(target.project_root)}/ must be a folder you can write"
+        ) from None
     say(f"{database.name}: wrote {path.relative_to(target.project_root)}")
     return path
+
+
+def _rollback_difference(notes: list[str], migration_id: str, before: Catalog, rolled_back: Catalog) -> list[str]:
+    """The problem when rolling back `migration_id` did not restore `before`. A column put back at
+    another place is only said, as a note: PostgreSQL appends a column added again, so no rollback
+    of DROP COLUMN can do better, yet code that reads columns by place (SELECT *, INSERT without a
+    column list) sees the change."""
+    difference = first_difference(before, rolled_back)
+    if difference is None:
+        return []
+    if first_difference(without_column_places(before), without_column_places(rolled_back)) is None:
+        notes.append(
+            f"rolling back {migration_id} puts a column back at another place ({difference}): PostgreSQL "
+            "appends a column added again; code that reads columns by place (SELECT *, INSERT without a "
+            "column list) sees the new order"
+        )
+        return []
+    return [f"rolling back {migration_id} does not restore the schema: {difference}"]
 
 
 async def _stepwise_up_down_up(
@@ -167,6 +195,7 @@ async def _stepwise_up_down_up(
     schema is read once (the one after the second up is the next one's before)."""
     problems: list[str] = []
     irreversible: list[str] = []
+    notes: list[str] = []  # said after the walk, which runs quiet
     traces: list[MigrationTrace] = []
     loaded = [await _load(scratch, m) for m in scratch.files]
     migrations = [m for m in loaded if isinstance(m, Migration)]
@@ -188,9 +217,7 @@ async def _stepwise_up_down_up(
                         before = after
                         continue
                     await executor.apply(scratch, conn, migration, backwards=True)
-                    difference = first_difference(before, await schema_catalog(conn))
-                    if difference:
-                        problems.append(f"rolling back {migration.id} does not restore the schema: {difference}")
+                    problems += _rollback_difference(notes, migration.id, before, await schema_catalog(conn))
                     await executor.apply(scratch, conn, migration, backwards=False)
                     before = await schema_catalog(conn)
                     difference = first_difference(after, before)
@@ -202,6 +229,8 @@ async def _stepwise_up_down_up(
                 stopped_at = migration.id
                 break
     completed = not problems
+    for note in notes:
+        say(f"{report.database}: note {note}")
     skipped = f"; {len(irreversible)} irreversible, not rolled back: {', '.join(irreversible)}" if irreversible else ""
     if stopped_at:
         done = [m.id for m in migrations].index(stopped_at)
@@ -221,10 +250,13 @@ async def _load(target: Target, file: MigrationFile) -> Migration | str:
         return str(error)
 
 
-async def _drift(scratch: Target, report: Report, completed: bool) -> None:
+async def _drift(scratch: Target, report: Report, completed: bool, all_load: bool) -> None:
     from dbmigrate.commands.model_drift import model_changes  # imports Piccolo's differ: only verify needs it
 
     problems = []
+    if not all_load:  # Piccolo's differ imports every migration file itself: it would fail the same way
+        report.skip("drift", "a migration does not load, so tables.py cannot be compared with the migrations")
+        return
     changes = await model_changes(scratch.database.app)
     if changes:
         problems.append(
@@ -243,7 +275,8 @@ async def _drift(scratch: Target, report: Report, completed: bool) -> None:
     elif not path.exists():
         problems.append(f"no snapshot {relative}: run `make db-schema-dump`")
     else:
-        diff = schema_dump.unified_diff(path.read_text(), await _dump(scratch), str(relative), "the migrated database")
+        snapshot = read_utf8(path, str(relative))
+        diff = schema_dump.unified_diff(snapshot, await _dump(scratch), str(relative), "the migrated database")
         if diff:
             problems.append(
                 "\n".join(

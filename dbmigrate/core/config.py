@@ -20,7 +20,8 @@ from pathlib import Path
 
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.releases import DEFAULT_MAJOR, RELEASES, supported
-from dbmigrate.core.urls import with_database
+from dbmigrate.core.text import read_utf8
+from dbmigrate.core.urls import as_url, with_database
 
 
 @dataclass(frozen=True)
@@ -60,10 +61,12 @@ DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
 DEFAULT_LOCK_TIMEOUT = "5s"
 DEFAULT_STATEMENT_TIMEOUT = "30min"
 DEFAULT_LOCK_RETRIES = 3
+MAX_LOCK_RETRIES = 100
+_WHOLE_NUMBER = re.compile(r"[0-9]{1,6}")  # ASCII digits: int() reads other scripts' digits too
 # The framework's own queries (bookkeeping, status) are short; bound them all the same.
 QUERY_TIMEOUT_SECONDS = 60.0
 
-_DURATION = re.compile(r"^(?P<number>\d+(\.\d+)?)\s*(?P<unit>us|ms|s|min|h|d)?$")
+_DURATION = re.compile(r"(?P<number>[0-9]+(\.[0-9]+)?) *(?P<unit>us|ms|s|min|h|d)?")
 _MILLISECONDS = {"us": 0.001, "ms": 1, None: 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
 # lock_timeout and statement_timeout are int milliseconds: PostgreSQL refuses more (about 24.8 days).
 MAX_DURATION_MS = 2**31 - 1
@@ -71,7 +74,7 @@ MAX_DURATION_MS = 2**31 - 1
 
 def postgres_duration(value: str, key: str) -> str:
     """`value` if PostgreSQL reads it as a duration (e.g. 500ms, 5s, 2min, 0 = no limit)."""
-    match = _DURATION.match(value.strip())
+    match = _DURATION.fullmatch(value.strip())
     if not match:
         raise UserError(f"{key}={value!r} is not a duration: write e.g. 500ms, 5s, 10min or 0 for no limit")
     if float(match["number"]) * _MILLISECONDS[match["unit"]] > MAX_DURATION_MS:
@@ -105,7 +108,8 @@ class Settings:
         return value if value not in (None, "") else default
 
     def url_for(self, database: Database) -> str | None:
-        """The configured URL of `database`, or None when the embedded server should be used.
+        """The configured URL of `database`, or None when the embedded server should be used. A
+        value in libpq's key=value form (`host=db1 dbname=orion ...`) comes back as the URL it means.
 
         When no URL variable is set at all, the embedded server serves every database. When only
         DATABASE_URL is set, the other databases live on the same server under their default
@@ -113,10 +117,10 @@ class Settings:
         """
         own = self.get(database.url_variable)
         if own:
-            return own
+            return as_url(own, database.url_variable)
         main = self.get(DATABASES["orion"].url_variable)
         if main:
-            return with_database(main, database.default_dbname)
+            return with_database(as_url(main, DATABASES["orion"].url_variable), database.default_dbname)
         if not self.uses_embedded_server:
             configured = ", ".join(db.url_variable for db in DATABASES.values() if self.get(db.url_variable))
             raise UserError(
@@ -149,9 +153,11 @@ class Settings:
 
     @property
     def lock_retries(self) -> int:
-        raw = self.get("ORION_LOCK_RETRIES", str(DEFAULT_LOCK_RETRIES))
-        if not raw.isdigit():
-            raise UserError(f"ORION_LOCK_RETRIES={raw!r} is not a whole number: set it to e.g. 3")
+        raw = self.get("ORION_LOCK_RETRIES", str(DEFAULT_LOCK_RETRIES)).strip()
+        if not _WHOLE_NUMBER.fullmatch(raw) or int(raw) > MAX_LOCK_RETRIES:
+            raise UserError(
+                f"ORION_LOCK_RETRIES='{raw}' is not a whole number from 0 to {MAX_LOCK_RETRIES}: set it to e.g. 3"
+            )
         return int(raw)
 
     @property
@@ -286,8 +292,9 @@ def _read_env_file(path: Path) -> dict[str, str]:
     handler = logging.StreamHandler(warnings)
     logger = logging.getLogger("dotenv.main")
     logger.addHandler(handler)
+    read_utf8(path, path.name)  # python-dotenv reads UTF-8 and would fail on anything else with no line
     try:
-        parsed = dotenv_values(path)
+        parsed = dotenv_values(path, encoding="utf-8-sig")
     finally:
         logger.removeHandler(handler)
     problem = warnings.getvalue().strip().splitlines()

@@ -4,7 +4,8 @@ Code that reports calls `say(line)`; the current task's reporter decides where t
 (stdout by default). A caller that wants a quiet run (verify's scratch migrations, template
 builds) or the lines themselves sets another reporter for its own task with `reporting_to`;
 concurrent tasks (three databases migrating at once) never affect each other, and sys.stdout is
-never swapped. Piccolo's own prints are handled apart (piccolo_engine.piccolo_prints).
+never swapped. Errors go to stderr, one line each, through `complain(message)`. Piccolo's own
+prints are handled apart (piccolo_engine.piccolo_prints).
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+
+from dbmigrate.core.text import message_line
+from dbmigrate.core.urls import redact
 
 Reporter = Callable[[str], None]
 
@@ -30,6 +34,11 @@ _reporter: ContextVar[Reporter] = ContextVar("dbmigrate_reporter", default=to_st
 
 def say(line: str) -> None:
     _reporter.get()(line)
+
+
+def complain(message: str) -> None:
+    """One error line on stderr (`error: ...`): passwords masked, on one line whatever it quotes."""
+    print(f"error: {message_line(redact(message))}", file=sys.stderr, flush=True)
 
 
 @contextmanager

@@ -19,7 +19,8 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.core.config import postgres_duration
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine.files import MigrationFile
+from dbmigrate.core.text import read_utf8
+from dbmigrate.engine.files import MigrationFile, sibling_sql_files
 from dbmigrate.engine.migration import ENDS_THE_RUN, Migration, MigrationOptions
 from dbmigrate.engine.piccolo_engine import order_by_number
 from dbmigrate.engine.piccolo_migration import PiccoloOperations
@@ -29,6 +30,8 @@ from dbmigrate.engine.staged import StagedMigration, StagedSteps
 
 async def load(migration: MigrationFile, root: Path) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
+    for path in (migration.path, *sibling_sql_files(migration.path)):  # every migration file is UTF-8
+        read_utf8(path, _relative(path, root))
     order_by_number()  # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order
     module, manager = await _load_module_and_manager(migration, root)
     where = migration.relative_path(root)
@@ -99,3 +102,10 @@ def _where_in(error: BaseException, path: Path) -> str:
         return f"line {error.lineno}: "
     lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
     return f"line {lines[-1]}: " if lines else ""
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)

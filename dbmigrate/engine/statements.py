@@ -7,27 +7,50 @@ text, and so in the file it came from), whether it may run inside a transaction 
 index it builds concurrently (so a failed or killed build's INVALID leftover can be found by
 name: leftovers.py), whether it only changes the session's settings, and its digest (what a
 non-transactional migration's trail records of each statement that finished).
+
+Invariant: the work is linear in the length of the SQL, whatever its number of statements and
+characters (a 50 MB file of INSERTs is a real migration). Where each statement lies comes from the
+parser's result in its binary form, read only as far as each statement's byte offset and length
+(pglast's own offsets are turned into character offsets by a scan per statement, which with
+non-ASCII text grows with the square of the length); lines are counted once, from one statement
+to the next; only a statement whose first keyword could make it one of those kinds (one that may not run in a
+transaction, controls the transaction, builds an index concurrently or sets a setting) is parsed
+again, on its own, into a tree read as JSON (linear too, where pglast's tree is not).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from dataclasses import dataclass
 
-from pglast import ast, enums, parser
+from pglast import parser
 
 from dbmigrate.engine.leftovers import IndexBuild
 
-# Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block").
+# Statements PostgreSQL refuses inside a transaction block ("cannot run inside a transaction block"),
+# by the name of their node in the parser's tree.
 _NEVER_IN_TRANSACTION = {
-    ast.AlterSystemStmt: "ALTER SYSTEM",
-    ast.CreatedbStmt: "CREATE DATABASE",
-    ast.DropdbStmt: "DROP DATABASE",
-    ast.CreateTableSpaceStmt: "CREATE TABLESPACE",
-    ast.DropTableSpaceStmt: "DROP TABLESPACE",
-    ast.CreateSubscriptionStmt: "CREATE SUBSCRIPTION",
-    ast.DropSubscriptionStmt: "DROP SUBSCRIPTION",
+    "AlterSystemStmt": "ALTER SYSTEM",
+    "CreatedbStmt": "CREATE DATABASE",
+    "DropdbStmt": "DROP DATABASE",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE",
+    "DropTableSpaceStmt": "DROP TABLESPACE",
+    "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION",
 }
+# The first keywords of every statement above, of the CONCURRENTLY ones and VACUUM, of every
+# transaction control statement and of the session settings: ALTER SYSTEM, CREATE/DROP
+# DATABASE|TABLESPACE|SUBSCRIPTION|INDEX CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION,
+# COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION; SET, RESET, SELECT
+# set_config(...). A statement beginning otherwise is none of these (an INSERT, an UPDATE, ...).
+_MAYBE_SPECIAL = {
+    *("ALTER", "CREATE", "DROP", "REINDEX", "VACUUM"),
+    *("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"),
+    *("SET", "RESET", "SELECT"),
+}
+_FIRST_WORD = re.compile(r"[A-Za-z_]+")
 
 
 class SQLSyntaxError(Exception):
@@ -62,24 +85,27 @@ class Statement:
 def split(sql: str, first_line: int = 1) -> list[Statement]:
     """The statements of `sql`, in order; [] for SQL of only comments and white space."""
     try:
-        raw_statements = parser.parse_sql(sql)
+        tree = parser.parse_sql_protobuf(sql)
     except parser.ParseError as error:
         message, position = (error.args + (0,))[:2] if error.args else (str(error), 0)
-        line = sql[: max(int(position) - 1, 0)].count("\n") + first_line
+        line = sql.count("\n", 0, max(int(position or 0) - 1, 0)) + first_line
         raise SQLSyntaxError(str(message), line) from None
+    utf8 = sql.encode("utf-8")  # the parser's offsets count bytes of this
     statements = []
-    for raw in raw_statements:
-        start = raw.stmt_location or 0
-        end = start + raw.stmt_len if raw.stmt_len else len(sql)
-        text = sql[start:end].strip()
+    line, counted_to = first_line, 0
+    for start, length in _statement_bytes(tree):
+        line += utf8.count(b"\n", counted_to, start)  # from the previous statement on: linear
+        counted_to = start
+        text = utf8[start : start + length if length else len(utf8)].decode("utf-8").strip()
+        node, fields = _tree(text)
         statements.append(
             Statement(
                 sql=text,
-                line=sql[:start].count("\n") + first_line,
-                outside_transaction=_outside_transaction(raw.stmt),
-                transaction_control=isinstance(raw.stmt, ast.TransactionStmt),
-                index_build=_index_build(raw.stmt),
-                session_setting=_session_setting(raw.stmt),
+                line=line,
+                outside_transaction=_outside_transaction(node, fields),
+                transaction_control=node == "TransactionStmt",
+                index_build=_index_build(node, fields),
+                session_setting=_session_setting(node, fields),
             )
         )
     return statements
@@ -88,53 +114,111 @@ def split(sql: str, first_line: int = 1) -> list[Statement]:
 def is_empty(sql: str) -> bool:
     """True when `sql` holds no statement (only comments and white space); False if it does not parse."""
     try:
-        return not parser.parse_sql(sql)
+        return not _statement_bytes(parser.parse_sql_protobuf(sql))
     except parser.ParseError:
         return False
 
 
-def _quoted(range_var: ast.RangeVar) -> str:
-    parts = [range_var.schemaname, range_var.relname] if range_var.schemaname else [range_var.relname]
+def _statement_bytes(tree: bytes) -> list[tuple[int, int]]:
+    """(byte offset, byte length) of each statement, read from the parser's protobuf result:
+    `ParseResult { int32 version = 1; repeated RawStmt stmts = 2; }`, `RawStmt { Node stmt = 1;
+    int32 stmt_location = 2; int32 stmt_len = 3; }` (pg_query.proto). A statement's tree is skipped
+    over by its length, never decoded; a length of 0 means "to the end of the text"."""
+    found: list[tuple[int, int]] = []
+    position, end = 0, len(tree)
+    while position < end:
+        tag, position = _varint(tree, position)
+        if tag & 7 == 0:  # ParseResult.version
+            _, position = _varint(tree, position)
+            continue
+        size, position = _varint(tree, position)
+        if tag >> 3 == 2:  # one RawStmt
+            found.append(_raw_statement(tree, position, position + size))
+        position += size
+    return found
+
+
+def _raw_statement(tree: bytes, position: int, end: int) -> tuple[int, int]:
+    fields = {2: 0, 3: 0}  # proto3 leaves zeros out
+    while position < end:
+        tag, position = _varint(tree, position)
+        if tag & 7 == 2:  # RawStmt.stmt: the tree, skipped
+            size, position = _varint(tree, position)
+            position += size
+        else:
+            fields[tag >> 3], position = _varint(tree, position)
+    return fields[2], fields[3]
+
+
+def _varint(data: bytes, position: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return value, position
+        shift += 7
+
+
+def _tree(text: str) -> tuple[str | None, dict]:
+    """(the name of its node, its fields) of one statement, when its first keyword says it may
+    matter; else (None, {}).
+
+    The parser's statements start at their first token (comments before it are not theirs), so the
+    first keyword is the leading word; a statement that starts with a comment all the same is parsed.
+    """
+    word = _FIRST_WORD.match(text)
+    needed = word.group().upper() in _MAYBE_SPECIAL if word is not None else text.startswith(("--", "/*"))
+    if not needed:
+        return None, {}
+    ((node, fields),) = json.loads(parser.parse_sql_json(text))["stmts"][0]["stmt"].items()
+    return node, fields
+
+
+def _quoted(range_var: dict) -> str:
+    parts = (
+        [range_var.get("schemaname"), range_var["relname"]] if range_var.get("schemaname") else [range_var["relname"]]
+    )
     return ".".join('"' + part.replace('"', '""') + '"' for part in parts)
 
 
-def _index_build(node: ast.Node) -> IndexBuild | None:
-    if isinstance(node, ast.IndexStmt) and node.concurrent:
-        return IndexBuild(reindex=False, relation=_quoted(node.relation), index=node.idxname)
-    if _reindexes_concurrently(node) and node.relation is not None:
-        on_index = node.kind == enums.ReindexObjectType.REINDEX_OBJECT_INDEX
-        return IndexBuild(
-            reindex=True, relation=_quoted(node.relation), index=node.relation.relname if on_index else None
-        )
+def _index_build(node: str | None, fields: dict) -> IndexBuild | None:
+    if node == "IndexStmt" and fields.get("concurrent"):
+        return IndexBuild(reindex=False, relation=_quoted(fields["relation"]), index=fields.get("idxname"))
+    if _reindexes_concurrently(node, fields) and fields.get("relation") is not None:
+        on_index = fields.get("kind") == "REINDEX_OBJECT_INDEX"
+        relation = fields["relation"]
+        return IndexBuild(reindex=True, relation=_quoted(relation), index=relation["relname"] if on_index else None)
     return None
 
 
-def _reindexes_concurrently(node: ast.Node) -> bool:
-    return isinstance(node, ast.ReindexStmt) and any(
-        getattr(option, "defname", None) == "concurrently" for option in node.params or ()
+def _reindexes_concurrently(node: str | None, fields: dict) -> bool:
+    return node == "ReindexStmt" and any(
+        option.get("DefElem", {}).get("defname") == "concurrently" for option in fields.get("params", ())
     )
 
 
-def _session_setting(node: ast.Node) -> bool:
+def _session_setting(node: str | None, fields: dict) -> bool:
     """SET/RESET, or `SELECT [pg_catalog.]set_config(...)` alone (as pg_dump writes it)."""
-    if isinstance(node, ast.VariableSetStmt):
+    if node == "VariableSetStmt":
         return True
-    if not isinstance(node, ast.SelectStmt) or node.fromClause or not node.targetList or len(node.targetList) != 1:
+    targets = fields.get("targetList") or []
+    if node != "SelectStmt" or fields.get("fromClause") or len(targets) != 1:
         return False
-    call = node.targetList[0].val
-    return isinstance(call, ast.FuncCall) and call.funcname[-1].sval == "set_config"
+    call = targets[0].get("ResTarget", {}).get("val", {}).get("FuncCall")
+    return call is not None and call["funcname"][-1].get("String", {}).get("sval") == "set_config"
 
 
-def _outside_transaction(node: ast.Node) -> str | None:
-    for kind, name in _NEVER_IN_TRANSACTION.items():
-        if isinstance(node, kind):
-            return name
-    if isinstance(node, ast.IndexStmt) and node.concurrent:
+def _outside_transaction(node: str | None, fields: dict) -> str | None:
+    if node in _NEVER_IN_TRANSACTION:
+        return _NEVER_IN_TRANSACTION[node]
+    if node == "IndexStmt" and fields.get("concurrent"):
         return "CREATE INDEX CONCURRENTLY"
-    if isinstance(node, ast.DropStmt) and node.concurrent:
+    if node == "DropStmt" and fields.get("concurrent"):
         return "DROP INDEX CONCURRENTLY"
-    if _reindexes_concurrently(node):
+    if _reindexes_concurrently(node, fields):
         return "REINDEX CONCURRENTLY"
-    if isinstance(node, ast.VacuumStmt) and node.is_vacuumcmd:
+    if node == "VacuumStmt" and fields.get("is_vacuumcmd"):
         return "VACUUM"
     return None

@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from dbmigrate.core.config import Database, Settings
+from dbmigrate.core.errors import UserError
 from dbmigrate.core.urls import redact
 from dbmigrate.engine import baselines, files
 from dbmigrate.engine.files import MigrationFile
@@ -47,13 +48,13 @@ class Target:
     def for_url(cls, settings: Settings, database: Database, url: str, shared_numbers: bool = False) -> Target:
         """`database`'s migrations at `url` (a fleet's database, or the configured one); two files
         with one number are refused unless `shared_numbers` (files.discover)."""
-        history, candidates = files.scan(settings.project_root, database, shared_numbers)  # the folder read once
+        history, candidates = _scan(settings.project_root, database, shared_numbers)  # the folder read once
         baseline = baselines.chosen(settings.project_root, database, candidates)
         return cls(
             database=database,
             url=url,
             project_root=settings.project_root,
-            files=tuple(baselines.arrange(history, baseline)),
+            files=tuple(baselines.arrange(list(history), baseline)),
             connect_timeout_seconds=settings.connect_timeout_seconds,
             lock_wait_seconds=settings.lock_wait_seconds,
             lock_timeout=settings.lock_timeout,
@@ -76,9 +77,9 @@ class Target:
         return replace(self, url=url)
 
     def reread_files(self) -> Target:
-        history, candidates = files.scan(self.project_root, self.database)
+        history, candidates = _scan(self.project_root, self.database)
         baseline = baselines.chosen(self.project_root, self.database, candidates)
-        return replace(self, files=tuple(baselines.arrange(history, baseline)), baseline=baseline)
+        return replace(self, files=tuple(baselines.arrange(list(history), baseline)), baseline=baseline)
 
     def history_walk(self) -> Target:
         """This target with its files as verify walks them from empty: the history while all of it
@@ -96,3 +97,20 @@ class Target:
         finally:
             with contextlib.suppress(Exception):  # a dead server: nothing left to close politely
                 await conn.close(timeout=5)
+
+
+def _scan(
+    root: Path, database: Database, shared_numbers: bool = False
+) -> tuple[list[MigrationFile], list[tuple[Path, bytes]]]:
+    """files.scan of `database`'s folder; a file that cannot be read (a folder or a broken link named
+    like a migration, a file without read permission) is a UserError naming it."""
+    try:
+        return files.scan(root, database, shared_numbers)
+    except OSError as error:
+        shown = Path(error.filename or files.migrations_folder(root, database))
+        shown = shown.relative_to(root) if shown.is_relative_to(root) else shown
+        reason = "it is a folder" if isinstance(error, IsADirectoryError) else error.strerror or type(error).__name__
+        raise UserError(
+            f"{shown} cannot be read ({reason}): every .py file in {database.app}/{files.MIGRATIONS_FOLDER} "
+            "must be a readable migration file"
+        ) from None

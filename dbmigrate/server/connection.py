@@ -18,7 +18,7 @@ import asyncpg
 from dbmigrate.core.config import DATABASES, Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.urls import database_name, redact, validate, with_database
-from dbmigrate.server import embedded, pooling
+from dbmigrate.server import embedded, pooling, resets
 
 APPLICATION_NAME_PREFIX = "dbmigrate"
 
@@ -52,18 +52,46 @@ async def prepare(settings: Settings, databases: list[Database] | None = None) -
         for database in databases or DATABASES.values():
             url_for(settings, database)
         return
-    if embedded.find_running(settings.embedded_data_dir) is None:
-        first = not (settings.embedded_data_dir / "PG_VERSION").exists()
-        print(
-            f"{'initialising and starting' if first else 'starting'} the embedded PostgreSQL server in "
-            f"{_shown_path(settings)} (no database URL is configured); it keeps running after this command: "
-            "make db-stop stops it",
-            file=sys.stderr,
-            flush=True,
-        )
-    _, started = embedded.ensure_running(settings.embedded_data_dir)
+    _check_data_folder(settings)
+    try:
+        if embedded.find_running(settings.embedded_data_dir) is None:
+            first = not (settings.embedded_data_dir / "PG_VERSION").exists()
+            print(
+                f"{'initialising and starting' if first else 'starting'} the embedded PostgreSQL server in "
+                f"{_shown_path(settings)} (no database URL is configured); it keeps running after this command: "
+                "make db-stop stops it",
+                file=sys.stderr,
+                flush=True,
+            )
+        _, started = embedded.ensure_running(settings.embedded_data_dir)
+    except OSError as error:  # a folder that cannot be made, read or written
+        reason = error.strerror or type(error).__name__
+        root = str(settings.embedded_data_root)
+        if error.filename and not str(error.filename).startswith(root):
+            raise UserError(f"the embedded PostgreSQL server cannot start: {error.filename}: {reason}") from None
+        raise _unusable_data_folder(settings, reason, error.filename) from None
     if started:
         await create_missing_databases(settings, list(DATABASES.values()))
+
+
+def _check_data_folder(settings: Settings) -> None:
+    """The embedded server's data folder, or what holds it, must be (or become) a folder."""
+    for path in (settings.embedded_data_root, settings.embedded_data_dir):
+        if path.exists() and not path.is_dir():
+            raise _unusable_data_folder(settings, "it is a file, not a folder", path)
+
+
+def _unusable_data_folder(settings: Settings, reason: str, path) -> UserError:
+    where = settings.embedded_data_root
+    setting = (
+        f"ORION_PGDATA={where} (from {settings.sources.get('ORION_PGDATA', 'the environment')})"
+        if settings.get("ORION_PGDATA")
+        else f"{where} (the default, .pgdata in the project)"
+    )
+    return UserError(
+        f"the embedded PostgreSQL server cannot keep its data in {setting}: {path or where}: {reason}; "
+        "point ORION_PGDATA at a folder you can write, or set DATABASE_URL to use another server"
+    )
 
 
 def url_source(settings: Settings, database: Database) -> tuple[str, str]:
@@ -117,7 +145,13 @@ async def connect(settings: Settings, url: str, purpose: str) -> asyncpg.Connect
     source = _url_sources.get(_server_key(url))
     try:
         # Directly, or through PgBouncer (ORION_POOLER): see pooling.py.
-        return await pooling.open_connection(url, settings, application_name(purpose))
+        try:
+            return await pooling.open_connection(url, settings, application_name(purpose))
+        except asyncpg.InvalidCatalogNameError:
+            # Dropped by a reset under way? Then wait for the reset, and connect to what it made.
+            if not await resets.wait_for_reset(settings, url):
+                raise
+            return await pooling.open_connection(url, settings, application_name(purpose))
     except asyncpg.InvalidCatalogNameError:
         raise UserError(
             f"database {database_name(url)!r} does not exist on {where}: create it with `make db-create`"

@@ -51,10 +51,17 @@ def ensure_installed(major: int) -> Path:
     if (target / "postgres").exists():
         return target
     root = install_root()
-    root.mkdir(parents=True, exist_ok=True)
-    with locked(root / f".install-{major}.lock"):
-        if not (target / "postgres").exists():  # another process may have installed it meanwhile
-            _install(major, root)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with locked(root / f".install-{major}.lock"):
+            if not (target / "postgres").exists():  # another process may have installed it meanwhile
+                _install(major, root)
+    except OSError as error:  # the cache folder is a file, or not writable
+        where = f"ORION_PG_CACHE={root}" if os.environ.get("ORION_PG_CACHE") else str(root)
+        raise UserError(
+            f"the pinned PostgreSQL {major} cannot be installed in {where} ({error.filename or root}: "
+            f"{error.strerror or type(error).__name__}): point ORION_PG_CACHE at a folder you can write"
+        ) from None
     return target
 
 

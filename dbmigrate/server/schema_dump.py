@@ -101,11 +101,29 @@ def _major(pg_dump: Path) -> int | None:
     return int(match.group(1)) if match else None
 
 
+# A URL's query parameters that libpq reads from the environment as well (the rest stay unused).
+_LIBPQ_VARIABLES = {
+    "user": "PGUSER",
+    "password": "PGPASSWORD",
+    "passfile": "PGPASSFILE",
+    "sslmode": "PGSSLMODE",
+    "sslrootcert": "PGSSLROOTCERT",
+    "sslcert": "PGSSLCERT",
+    "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL",
+    "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "options": "PGOPTIONS",
+    "service": "PGSERVICE",
+}
+
+
 def libpq_env(url: str) -> dict[str, str]:
-    """The URL as libpq environment variables, so the password never appears on a command line."""
+    """The URL as libpq environment variables, so the password never appears on a command line
+    (a password or user given as `?password=` or `?user=` counts, as it does for asyncpg)."""
     parts = urlsplit(url)
     query = dict(parse_qsl(parts.query))
     env = {"PGDATABASE": unquote(parts.path.lstrip("/"))}
+    env.update({variable: query[key] for key, variable in _LIBPQ_VARIABLES.items() if query.get(key)})
     host = parts.hostname or query.get("host")
     if host:
         env["PGHOST"] = host
@@ -116,6 +134,4 @@ def libpq_env(url: str) -> dict[str, str]:
         env["PGUSER"] = unquote(parts.username)
     if parts.password:
         env["PGPASSWORD"] = unquote(parts.password)
-    if "sslmode" in query:
-        env["PGSSLMODE"] = query["sslmode"]
     return env

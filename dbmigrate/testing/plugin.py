@@ -36,7 +36,7 @@ import pytest
 
 from dbmigrate.core.config import DATABASES, Database, Settings, find_project_root, load_settings
 from dbmigrate.core.errors import UserError
-from dbmigrate.core.urls import with_database
+from dbmigrate.core.urls import as_url, with_database
 
 if TYPE_CHECKING:  # binding imports Piccolo's tables: only a test that uses them pays for it
     from dbmigrate.testing.binding import BoundDatabase
@@ -74,6 +74,7 @@ def settings_for_tests() -> Settings:
     else the test cluster (started if needed)."""
     settings = project_settings()
     server = settings.get("ORION_TEST_DATABASE_URL")
+    server = as_url(server, "ORION_TEST_DATABASE_URL") if server else None
     if not server:
         from dbmigrate.server import embedded
 

@@ -3,9 +3,12 @@ naming the migration and the first difference, on each kind of planted fault."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 
+import pytest
 from migration_files import write_sql_migration
 from support import ROOT, Databases
 
@@ -16,11 +19,26 @@ def git(project, *args: str) -> None:
     )
 
 
-def test_verify_passes_on_the_real_migrations(dbs: Databases):
+def test_verify_passes_on_the_real_migrations_and_a_check_it_cannot_make_says_skip(dbs: Databases):
     out = dbs.cli("verify").stdout
     for name in ("orion", "rfq", "marketdata"):
-        for check in ("migrate up, down, up", "drift", "lint", "immutability"):
+        for check in ("migrate up, down, up", "drift", "lint"):
             assert f"{name}: ok   {check}" in out
+        # The project copy is no git checkout: immutability compared nothing, so it is no "ok".
+        assert f"{name}: skip immutability: not a git checkout, so there is no base branch to compare with" in out
+        assert f"{name}: ok   immutability" not in out
+
+
+def test_immutability_says_ok_only_once_it_compared_the_files_with_a_base(project, dbs: Databases):
+    git(project, "init", "-q", "-b", "main")
+    out = dbs.cli("verify", "orion").stdout
+    assert "orion: skip immutability: no BASE, origin/main or main to compare with" in out
+    git(project, "add", "-A")
+    git(project, "commit", "-q", "-m", "base")
+    out = dbs.cli("verify", "orion").stdout
+    assert "orion: ok   immutability: 2 migration file(s) on main unchanged; new ones number after them" in out
+    out = dbs.cli("verify", "orion", "--base", "0000000000000000000000000000000000000000").stdout
+    assert "orion: skip immutability: a new branch: nothing to compare with" in out
 
 
 def test_a_down_that_forgets_a_column_is_caught(project, dbs: Databases):
@@ -32,7 +50,74 @@ def test_a_down_that_forgets_a_column_is_caught(project, dbs: Databases):
         "ALTER TABLE users DROP COLUMN phone",
     )
     err = dbs.cli("verify", "orion", expect=1).stderr
-    assert "rolling back 905_two_columns does not restore the schema: columns: unexpected users.fax text" in err
+    # users has 7 columns in the fixture project: phone is the 8th, fax the 9th.
+    assert "rolling back 905_two_columns does not restore the schema: columns: unexpected users.fax #9 text" in err
+
+
+@pytest.mark.parametrize(
+    ("forwards", "backwards", "difference"),
+    [
+        # Objects of a schema other than public count as much as public's.
+        (
+            "CREATE SCHEMA reports; CREATE TABLE reports.daily (id int)",
+            "DROP TABLE reports.daily",
+            "schemas: unexpected reports",
+        ),
+        (
+            "CREATE SCHEMA reports; CREATE TABLE reports.daily (id int); CREATE INDEX daily_id ON reports.daily (id)",
+            "DROP INDEX reports.daily_id; DROP TABLE reports.daily; DROP SCHEMA reports; "
+            "CREATE SCHEMA reports; CREATE TABLE reports.daily (id bigint)",
+            "schemas: unexpected reports",
+        ),
+        # A column put back with another type: its place alone would be a note (test below).
+        (
+            "ALTER TABLE t DROP COLUMN b",
+            "ALTER TABLE t ADD COLUMN b varchar(10)",
+            "columns: expected t.b #2 text, got t.b #3 character varying(10)",
+        ),
+        # A collation the rollback forgot.
+        (
+            'ALTER TABLE t ALTER COLUMN b TYPE text COLLATE "C"',
+            "ALTER TABLE t ALTER COLUMN c TYPE integer",
+            'columns: expected t.b #2 text, got t.b #2 text COLLATE "C"',
+        ),
+    ],
+    ids=["a schema left behind", "another schema's table changed", "column put back changed", "collation"],
+)
+def test_a_rollback_that_misses_what_the_catalog_of_public_alone_missed_is_caught(
+    project, dbs: Databases, forwards: str, backwards: str, difference: str
+):
+    write_sql_migration(project, "orion", "905_t", "CREATE TABLE t (a int, b text, c int)", "DROP TABLE t")
+    write_sql_migration(project, "orion", "906_change", forwards, backwards)
+    err = dbs.cli("verify", "orion", expect=1).stderr
+    assert f"rolling back 906_change does not restore the schema: {difference}" in err
+
+
+def test_a_rollback_of_drop_column_that_puts_the_column_back_last_is_a_note_not_a_failure(project, dbs: Databases):
+    write_sql_migration(project, "orion", "905_t", "CREATE TABLE t (a int, b text, c int)", "DROP TABLE t")
+    write_sql_migration(
+        project, "orion", "906_drop_b", "ALTER TABLE t DROP COLUMN b", "ALTER TABLE t ADD COLUMN b text"
+    )
+    verified = dbs.cli("verify", "orion", expect=1)  # lint fails: ban-drop-column
+    assert "FAIL migrate up, down, up" not in verified.stderr
+    assert "ok   migrate up, down, up" in verified.stdout
+    assert (
+        "note rolling back 906_drop_b puts a column back at another place "
+        "(columns: expected t.b #2 text, got t.b #3 text)" in verified.stdout
+    )
+
+
+def test_the_catalog_names_the_objects_of_another_schema_with_their_schema(project, dbs: Databases):
+    write_sql_migration(
+        project,
+        "orion",
+        "905_reports",
+        "CREATE SCHEMA reports; CREATE TABLE reports.daily (id int)",
+        "DROP TABLE reports.daily; DROP SCHEMA reports",
+    )
+    dbs.cli("migrate", "orion")
+    assert "reports.daily.id #1 integer" in dbs.catalog("orion")["columns"]
+    assert "reports" in dbs.catalog("orion")["schemas"]
 
 
 def test_a_down_that_leaves_a_sequence_behind_is_caught(project, dbs: Databases):
@@ -175,6 +260,68 @@ def test_verify_reads_and_hashes_each_migration_file_once(project, dbs: Database
     assert "hashed 22 files, at most 1 times each" in result.stderr, result.stderr
 
 
+def _scratch_databases(dbs: Databases) -> set[str]:
+    rows = dbs.sql("orion", "SELECT datname FROM pg_database WHERE starts_with(datname, 'dbmigrate_verify_')")
+    return {row["datname"] for row in rows}
+
+
+def _verify_until_its_scratch_database_exists(dbs: Databases) -> tuple[subprocess.Popen, str]:
+    """A verify of orion stopped inside a slow migration, and the name of its scratch database.
+    (On the private server of this test process, `tcp_dbs`: no other test's verify drops it first.)"""
+    write_sql_migration(dbs.cwd, "orion", "905_slow", "SELECT pg_sleep(30)", "SELECT 1")
+    before = _scratch_databases(dbs)
+    verify = dbs.popen("verify", "orion")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        sleeping = dbs.sql("orion", "SELECT datname FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'")
+        mine = {row["datname"] for row in sleeping} - before
+        if mine:
+            return verify, mine.pop()
+        time.sleep(0.1)
+    verify.kill()
+    raise AssertionError(f"verify never reached its slow migration: {verify.communicate()}")
+
+
+def test_a_verify_killed_with_sigkill_leaves_a_scratch_database_the_next_verify_drops(tcp_dbs: Databases):
+    dbs = tcp_dbs
+    verify, scratch = _verify_until_its_scratch_database_exists(dbs)
+    verify.send_signal(signal.SIGKILL)
+    verify.wait(timeout=30)
+    assert scratch in _scratch_databases(dbs)  # nothing could clean up after SIGKILL
+    (dbs.cwd / "orion" / "piccolo_migrations" / "orion_905_slow.py").unlink()
+    out = dbs.cli("verify", "orion").stdout
+    assert f"verify: dropped {scratch}, a scratch database a killed verify left behind" in out
+    assert scratch not in _scratch_databases(dbs)
+
+
+def test_a_verify_interrupted_with_sigint_drops_its_own_scratch_database(tcp_dbs: Databases):
+    dbs = tcp_dbs
+    verify, scratch = _verify_until_its_scratch_database_exists(dbs)
+    verify.send_signal(signal.SIGINT)
+    _, err = verify.communicate(timeout=60)
+    assert verify.returncode == 130, err
+    assert scratch not in _scratch_databases(dbs)
+
+
+def test_a_running_verify_keeps_its_scratch_database_while_another_verify_runs(tcp_dbs: Databases):
+    dbs = tcp_dbs
+    verify, scratch = _verify_until_its_scratch_database_exists(dbs)
+    try:
+        other = subprocess.run(
+            [sys.executable, "-m", "dbmigrate", "verify", "rfq"],
+            cwd=dbs.cwd,
+            env=dbs.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert other.returncode == 0, other.stderr
+        assert scratch in _scratch_databases(dbs)  # its maker is alive: not abandoned
+    finally:
+        verify.send_signal(signal.SIGKILL)
+        verify.wait(timeout=30)
+
+
 def test_model_drift_names_each_change_column_by_column(project, dbs: Databases):
     tables = project / "orion" / "tables.py"
     text = tables.read_text()
@@ -214,7 +361,7 @@ def test_each_problem_of_a_failing_verify_is_printed_once(project, dbs: Database
 
 def test_status_check_fails_on_tables_py_drift_and_a_plain_status_never_imports_piccolo(project, dbs: Databases):
     dbs.cli("migrate", "all")
-    assert dbs.cli("status", "rfq", "--check").returncode == 0
+    dbs.cli("status", "rfq", "--check")  # exits 0 (dbs.cli fails the test otherwise)
     tables = project / "rfq" / "tables.py"
     tables.write_text(
         tables.read_text() + '\n\nclass Desk(Table, tablename="desks"):\n    name = Varchar(length=100)\n'

@@ -78,8 +78,10 @@ def test_a_missing_database_says_how_to_create_it(dbs: Databases, server_url: st
 
 
 def test_create_and_drop_databases(dbs: Databases):
-    dbs.cli("drop-databases")
-    assert dbs.cli("migrate", "orion", expect=1)
+    dropped = dbs.cli("drop-databases").stdout
+    assert dropped.strip() == f"dropped {dbs.prefix}_orion, {dbs.prefix}_orion_rfq, {dbs.prefix}_orion_marketdata"
+    err = dbs.cli("migrate", "orion", expect=1).stderr
+    assert f"database '{dbs.prefix}_orion' does not exist" in err and "make db-create" in err
     out = dbs.cli("create-databases").stdout
     assert f"{dbs.prefix}_orion_rfq" in out
     dbs.cli("migrate", "all")

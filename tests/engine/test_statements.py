@@ -80,3 +80,62 @@ def test_a_syntax_error_carries_its_line():
     with pytest.raises(SQLSyntaxError) as raised:
         split("SELECT 1;\n\nCREATE TABL x (id int);", first_line=5)
     assert raised.value.line == 7 and "TABL" in str(raised.value)
+
+
+# ---- linear in the size of the SQL ----------------------------------------------------------------
+
+
+def test_every_statement_of_a_ten_megabyte_file_is_found_at_its_line():
+    # 200,000 statements, every tenth spread over three lines: counting lines from the start of the
+    # text for each statement took minutes here; counted from one statement to the next, seconds.
+    parts, expected_lines, line = [], [], 1
+    for i in range(200_000):
+        expected_lines.append(line)
+        if i % 10 == 0:
+            parts.append(f"INSERT INTO t\nVALUES ({i},\n'é text');\n")
+            line += 3
+        else:
+            parts.append(f"INSERT INTO t VALUES ({i}, 'some text');\n")
+            line += 1
+    sql = "".join(parts)
+    assert len(sql) > 8_000_000
+    statements = split(sql, first_line=5)
+    assert len(statements) == 200_000
+    assert [s.line for s in statements] == [n + 4 for n in expected_lines]
+    assert statements[-1].sql == "INSERT INTO t VALUES (199999, 'some text')"
+
+
+def test_only_statements_whose_first_keyword_may_need_it_are_parsed_into_a_tree(monkeypatch):
+    from dbmigrate.engine import statements as module
+
+    parsed: list[str] = []
+    real = module.parser.parse_sql_json
+    monkeypatch.setattr(module.parser, "parse_sql_json", lambda text: parsed.append(text) or real(text))
+    long_comment = "/* " + "x" * 2000 + " */ "  # comments before a statement are not part of it
+    sql = (
+        "".join(
+            f"INSERT INTO t VALUES ({i}, '{'x' * 600}');\nUPDATE t SET x = {i};\nDELETE FROM t WHERE y = 'commit';\n"
+            for i in range(1000)
+        )
+        + "CREATE INDEX CONCURRENTLY i ON t (x);\n"
+        + "-- a comment\nBEGIN;\n"
+        + long_comment
+        + "VACUUM t;\n"
+        + "SELECT pg_catalog.set_config('search_path', '', false);\n"
+        + "CREATE TABLE u (x int);\n"
+    )
+    found = split(sql)
+    assert len(found) == 3005
+    last = found[-5:]
+    assert [s.outside_transaction for s in last] == ["CREATE INDEX CONCURRENTLY", None, "VACUUM", None, None]
+    assert [s.transaction_control for s in last] == [False, True, False, False, False]
+    assert [s.session_setting for s in last] == [False, False, False, True, False]
+    assert last[0].index_build is not None and last[0].index_build.index == "i"
+    assert not any(s.outside_transaction or s.transaction_control or s.session_setting for s in found[:-5])
+    assert parsed == [
+        "CREATE INDEX CONCURRENTLY i ON t (x)",
+        "BEGIN",
+        "VACUUM t",
+        "SELECT pg_catalog.set_config('search_path', '', false)",
+        "CREATE TABLE u (x int)",
+    ]

@@ -273,8 +273,9 @@ def test_seed_files_fit_the_schema_and_reload_as_no_ops(dbs: Databases):
     again = dbs.cli("seed", "all").stdout
     for path in files:
         assert f"seeded {path.relative_to(ROOT)} (+0 rows" in again
-    assert dbs.sql("orion", "SELECT count(*) AS n FROM users")[0]["n"] >= 10
-    assert dbs.sql("rfq", "SELECT count(*) AS n FROM rfqs")[0]["n"] >= 1
+    # seeds/development: 10 users (002_users.sql), 5 RFQs (001_rfqs.sql).
+    assert dbs.sql("orion", "SELECT count(*) AS n FROM users")[0]["n"] == 10
+    assert dbs.sql("rfq", "SELECT count(*) AS n FROM rfqs")[0]["n"] == 5
     # Cross-database references resolve: RFQs name seeded tenants, users and instruments.
     tenants = {r["id"] for r in dbs.sql("orion", "SELECT id FROM tenants")}
     users = {r["id"] for r in dbs.sql("orion", "SELECT id FROM users")}

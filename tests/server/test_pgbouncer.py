@@ -1,10 +1,12 @@
 """Through a real PgBouncer in transaction pooling (Debian's package) in front of a private server:
 concurrent runners apply each migration once and commit it with its bookkeeping, the schema is
 the one a direct run builds, a killed runner's lease lapses, and what cannot work there is
-refused in one line. Skipped, with the reason, where pgbouncer is not installed."""
+refused in one line. Skipped, with the reason, where pgbouncer is not installed, and failed instead
+in CI (ORION_REQUIRE_PGBOUNCER=1)."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from migration_files import write_sql_migration
-from pgbouncer_server import PgBouncer, binary
+from pgbouncer_server import PgBouncer
 from pgbouncer_server import pooled_and_direct as _databases
 from pgbouncer_server import running_pgbouncer as _bouncer
 from private_server import PrivateServer
@@ -21,9 +23,7 @@ from support import Databases, migration_ids, run_sql
 from dbmigrate.core.config import DATABASES
 from dbmigrate.engine.lease import _CREATE as CREATE_LEASE_TABLE
 
-pytestmark = pytest.mark.skipif(
-    binary() is None, reason="pgbouncer is not installed (Debian package pgbouncer; .ci/run installs it)"
-)
+pytestmark = pytest.mark.pgbouncer  # skipped without pgbouncer, failed instead in CI (conftest.py)
 
 LEASE_LINE = "the migration lock is a lease in table dbmigrate_lock"
 
@@ -204,3 +204,103 @@ def test_pgbouncer_in_session_mode_with_orion_pooler_session_keeps_the_advisory_
         assert LEASE_LINE not in result.stdout
         assert f"applied {concurrent}" in result.stdout
         assert pooled.applied("orion") == [*migration_ids("orion"), concurrent]
+
+
+def test_a_runner_paused_past_its_lease_stops_before_its_next_migration_once_another_took_over(through_pgbouncer):
+    """The fence: runner A holds the lease, is paused (SIGSTOP) while loading its migrations until
+    its lease lapses; runner B takes the lease over and applies them; A, resumed, runs none of them
+    and says why."""
+    pooled, _ = through_pgbouncer
+    first, second = (f"{len(migration_ids('orion')) + n:03d}_{name}" for n, name in ((1, "slow_to_load"), (2, "next")))
+    # Loading happens under the lock, before the first migration's transaction: a slow import keeps
+    # A there, outside any transaction, where pausing it holds up nobody but itself.
+    path = write_sql_migration(pooled.cwd, "orion", first, "CREATE TABLE fenced (id int)", "DROP TABLE fenced")
+    path.write_text("import time\ntime.sleep(3)\n" + path.read_text())
+    write_sql_migration(pooled.cwd, "orion", second, "ALTER TABLE fenced ADD COLUMN x int", "SELECT 1")
+    pooled.cli("migrate", "orion", "--to", migration_ids("orion")[-1])  # the fixture's own, so A has only ours left
+    pooled.extra_env.update(ORION_LOCK_LEASE="2", ORION_MIGRATE_LOCK_WAIT="60")
+    holder = "SELECT holder FROM dbmigrate_lock WHERE owner IS NOT NULL AND expires_at > clock_timestamp()"
+    runner_a = pooled.popen("migrate", "orion")
+    deadline = time.monotonic() + 60
+    while not run_sql(pooled.url("orion"), holder):
+        assert runner_a.poll() is None and time.monotonic() < deadline, runner_a.communicate()
+        time.sleep(0.05)
+    runner_a.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(3)  # past the lease of 2 s: A renews nothing while paused
+        runner_b = pooled.cli("migrate", "orion", timeout=120)
+        assert f"applied {first}" in runner_b.stdout and f"applied {second}" in runner_b.stdout
+    finally:
+        runner_a.send_signal(signal.SIGCONT)
+    out, err = runner_a.communicate(timeout=60)
+    assert runner_a.returncode == 1, out + err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"orion: lost the migration lock before {first}" in err
+    assert "another runner took it over" in err and f"{first} did not run" in err
+    assert "applied" not in out
+    assert pooled.applied("orion") == [*migration_ids("orion"), first, second]  # each once: B's
+    history = pooled.sql("orion", "SELECT count(*) AS n FROM dbmigrate_history WHERE state = 'applied'")
+    assert history[0]["n"] == len(migration_ids("orion")) + 2
+
+
+def test_orion_pooler_none_through_pgbouncer_detects_nothing_and_pgbouncer_refuses_the_startup_parameters(
+    through_pgbouncer,
+):
+    pooled, _ = through_pgbouncer
+    pooled.extra_env["ORION_POOLER"] = "none"  # the default, auto, would detect PgBouncer and migrate
+    result = pooled.cli("migrate", "orion", expect=1)
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "unsupported startup parameter" in result.stderr
+    assert pooled.applied("orion") == []
+
+
+def test_orion_pooler_transaction_on_a_direct_connection_takes_the_lease_lock(through_pgbouncer):
+    _, direct = through_pgbouncer
+    direct.extra_env["ORION_POOLER"] = "transaction"  # auto would see no pooler and take the advisory lock
+    result = direct.cli("migrate", "orion")
+    assert LEASE_LINE in result.stdout
+    assert direct.sql("orion", "SELECT count(*) AS n FROM dbmigrate_lock")[0]["n"] == 1
+    assert direct.applied("orion") == migration_ids("orion")
+
+
+def test_orion_pooler_none_on_a_direct_connection_migrates_with_the_advisory_lock(through_pgbouncer):
+    _, direct = through_pgbouncer
+    direct.extra_env["ORION_POOLER"] = "none"
+    result = direct.cli("migrate", "orion")
+    assert LEASE_LINE not in result.stdout
+    assert direct.sql("orion", "SELECT to_regclass('dbmigrate_lock') IS NULL AS absent")[0]["absent"]
+    assert direct.applied("orion") == migration_ids("orion")
+
+
+def test_status_down_seed_and_a_fleet_work_through_pgbouncer(through_pgbouncer, tmp_path):
+    pooled, _ = through_pgbouncer
+    pooled.cli("migrate", "all")
+    status = pooled.cli("status", "all", "--check").stdout
+    assert status.count("2 applied, 0 pending") == 3
+    document = json.loads(pooled.cli("status", "all", "--format", "json").stdout)
+    assert [(r["database"], r["ok"]) for r in document["databases"]] == [
+        ("orion", True),
+        ("rfq", True),
+        ("marketdata", True),
+    ]
+
+    down = pooled.cli("down", "orion")
+    assert "orion: reverted 002_audit_log_append_only" in down.stdout
+    assert pooled.applied("orion") == ["001_initial_schema"]
+    pooled.cli("migrate", "orion")
+
+    seeded = pooled.cli("seed", "all").stdout
+    assert "orion: seeded seeds/development/orion/001_tenants.sql (+3 rows" in seeded
+    assert pooled.sql("orion", "SELECT count(*) AS n FROM tenants")[0]["n"] == 3
+    assert pooled.sql("marketdata", "SELECT count(*) AS n FROM venues")[0]["n"] == 52  # the fixture's 52 venues
+
+    fleet = tmp_path / "fleet.txt"
+    fleet.write_text("".join(f"{name} {pooled.url(name)}\n" for name in DATABASES))
+    for name in DATABASES:
+        pooled.cli("down", name, "--steps", "2")
+    migrated = pooled.cli("migrate-fleet", "--targets", str(fleet))
+    assert "3 database(s): 3 ok, 0 failed; 6 migration(s) applied" in migrated.stdout
+    report = json.loads(pooled.cli("status", "--targets", str(fleet), "--format", "json", "--check").stdout)
+    assert [r["ok"] for r in report["databases"]] == [True, True, True]
+    for name in DATABASES:
+        assert pooled.applied(name) == migration_ids(name)

@@ -4,6 +4,7 @@ warm pool of clones of a template migrated once, on a test cluster tuned for spe
 from __future__ import annotations
 
 import asyncio
+import csv
 import os
 import shutil
 import subprocess
@@ -34,7 +35,9 @@ def test_the_reference_fixture_has_the_reference_data_and_nothing_else(
     marketdata_reference_database_url: str, marketdata_database_url: str, orion_reference_database_url: str
 ):
     venues = "SELECT count(*) AS n FROM venues"
-    assert run_sql(marketdata_reference_database_url, venues)[0]["n"] > 0
+    with (ROOT / "seeds" / "reference" / "marketdata" / "001_venues.csv").open(newline="") as handle:
+        rows = len(list(csv.reader(handle))) - 1  # the seed file's rows, its header aside
+    assert run_sql(marketdata_reference_database_url, venues)[0]["n"] == rows
     assert run_sql(marketdata_database_url, venues)[0]["n"] == 0
     # Development data (tenants, users) is not reference data.
     assert run_sql(orion_reference_database_url, "SELECT count(*) AS n FROM tenants")[0]["n"] == 0
@@ -170,7 +173,7 @@ def test_a_session_stops_the_test_cluster_it_started_and_removes_its_data(tmp_pa
         "            return await conn.fetchval('SELECT count(*) FROM migration')\n"
         "        finally:\n"
         "            await conn.close()\n"
-        "    assert asyncio.run(go()) > 0\n"
+        f"    assert asyncio.run(go()) == {len(migration_ids('orion'))}\n"
     )
     result = _plugin_run(tmp_path, source, ORION_PROJECT_ROOT=str(FIXTURE_PROJECT), ORION_PGDATA=str(pgdata))
     assert result.returncode == 0, result.stdout + result.stderr
