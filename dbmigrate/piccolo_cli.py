@@ -29,7 +29,7 @@ from dbmigrate.commands import create
 from dbmigrate.commands.common import resolve
 from dbmigrate.core.config import DATABASES, load_settings
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine import executor, phases, recorder
+from dbmigrate.engine import bookkeeping, executor, phases
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.piccolo_engine import app_database, order_by_number
 from dbmigrate.engine.state import select as select_phase
@@ -53,7 +53,7 @@ def install() -> None:
     CheckMigrationManager.get_migration_statuses = _check(CheckMigrationManager.get_migration_statuses)
     Migration.get_migrations_which_ran = _per_app_classmethod(Migration.get_migrations_which_ran)
     new._create_new_migration = _new
-    Migration._meta.schema = recorder.SCHEMA  # Piccolo's table where ours is, whatever the search_path
+    Migration._meta.schema = bookkeeping.SCHEMA  # Piccolo's table where ours is, whatever the search_path
     order_by_number()  # check, --fake and the schema snapshot order IDs as dbmigrate does
     _installed = True
 

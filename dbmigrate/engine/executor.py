@@ -30,7 +30,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import baselines, failures, files, leftovers, recorder, stepwise
+from dbmigrate.engine import baselines, bookkeeping, failures, files, leftovers, recorder, stepwise
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
@@ -75,7 +75,7 @@ async def load(target: Target, migration: MigrationFile) -> Migration:
 async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
     try:
         applied, failed = await recorder.read(conn, target.database.app)
-    except recorder.NotPiccolosTable as error:
+    except bookkeeping.NotPiccolosTable as error:
         raise UserError(f"{target.name}: {error}") from None
     state = MigrationState(database=target.name, files=list(target.files), applied=applied, failed=failed)
     return baselines.effective(state, target.baseline)  # the baseline, or the history this database has
@@ -86,8 +86,8 @@ async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[Migr
     """Hold the database's migration lock; yield the state read under it."""
     async with migration_lock(conn, target.name, target.lock_wait_seconds):
         try:
-            await recorder.ensure_tables(conn)
-        except recorder.NotPiccolosTable as error:
+            await bookkeeping.ensure_tables(conn)
+        except bookkeeping.NotPiccolosTable as error:
             raise UserError(f"{target.name}: {error}") from None
         except asyncpg.PostgresError as error:
             raise failures.bookkeeping_refused(target.name, error) or error from None
@@ -261,6 +261,9 @@ async def _run_once(
 ) -> int:
     """Run `migration` once; return the duration recorded (and so the one to print)."""
     lock_timeout, statement_timeout = _timeouts(target, migration)
+    body = migration.one_query(backwards)
+    if body is not None and getattr(conn, "lease", None) is None:  # a lease is fenced first: its own round trip
+        return await _run_in_one_query(target, conn, migration, backwards, started, body)
     if migration.transactional:
         async with migration.transaction(conn, timeouts_prelude(lock_timeout, statement_timeout, local=True)):
             await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
@@ -273,6 +276,30 @@ async def _run_once(
     await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
     async with conn.transaction():
         return await _record(target, conn, migration, backwards, started)
+
+
+async def _run_in_one_query(
+    target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float, body: str
+) -> int:
+    """BEGIN, the timeouts, the migration's SQL, its bookkeeping and COMMIT as one query: one round
+    trip, and still all or nothing (an error skips the rest of the query, COMMIT included, and the
+    transaction is rolled back). Returns the duration recorded, read back so that it is the one printed."""
+    app = target.database.app
+    if backwards:
+        record = recorder.unapplied_statement(app, migration.id)
+    else:
+        offset_ms = (time.perf_counter() - started) * 1000
+        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms)
+    prelude = timeouts_prelude(*_timeouts(target, migration), local=True)
+    try:
+        await conn.execute(f"BEGIN; {prelude};\n{body}\n;\n{record};\nCOMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    if backwards:
+        return round((time.perf_counter() - started) * 1000)
+    return await recorder.recorded_duration(conn, app, migration.id)
 
 
 async def _run_staged(

@@ -109,6 +109,12 @@ class Migration(ABC):
         from `hooks.first` (re-running only the session settings among those it skips), calling the
         hooks around each."""
 
+    def one_query(self, backwards: bool) -> str | None:
+        """This direction's SQL as one text the executor may send in a single query, together with
+        the transaction, its timeouts and the bookkeeping (one round trip); None when it does not
+        run as plain SQL in one transaction."""
+        return None
+
     @abstractmethod
     async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         """The SQL a run in this direction sends; `conn` None renders it with no database."""

@@ -16,7 +16,8 @@ ran last, the digest of each statement that finished (a rerun resumes after them
 are unchanged) and the concurrent index build under way (what an INVALID leftover is named
 after: leftovers.py). Each update rides on the round trip that records the statement before.
 
-Every statement here names its table with its schema (`public.migration`), so the bookkeeping
+The tables themselves, and how they are created or upgraded: bookkeeping.py. Every statement
+here names its table with its schema (`public.migration`), so the bookkeeping
 works whatever search_path a migration set (a file pasted from pg_dump empties it). Piccolo finds
 its `migration` table through the search_path; piccolo_cli pins Piccolo's table to `public` too,
 so `piccolo migrations check` reads the same rows whatever the search_path. An application table
@@ -25,6 +26,7 @@ already named `public.migration` that is not Piccolo's is refused by name (NotPi
 
 from __future__ import annotations
 
+import functools
 import getpass
 import os
 import socket
@@ -33,56 +35,7 @@ from datetime import datetime
 
 import asyncpg
 
-from dbmigrate.core.errors import UserError
-
-SCHEMA = "public"  # where the bookkeeping lives (and where Piccolo, with the default search_path, finds it)
-PICCOLO_TABLE = f'{SCHEMA}."migration"'
-HISTORY_TABLE = f"{SCHEMA}.dbmigrate_history"
-PICCOLO_COLUMNS = ("id", "name", "app_name", "ran_on")  # Piccolo 1.38's layout, which we read and write
-
-# Exactly the table Piccolo 1.38's `Migration.create_table()` makes, so Piccolo reads our rows.
-CREATE_PICCOLO_TABLE = """
-CREATE TABLE IF NOT EXISTS public."migration" (
-    "id" SERIAL PRIMARY KEY NOT NULL,
-    "name" VARCHAR(200) NOT NULL DEFAULT '',
-    "app_name" VARCHAR(200) NOT NULL DEFAULT '',
-    "ran_on" TIMESTAMP NULL DEFAULT current_timestamp
-)
-"""
-
-CREATE_HISTORY_TABLE = """
-CREATE TABLE IF NOT EXISTS public.dbmigrate_history (
-    app_name text NOT NULL,
-    migration_id text NOT NULL,
-    state text NOT NULL CONSTRAINT dbmigrate_history_state_check
-        CHECK (state IN ('applied', 'failed', 'running', 'file_removed')),
-    checksum text NOT NULL,
-    recorded_at timestamptz NOT NULL DEFAULT now(),
-    duration_ms integer,
-    recorded_by text NOT NULL,
-    error text,
-    statements_done integer,
-    statements_total integer,
-    last_statement text,
-    finished_digests text[],
-    building text,
-    PRIMARY KEY (app_name, migration_id)
-)
-"""
-
-# The columns of a non-transactional migration's trail, added to tables made before them.
-_TRAIL_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building")
-# A table made before non-transactional migrations were tracked statement by statement.
-_UPGRADE_HISTORY_TABLE = """
-ALTER TABLE public.dbmigrate_history
-    ADD COLUMN IF NOT EXISTS statements_done integer,
-    ADD COLUMN IF NOT EXISTS statements_total integer,
-    ADD COLUMN IF NOT EXISTS last_statement text,
-    ADD COLUMN IF NOT EXISTS finished_digests text[],
-    ADD COLUMN IF NOT EXISTS building text,
-    DROP CONSTRAINT IF EXISTS dbmigrate_history_state_check,
-    ADD CONSTRAINT dbmigrate_history_state_check CHECK (state IN ('applied', 'failed', 'running', 'file_removed'))
-"""
+from dbmigrate.engine import bookkeeping
 
 APPLIED = "applied"
 FAILED = "failed"
@@ -119,53 +72,21 @@ class FailedMigration:
 
 def who() -> str:
     """user@host pid N, so an operator can find who applied what."""
+    return f"{_user_at_host()} pid {os.getpid()}"
+
+
+@functools.cache  # once per process: the user database and the host name are read for every migration otherwise
+def _user_at_host() -> str:
     try:
         user = getpass.getuser()
     except Exception:  # no user name in a bare container
         user = str(os.getuid())
-    return f"{user}@{socket.gethostname()} pid {os.getpid()}"
-
-
-# One round trip: which bookkeeping tables exist, and their columns.
-_LAYOUT = """
-SELECT to_regclass('public.migration') IS NOT NULL AS piccolo,
-       to_regclass('public.dbmigrate_history') IS NOT NULL AS history,
-       ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass('public.migration')
-             AND attnum > 0 AND NOT attisdropped) AS piccolo_columns,
-       ARRAY(SELECT attname::text FROM pg_attribute WHERE attrelid = to_regclass('public.dbmigrate_history')
-             AND attnum > 0 AND NOT attisdropped) AS history_columns
-"""
-
-
-class NotPiccolosTable(UserError):
-    """`public.migration` exists and is an application's table, not Piccolo's bookkeeping."""
-
-
-async def _layout(conn: asyncpg.Connection) -> asyncpg.Record:
-    layout = await conn.fetchrow(_LAYOUT)
-    if layout["piccolo"] and not set(PICCOLO_COLUMNS) <= set(layout["piccolo_columns"]):
-        columns = ", ".join(layout["piccolo_columns"]) or "none"
-        raise NotPiccolosTable(
-            f"table {SCHEMA}.migration is not Piccolo's bookkeeping table (its columns: {columns}; Piccolo's: "
-            f"{', '.join(PICCOLO_COLUMNS)}): Piccolo and dbmigrate record migrations in {SCHEMA}.migration, so "
-            f"rename the application's table (ALTER TABLE {SCHEMA}.migration RENAME TO ...) and migrate again"
-        )
-    return layout
-
-
-async def ensure_tables(conn: asyncpg.Connection) -> None:
-    """Create both tables if needed. Call under the migration lock: IF NOT EXISTS alone races."""
-    layout = await _layout(conn)  # refuses an application's `migration` before creating anything
-    # Always sent, even when both exist: a read-only database or a role without CREATE is found
-    # here (failures.bookkeeping_refused), before any migration runs.
-    await conn.execute(f"{CREATE_PICCOLO_TABLE};\n{CREATE_HISTORY_TABLE}")
-    if layout["history"] and not set(_TRAIL_COLUMNS) <= set(layout["history_columns"]):
-        await conn.execute(_UPGRADE_HISTORY_TABLE)
+    return f"{user}@{socket.gethostname()}"
 
 
 async def read(conn: asyncpg.Connection, app: str) -> tuple[dict[str, AppliedMigration], dict[str, FailedMigration]]:
     """(applied, unfinished) migrations of `app`: each table read once. Empty when there are no tables yet."""
-    layout = await _layout(conn)
+    layout = await bookkeeping.layout(conn)
     if not layout["piccolo"]:
         return {}, {}
     rows = await conn.fetch(
@@ -236,7 +157,7 @@ async def record_applied(
         WITH piccolo AS (
             INSERT INTO public."migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
         )
-        {_UPSERT_HISTORY.format(timing=_NEW_TIMING)}
+        {_UPSERT_HISTORY.format(values=_PARAMETERS, timing=_NEW_TIMING)}
         """,
         app,
         migration_id,
@@ -246,6 +167,39 @@ async def record_applied(
         who(),
         None,
     )
+
+
+def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float) -> str:
+    """What record_applied runs, as one statement with its values written in, to be sent in the
+    migration's own query (executor: one round trip). The server measures the duration: from the
+    transaction's start to this statement, plus `offset_ms` spent before the transaction began."""
+    duration = f"round({offset_ms:.3f} + extract(epoch FROM clock_timestamp() - now()) * 1000)::int"
+    values = [_literal(app), _literal(migration_id), _literal(APPLIED), _literal(checksum), duration, _literal(who())]
+    return (
+        f'WITH piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
+        f"VALUES ({values[1]}, {values[0]}, now()::timestamp)) "
+        + _UPSERT_HISTORY.format(values=", ".join([*values, "NULL"]), timing=_NEW_TIMING)
+    )
+
+
+def unapplied_statement(app: str, migration_id: str) -> str:
+    """What record_unapplied runs, as one statement with its values written in (applied_statement)."""
+    app_name, name = _literal(app), _literal(migration_id)
+    return (
+        f'WITH piccolo AS (DELETE FROM public."migration" WHERE name = {name} AND app_name = {app_name}) '
+        f"DELETE FROM public.dbmigrate_history WHERE app_name = {app_name} AND migration_id = {name}"
+    )
+
+
+async def recorded_duration(conn: asyncpg.Connection, app: str, migration_id: str) -> int | None:
+    return await conn.fetchval(
+        "SELECT duration_ms FROM public.dbmigrate_history WHERE app_name = $1 AND migration_id = $2", app, migration_id
+    )
+
+
+def _literal(value: str) -> str:
+    """An SQL string literal of `value`, the same whatever standard_conforming_strings says."""
+    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
@@ -351,12 +305,13 @@ async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) 
 
 _UPSERT_HISTORY = """
     INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    VALUES ({values})
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
         recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing},
         statements_done = NULL, statements_total = NULL, last_statement = NULL, finished_digests = NULL,
         building = NULL
 """
+_PARAMETERS = "$1, $2, $3, $4, $5, $6, $7"
 _NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
 _KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"
 
@@ -372,7 +327,7 @@ async def _upsert_history(
     keep_timing: bool = False,
 ) -> None:
     await conn.execute(
-        _UPSERT_HISTORY.format(timing=_KEPT_TIMING if keep_timing else _NEW_TIMING),
+        _UPSERT_HISTORY.format(values=_PARAMETERS, timing=_KEPT_TIMING if keep_timing else _NEW_TIMING),
         app,
         migration_id,
         state,

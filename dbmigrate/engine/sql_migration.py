@@ -243,6 +243,12 @@ class SQLSteps(Migration):
             if hooks.done is not None:
                 await hooks.done(count, statement)
 
+    def one_query(self, backwards: bool) -> str | None:
+        if not self.transactional or self.staged:
+            return None
+        # A newline before each `;`: a text may end in a `--` comment, which would swallow it.
+        return "\n;\n".join(text.text for text, found in self._parsed_texts(backwards) if found)
+
     async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"
 

@@ -25,7 +25,7 @@ import asyncpg
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import files, recorder
+from dbmigrate.engine import bookkeeping, files, recorder
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lock import migration_lock
 from dbmigrate.importing.flyway import flyway_version_key
@@ -84,7 +84,7 @@ async def baseline_from_tool(settings: Settings, database: Database, tool: str) 
                     "is that version: import the complete history (the same folder the tool ran from)"
                 )
             async with conn.transaction():  # all of it or none of it
-                await recorder.ensure_tables(conn)
+                await bookkeeping.ensure_tables(conn)
                 recorded = await recorder.applied(conn, database.app)
                 marked = sorted(
                     {imported[version_key(tool, v)] for v in versions}

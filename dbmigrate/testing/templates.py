@@ -40,7 +40,7 @@ from dbmigrate.core.errors import UserError
 from dbmigrate.core.polling import poll
 from dbmigrate.core.reporting import quiet
 from dbmigrate.core.urls import with_database
-from dbmigrate.engine import baselines, executor, files, recorder
+from dbmigrate.engine import baselines, bookkeeping, executor, files
 from dbmigrate.engine.target import Target
 from dbmigrate.server import connection, embedded
 from dbmigrate.server.connection import quote_identifier
@@ -62,8 +62,8 @@ def template_name(settings: Settings, database: Database, reference_data: bool =
     baseline = baselines.find(settings.project_root, database)  # a new database runs it, when there is one
     migrations += [baseline] if baseline else []
     content = [
-        recorder.CREATE_PICCOLO_TABLE,
-        recorder.CREATE_HISTORY_TABLE,
+        bookkeeping.CREATE_PICCOLO_TABLE,
+        bookkeeping.CREATE_HISTORY_TABLE,
         *(f"{m.id} {m.checksum}" for m in migrations),
     ]
     kind = ""

@@ -61,10 +61,16 @@ def test_a_terminated_transactional_migration_shows_the_servers_reason(project, 
     )
     runner = dbs.popen("migrate", "orion")
     deadline = time.monotonic() + 30
-    while not dbs.sql("orion", "SELECT 1 FROM pg_stat_activity WHERE query LIKE 'CREATE TABLE slow%'"):
+    while not dbs.sql(
+        "orion", "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%CREATE TABLE slow%' AND pid <> pg_backend_pid()"
+    ):
         assert time.monotonic() < deadline, "the migration never started"
         time.sleep(0.1)
-    dbs.sql("orion", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'CREATE TABLE slow%'")
+    dbs.sql(
+        "orion",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE query LIKE '%CREATE TABLE slow%' AND pid <> pg_backend_pid()",
+    )
     _, err = runner.communicate(timeout=60)
     assert runner.returncode == 1 and "Traceback" not in err
     assert "Transaction.rollback" not in err and "terminating connection" in err and "did not commit" in err
