@@ -16,6 +16,7 @@ every numbered one, in text order. Every part that orders or compares IDs uses `
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,9 +93,9 @@ def scan(
     found: dict[str, MigrationFile] = {}
     numbered: dict[int, MigrationFile] = {}
     left_out: list[tuple[Path, bytes]] = []
-    for path in sorted(folder.glob("*.py")):
-        if path.name == "__init__.py":
-            continue
+    names = {entry.name for entry in os.scandir(folder)}  # one listing: no stat per sibling .sql file
+    for name in sorted(n for n in names if n.endswith(".py") and n != "__init__.py"):
+        path = folder / name
         content = path.read_bytes()
         text = content.decode("utf-8", errors="replace")
         if is_baseline(text):
@@ -107,7 +108,7 @@ def scan(
             app=database.app,
             id=match.group("id"),
             path=path,
-            checksum=file_checksum(path, content),
+            checksum=file_checksum(path, content, names),
             phase=_phase(text, path.relative_to(root)),
         )
         twin = found.get(migration.id)
@@ -141,9 +142,12 @@ def _phase(text: str, where: Path) -> str:
         raise UserError(f"{where}: {error}") from None
 
 
-def sibling_sql_files(migration_file: Path) -> list[Path]:
-    """The .up.sql / .down.sql files that belong to `migration_file` (covered by its checksum)."""
+def sibling_sql_files(migration_file: Path, names: set[str] | None = None) -> list[Path]:
+    """The .up.sql / .down.sql files that belong to `migration_file` (covered by its checksum);
+    `names`: the folder's entries, when the caller listed it already."""
     candidates = (migration_file.with_name(migration_file.stem + s) for s in (UP_SUFFIX, DOWN_SUFFIX))
+    if names is not None:
+        return [path for path in candidates if path.name in names]
     return [path for path in candidates if path.is_file()]
 
 
@@ -157,10 +161,10 @@ def checksum(content: bytes) -> str:
     return hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def file_checksum(path: Path, content: bytes) -> str:
+def file_checksum(path: Path, content: bytes, names: set[str] | None = None) -> str:
     """The checksum of a migration: its .py alone (as before sibling files existed), or the .py and
     its sibling SQL files, each with its name, so a changed or renamed .sql file counts too."""
-    siblings = sibling_sql_files(path)
+    siblings = sibling_sql_files(path, names)
     if not siblings:
         return checksum(content)
     parts = [content] + [s.name.encode() + b"\0" + s.read_bytes() for s in siblings]
