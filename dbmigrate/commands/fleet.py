@@ -237,7 +237,7 @@ async def _dry_run_one(outcome: Outcome, to: str | None, out_of_order: bool, pha
     started = time.perf_counter()
     try:
         with reporting_to(outcome.lines.append):
-            await executor.dry_run(target, False, to, None, out_of_order, phase)
+            await executor.dry_run(target, to, out_of_order, phase)
     except Exception as error:
         outcome.error = _error_text(error, target.url)
     outcome.seconds += time.perf_counter() - started

@@ -2,9 +2,10 @@
 and db:migrate:down), with a dry run of either that prints the SQL and changes nothing.
 
 Thin over the engine's executor: the command resolves its targets once (common.resolve) and hands
-each to `executor.migrate`, `executor.rollback` or `executor.dry_run`. A migrate whose database a
-reset dropped under it (the reset's DROP ... WITH (FORCE) ends its connection) waits for that reset
-to end and migrates again what the reset made (server/resets.py): it never fails because of it.
+each to `executor.migrate`, `executor.rollback`, `executor.dry_run` or `executor.dry_run_down`. A
+migrate whose database a reset dropped under it (the reset's DROP ... WITH (FORCE) ends its
+connection) waits for that reset to end and migrates again what the reset made (server/resets.py):
+it never fails because of it.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ async def migrate(settings: Settings, databases: list[Database], options: Option
     targets = await resolve(settings, databases)
     if options.dry_run:
         for target in targets:
-            await executor.dry_run(target, False, options.to, None, options.out_of_order, options.phase)
+            await executor.dry_run(target, options.to, options.out_of_order, options.phase)
         return
     await each(targets, lambda target: migrate_through_resets(target, options.to, options.out_of_order, options.phase))
 
@@ -45,7 +46,7 @@ async def down(settings: Settings, database: Database, options: Options = NO_OPT
     """Roll back the last applied migration of one database (or STEPS of them, or back to TO)."""
     (target,) = await resolve(settings, [database])
     if options.dry_run:
-        await executor.dry_run(target, True, options.to, options.steps)
+        await executor.dry_run_down(target, options.steps, options.to)
         return
     guard(settings, "down", [database], options.confirm)
     await executor.rollback(target, options.steps, options.to)

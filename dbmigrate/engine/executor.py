@@ -132,27 +132,29 @@ async def rollback(target: Target, steps: int | None = None, to: str | None = No
 
 
 async def dry_run(
-    target: Target,
-    backwards: bool,
-    to: str | None = None,
-    steps: int | None = None,
-    allow_out_of_order: bool = False,
-    phase: str | None = None,
+    target: Target, to: str | None = None, allow_out_of_order: bool = False, phase: str | None = None
 ) -> None:
-    """Print the SQL `migrate` or `down` would run, in a read-only transaction that is rolled back."""
+    """Print the SQL `migrate` would run, changing nothing."""
     async with target.connected("dry-run") as conn:
-        if backwards:
-            state = await read_state(target, conn)
-            plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
-        else:
-            pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order, phase)
-            plan = [await load(target, m) for m in pending]
-        refuse_unsafe(target, plan)
-        if not plan:
-            say(f"-- {target.name}: nothing to run")
-        for migration in plan:
-            say(f"-- {target.name}: {migration.id} ({'backwards' if backwards else 'forwards'})")
-            say(await migration.preview(conn, backwards))
+        pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order, phase)
+        await _print_sql(target, conn, [await load(target, m) for m in pending], backwards=False)
+
+
+async def dry_run_down(target: Target, steps: int | None = None, to: str | None = None) -> None:
+    """Print the SQL `down` would run, changing nothing."""
+    async with target.connected("dry-run") as conn:
+        state = await read_state(target, conn)
+        plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
+        await _print_sql(target, conn, plan, backwards=True)
+
+
+async def _print_sql(target: Target, conn: asyncpg.Connection, plan: list[Migration], backwards: bool) -> None:
+    refuse_unsafe(target, plan)
+    if not plan:
+        say(f"-- {target.name}: nothing to run")
+    for migration in plan:
+        say(f"-- {target.name}: {migration.id} ({'backwards' if backwards else 'forwards'})")
+        say(await migration.preview(conn, backwards))
 
 
 def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Connection | None = None) -> list:
