@@ -30,7 +30,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import baselines, failures, files, leftovers, recorder, stepwise
+from dbmigrate.engine import baselines, failures, leftovers, recorder, stepwise
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
@@ -122,8 +122,10 @@ async def rollback(target: Target, steps: int | None = None, to: str | None = No
     async with target.connected("down") as conn, locked(target, conn) as state:
         plan = backwards_plan(state, steps, to)
         _refuse_stranding(target, state, plan)
-        migrations = [await _revertible(target, state, m) for m in plan]
+        migrations = [await _revertible(target, state, m, conn) for m in plan]
         for migration in refuse_unsafe(target, migrations, conn):
+            if migration.origin:
+                say(f"{target.name}: reverting {migration.id} {migration.origin}")
             await apply(target, conn, migration, backwards=True)
         if not plan:
             after = f" after {find(state.files, to, target.name).id}" if to else ""
@@ -143,7 +145,7 @@ async def dry_run(
     async with target.connected("dry-run") as conn:
         if backwards:
             state = await read_state(target, conn)
-            plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
+            plan = [await _revertible(target, state, m, conn) for m in backwards_plan(state, steps, to)]
         else:
             pending = forwards_plan(await _checked_state(target, conn), to, allow_out_of_order, phase)
             plan = [await load(target, m) for m in pending]
@@ -195,14 +197,13 @@ def _refuse_stranding(target: Target, state: MigrationState, plan: list) -> None
         )
 
 
-async def _revertible(target: Target, state: MigrationState, migration) -> Migration:
-    """The loaded migration to revert, or a UserError saying why it cannot be."""
+async def _revertible(target: Target, state: MigrationState, migration, conn: asyncpg.Connection) -> Migration:
+    """The loaded migration to revert (its stored down copy when its file is gone: stored_down.py),
+    or a UserError saying why it cannot be."""
     if isinstance(migration, str):
-        folder = files.migrations_folder(target.project_root, target.database)
-        raise UserError(
-            f"{target.name}: applied migration {migration} has no file in "
-            f"{folder.relative_to(target.project_root)}; restore it before rolling back"
-        )
+        from dbmigrate.engine import stored_down  # imports Piccolo and pglast: only a down without the file needs them
+
+        return await stored_down.revertible(target, migration, conn)
     if migration in state.modified:
         raise UserError(
             f"{target.name}: {migration.id} was modified after it was applied, so its backwards steps may not "
@@ -231,6 +232,8 @@ async def apply(
     retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
     if not migration.transactional:
         retries = 0  # a half-done non-transactional migration must not be blindly rerun
+    if not backwards:
+        await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
     started = time.perf_counter()
     for attempt in range(retries + 1):
         try:
@@ -298,7 +301,9 @@ async def _record(
     if backwards:
         await recorder.record_unapplied(conn, target.database.app, migration.id)
     else:
-        await recorder.record_applied(conn, target.database.app, migration.id, migration.file.checksum, duration_ms)
+        await recorder.record_applied(
+            conn, target.database.app, migration.id, migration.file.checksum, duration_ms, migration.down_copy
+        )
     return duration_ms
 
 

@@ -15,6 +15,8 @@ midway (or a server that went away) leaves behind which migration is incomplete,
 ran last, the digest of each statement that finished (a rerun resumes after them only while they
 are unchanged) and the concurrent index build under way (what an INVALID leftover is named
 after: leftovers.py). Each update rides on the round trip that records the statement before.
+The applied row also keeps a copy of what `down` runs (down_sql, down_transactional), so a migration
+whose file is gone (a branch switched away) can still be reverted (stored_down.py); NULL: none.
 
 Every statement here names its table with its schema (`public.migration`), so the bookkeeping
 works whatever search_path a migration set (a file pasted from pg_dump empties it). Piccolo finds
@@ -34,6 +36,7 @@ from datetime import datetime
 import asyncpg
 
 from dbmigrate.core.errors import UserError
+from dbmigrate.engine.migration import DownCopy
 
 SCHEMA = "public"  # where the bookkeeping lives (and where Piccolo, with the default search_path, finds it)
 PICCOLO_TABLE = f'{SCHEMA}."migration"'
@@ -66,13 +69,15 @@ CREATE TABLE IF NOT EXISTS public.dbmigrate_history (
     last_statement text,
     finished_digests text[],
     building text,
+    down_sql text,
+    down_transactional boolean,
     PRIMARY KEY (app_name, migration_id)
 )
 """
 
-# The columns of a non-transactional migration's trail, added to tables made before them.
-_TRAIL_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building")
-# A table made before non-transactional migrations were tracked statement by statement.
+# The columns of a non-transactional migration's trail and the down copy, added to tables made before them.
+_LATER_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building", "down_sql")
+# A table made before non-transactional migrations were tracked statement by statement, or down copies kept.
 _UPGRADE_HISTORY_TABLE = """
 ALTER TABLE public.dbmigrate_history
     ADD COLUMN IF NOT EXISTS statements_done integer,
@@ -80,6 +85,8 @@ ALTER TABLE public.dbmigrate_history
     ADD COLUMN IF NOT EXISTS last_statement text,
     ADD COLUMN IF NOT EXISTS finished_digests text[],
     ADD COLUMN IF NOT EXISTS building text,
+    ADD COLUMN IF NOT EXISTS down_sql text,
+    ADD COLUMN IF NOT EXISTS down_transactional boolean,
     DROP CONSTRAINT IF EXISTS dbmigrate_history_state_check,
     ADD CONSTRAINT dbmigrate_history_state_check CHECK (state IN ('applied', 'failed', 'running', 'file_removed'))
 """
@@ -100,6 +107,7 @@ class AppliedMigration:
     duration_ms: int | None
     recorded_by: str | None
     file_removed: bool
+    down_stored: bool = False  # a copy of what `down` runs is kept: it can be reverted without its file
 
 
 @dataclass(frozen=True)
@@ -159,7 +167,7 @@ async def ensure_tables(conn: asyncpg.Connection) -> None:
     # Always sent, even when both exist: a read-only database or a role without CREATE is found
     # here (failures.bookkeeping_refused), before any migration runs.
     await conn.execute(f"{CREATE_PICCOLO_TABLE};\n{CREATE_HISTORY_TABLE}")
-    if layout["history"] and not set(_TRAIL_COLUMNS) <= set(layout["history_columns"]):
+    if layout["history"] and not set(_LATER_COLUMNS) <= set(layout["history_columns"]):
         await conn.execute(_UPGRADE_HISTORY_TABLE)
 
 
@@ -173,8 +181,15 @@ async def read(conn: asyncpg.Connection, app: str) -> tuple[dict[str, AppliedMig
         "GROUP BY name ORDER BY name",
         app,
     )
+    # Whether a down copy is kept, not the copy itself (only a revert without the file reads it).
+    columns = "".join(f'"{c}", ' for c in layout["history_columns"] if c != "down_sql")
+    stored = "down_sql IS NOT NULL" if "down_sql" in layout["history_columns"] else "false"
     history = (  # absent on a database migrated by Piccolo alone so far
-        await conn.fetch("SELECT * FROM public.dbmigrate_history WHERE app_name = $1 ORDER BY migration_id", app)
+        await conn.fetch(
+            f"SELECT {columns}{stored} AS down_stored FROM public.dbmigrate_history WHERE app_name = $1 "
+            "ORDER BY migration_id",
+            app,
+        )
         if layout["history"]
         else []
     )
@@ -205,6 +220,7 @@ def _applied(rows: list[asyncpg.Record], history: list[asyncpg.Record]) -> dict[
             duration_ms=h["duration_ms"] if h else None,
             recorded_by=h["recorded_by"] if h else None,
             file_removed=bool(h and h["state"] == FILE_REMOVED),
+            down_stored=bool(h and h["down_stored"]),
         )
     return result
 
@@ -228,15 +244,21 @@ def _unfinished(history: list[asyncpg.Record]) -> dict[str, FailedMigration]:
 
 
 async def record_applied(
-    conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, duration_ms: int | None
+    conn: asyncpg.Connection,
+    app: str,
+    migration_id: str,
+    checksum: str,
+    duration_ms: int | None,
+    down: DownCopy | None = None,
 ) -> None:
-    """Both rows in one statement (one round trip); the upsert also clears an earlier failure."""
+    """Both rows in one statement (one round trip), with the copy of what `down` runs; the upsert
+    also clears an earlier failure."""
     await conn.execute(
         f"""
         WITH piccolo AS (
             INSERT INTO public."migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
         )
-        {_UPSERT_HISTORY.format(timing=_NEW_TIMING)}
+        {_UPSERT_HISTORY.format(applied=_APPLIED)}
         """,
         app,
         migration_id,
@@ -245,6 +267,8 @@ async def record_applied(
         duration_ms,
         who(),
         None,
+        down.sql if down else None,
+        down.transactional if down else None,
     )
 
 
@@ -333,11 +357,11 @@ async def record_failure(conn: asyncpg.Connection, app: str, migration_id: str, 
 
 async def record_checksum(conn: asyncpg.Connection, app: str, migration_id: str, checksum: str) -> None:
     """Accept the file's current content as what was applied (repair)."""
-    await _upsert_history(conn, app, migration_id, APPLIED, checksum, None, None, keep_timing=True)
+    await _upsert_history(conn, app, migration_id, APPLIED, checksum)
 
 
 async def record_file_removed(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
-    await _upsert_history(conn, app, migration_id, FILE_REMOVED, "", None, None, keep_timing=True)
+    await _upsert_history(conn, app, migration_id, FILE_REMOVED, "")
 
 
 async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
@@ -350,34 +374,22 @@ async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) 
 
 
 _UPSERT_HISTORY = """
-    INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
-    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error,
+                                          down_sql, down_transactional)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
-        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing},
+        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {applied}
         statements_done = NULL, statements_total = NULL, last_statement = NULL, finished_digests = NULL,
         building = NULL
 """
-_NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
-_KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"
+# Applied again: its timing and down copy are new; a repair's row keeps those it was applied with.
+_APPLIED = (
+    "duration_ms = EXCLUDED.duration_ms, recorded_at = now(), down_sql = EXCLUDED.down_sql, "
+    "down_transactional = EXCLUDED.down_transactional,"
+)
 
 
-async def _upsert_history(
-    conn: asyncpg.Connection,
-    app: str,
-    migration_id: str,
-    state: str,
-    checksum: str,
-    duration_ms: int | None,
-    error: str | None,
-    keep_timing: bool = False,
-) -> None:
+async def _upsert_history(conn: asyncpg.Connection, app: str, migration_id: str, state: str, checksum: str) -> None:
     await conn.execute(
-        _UPSERT_HISTORY.format(timing=_KEPT_TIMING if keep_timing else _NEW_TIMING),
-        app,
-        migration_id,
-        state,
-        checksum,
-        duration_ms,
-        who(),
-        error,
+        _UPSERT_HISTORY.format(applied=""), app, migration_id, state, checksum, None, who(), None, None, None
     )
