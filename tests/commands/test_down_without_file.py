@@ -25,6 +25,11 @@ END;
 $body$;
 """
 REPORTS_DOWN = """
+DO $check$
+BEGIN
+    IF to_regclass('reports') IS NULL THEN RAISE EXCEPTION 'reports is gone; nothing to undo'; END IF;
+END
+$check$;
 DROP FUNCTION report_title(bigint);
 DROP INDEX idx_reports_title;
 DROP TABLE reports;
@@ -147,3 +152,69 @@ def test_the_stored_copy_path_never_shows_the_password(tcp_dbs: Databases):
     text = "".join(o.stdout + o.stderr for o in outputs)
     assert "from the copy stored when it was applied" in text
     assert PRIVATE_SERVER_PASSWORD not in text and "s3cret" not in text
+
+
+STAGED = """
+from dbmigrate.batched import StagedMigration
+
+ID = "003_scores"
+VERSION = "1.38.0"
+DESCRIPTION = ""
+
+
+async def forwards():
+    manager = StagedMigration(migration_id=ID, app_name="orion", description=DESCRIPTION)
+    manager.sql("CREATE TABLE scores (id bigint PRIMARY KEY, points int)", "DROP TABLE scores")
+    manager.sql("INSERT INTO scores SELECT g, 0 FROM generate_series(1, 50) g", "DELETE FROM scores")
+    manager.batched_update(table="scores", set="points = id * 2", backwards="UPDATE scores SET points = 0")
+    return manager
+"""
+
+
+def test_a_staged_migration_is_reverted_from_its_stored_copy_and_its_progress_forgotten(project, dbs: Databases):
+    dbs.cli("migrate", "orion")
+    before = dbs.catalog("orion")
+    path = project / "orion" / "piccolo_migrations" / "orion_003_scores.py"
+    path.write_text(STAGED)
+    dbs.cli("migrate", "orion")
+    assert (
+        dbs.sql("orion", "SELECT count(*) AS n FROM dbmigrate_batches WHERE migration_id = '003_scores'")[0]["n"] == 1
+    )
+    switch_away([path])
+    out = dbs.cli("down", "orion").stdout
+    assert "reverting 003_scores from the copy stored when it was applied" in out
+    assert dbs.catalog("orion") == before
+    assert (
+        dbs.sql("orion", "SELECT count(*) AS n FROM dbmigrate_batches WHERE migration_id = '003_scores'")[0]["n"] == 0
+    )
+    # Its file back (the branch checked out again): it applies again from the start, not skipped as done.
+    path.write_text(STAGED)
+    dbs.cli("migrate", "orion")
+    assert dbs.sql("orion", "SELECT sum(points) AS s FROM scores")[0]["s"] == sum(i * 2 for i in range(1, 51))
+
+
+def test_a_piccolo_migration_with_raw_python_steps_keeps_no_copy_and_down_refuses(project, dbs: Databases):
+    dbs.cli("migrate", "orion")
+    body = """
+manager = MigrationManager(migration_id=ID, app_name="orion")
+
+async def up():
+    await engine_finder().run_ddl("CREATE TABLE raw_made (id int)")
+
+async def down():
+    await engine_finder().run_ddl("DROP TABLE raw_made")
+
+manager.add_raw(up)
+manager.add_raw_backwards(down)
+return manager
+"""
+    path = write_python_migration(project, "orion", "003_raw", body)
+    dbs.cli("migrate", "orion")
+    assert (
+        dbs.sql("orion", "SELECT down_sql FROM dbmigrate_history WHERE migration_id = '003_raw'")[0]["down_sql"] is None
+    )
+    switch_away([path])
+    assert "applied from another branch" not in dbs.cli("status", "orion").stdout
+    err = dbs.cli("down", "orion", expect=1).stderr
+    assert err.count("\n") == 1 and "003_raw" in err and "no copy of its down was stored" in err
+    assert "raw_made" in dbs.tables("orion")
