@@ -7,6 +7,8 @@ database that cannot be reached appears with its error instead of vanishing from
 
 With CHECK=1 it also fails when an app's tables.py has changes no migration makes (model_drift.py,
 which imports Piccolo: only then, so a plain status stays fast).
+A migration applied from another branch (its file missing, a copy of its down stored when it was
+applied: engine/stored_down.py) is named so, with the STEPS of `make db-migrate-down` that reverts it.
 An INVALID index (what a failed or interrupted concurrent build leaves: engine/leftovers.py) is
 named, with the migration whose build left it when the trail says so, and fails --check.
 """
@@ -122,7 +124,8 @@ def from_state(
                 checksum_recorded=applied.checksum is not None,
             )
         rows.append(row)
-    rows += [_row(i, "missing", None) for i in state.missing]
+    revert_steps = state.revert_steps()
+    rows += [{**_row(i, "missing", None), "revert_steps": revert_steps.get(i)} for i in state.missing]
     rows += [_row(i, "removed", None) for i in state.removed]
     by_id = {row["id"]: row for row in rows}
     for migration_id, unfinished in state.failed.items():
@@ -192,6 +195,7 @@ def _row(migration_id: str, state: str, file: str | None) -> dict:
         "statements_total": None,
         "last_statement": None,
         "batches": None,  # a staged migration's progress (batch_progress), once it has some
+        "revert_steps": None,  # applied from another branch: the STEPS of down that reverts it from its stored copy
     }
 
 
@@ -241,6 +245,13 @@ def text_lines(report: dict) -> list[str]:
         f"  {_MARKS[r['state']]} {r['id']:<{width}}  {describe(r, left.get(r['id']))}{_phase_note(r)}" for r in rows
     ]
     lines += [f"  [!] {_describe_invalid(i)}" for i in report["invalid_indexes"] if not i["migration"]]
+    elsewhere = [r for r in rows if r["revert_steps"]]
+    if elsewhere:
+        lines.append(
+            f"  {len(elsewhere)} applied from another branch: `make db-migrate-down DB={report['database']} "
+            f"STEPS={max(r['revert_steps'] for r in elsewhere)}` reverts them from the copy stored when they were "
+            "applied, or check out their branch"
+        )
     lines.append(f"  {summary(report)}")
     return lines
 
@@ -320,6 +331,10 @@ def describe(row: dict, invalid_indexes: list[str] | None = None) -> str:
         return (
             f"INCOMPLETE: interrupted at {row['failed_at']} (runner or connection died, or still running) and not "
             f"transactional: {progress}{gone}{left}. Migrate again: it {resume} (or repair to clear it)"
+        )
+    if state == "missing" and row["revert_steps"]:
+        return (
+            "applied from another branch: its file is not here, and a copy of its down was stored when it was applied"
         )
     if state == "missing":
         return "applied, but its file is MISSING: restore it, or repair if deleted on purpose"

@@ -43,13 +43,15 @@ CREATE TABLE IF NOT EXISTS public.dbmigrate_history (
     last_statement text,
     finished_digests text[],
     building text,
+    down_sql text,
+    down_transactional boolean,
     PRIMARY KEY (app_name, migration_id)
 )
 """
 
-# The columns of a non-transactional migration's trail, added to tables made before them.
-_TRAIL_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building")
-# A table made before non-transactional migrations were tracked statement by statement.
+# The columns of a non-transactional migration's trail and the down copy, added to tables made before them.
+_LATER_COLUMNS = ("statements_done", "statements_total", "last_statement", "finished_digests", "building", "down_sql")
+# A table made before non-transactional migrations were tracked statement by statement, or down copies kept.
 _UPGRADE_HISTORY_TABLE = """
 ALTER TABLE public.dbmigrate_history
     ADD COLUMN IF NOT EXISTS statements_done integer,
@@ -57,6 +59,8 @@ ALTER TABLE public.dbmigrate_history
     ADD COLUMN IF NOT EXISTS last_statement text,
     ADD COLUMN IF NOT EXISTS finished_digests text[],
     ADD COLUMN IF NOT EXISTS building text,
+    ADD COLUMN IF NOT EXISTS down_sql text,
+    ADD COLUMN IF NOT EXISTS down_transactional boolean,
     DROP CONSTRAINT IF EXISTS dbmigrate_history_state_check,
     ADD CONSTRAINT dbmigrate_history_state_check CHECK (state IN ('applied', 'failed', 'running', 'file_removed'))
 """
@@ -96,5 +100,5 @@ async def ensure_tables(conn: asyncpg.Connection) -> None:
     # Always sent, even when both exist: a read-only database or a role without CREATE is found
     # here (failures.bookkeeping_refused), before any migration runs.
     await conn.execute(f"{CREATE_PICCOLO_TABLE};\n{CREATE_HISTORY_TABLE}")
-    if found["history"] and not set(_TRAIL_COLUMNS) <= set(found["history_columns"]):
+    if found["history"] and not set(_LATER_COLUMNS) <= set(found["history_columns"]):
         await conn.execute(_UPGRADE_HISTORY_TABLE)

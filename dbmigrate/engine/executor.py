@@ -30,7 +30,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import baselines, bookkeeping, failures, files, leftovers, recorder, stepwise
+from dbmigrate.engine import baselines, bookkeeping, failures, leftovers, recorder, stepwise
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.lock import migration_lock
@@ -122,8 +122,10 @@ async def rollback(target: Target, steps: int | None = None, to: str | None = No
     async with target.connected("down") as conn, locked(target, conn) as state:
         plan = backwards_plan(state, steps, to)
         _refuse_stranding(target, state, plan)
-        migrations = [await _revertible(target, state, m) for m in plan]
+        migrations = [await _revertible(target, state, m, conn) for m in plan]
         for migration in refuse_unsafe(target, migrations, conn):
+            if migration.origin:
+                say(f"{target.name}: reverting {migration.id} {migration.origin}")
             await apply(target, conn, migration, backwards=True)
         if not plan:
             after = f" after {find(state.files, to, target.name).id}" if to else ""
@@ -144,7 +146,7 @@ async def dry_run_down(target: Target, steps: int | None = None, to: str | None 
     """Print the SQL `down` would run, changing nothing."""
     async with target.connected("dry-run") as conn:
         state = await read_state(target, conn)
-        plan = [await _revertible(target, state, m) for m in backwards_plan(state, steps, to)]
+        plan = [await _revertible(target, state, m, conn) for m in backwards_plan(state, steps, to)]
         await _print_sql(target, conn, plan, backwards=True)
 
 
@@ -197,14 +199,13 @@ def _refuse_stranding(target: Target, state: MigrationState, plan: list) -> None
         )
 
 
-async def _revertible(target: Target, state: MigrationState, migration) -> Migration:
-    """The loaded migration to revert, or a UserError saying why it cannot be."""
+async def _revertible(target: Target, state: MigrationState, migration, conn: asyncpg.Connection) -> Migration:
+    """The loaded migration to revert (its stored down copy when its file is gone: stored_down.py),
+    or a UserError saying why it cannot be."""
     if isinstance(migration, str):
-        folder = files.migrations_folder(target.project_root, target.database)
-        raise UserError(
-            f"{target.name}: applied migration {migration} has no file in "
-            f"{folder.relative_to(target.project_root)}; restore it before rolling back"
-        )
+        from dbmigrate.engine import stored_down  # imports Piccolo and pglast: only a down without the file needs them
+
+        return await stored_down.revertible(target, migration, conn)
     if migration in state.modified:
         raise UserError(
             f"{target.name}: {migration.id} was modified after it was applied, so its backwards steps may not "
@@ -233,6 +234,8 @@ async def apply(
     retries = migration.options.lock_retries if migration.options.lock_retries is not None else target.lock_retries
     if not migration.transactional:
         retries = 0  # a half-done non-transactional migration must not be blindly rerun
+    if not backwards:
+        await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
     started = time.perf_counter()
     for attempt in range(retries + 1):
         try:
@@ -291,7 +294,7 @@ async def _run_in_one_query(
         record = recorder.unapplied_statement(app, migration.id)
     else:
         offset_ms = (time.perf_counter() - started) * 1000
-        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms)
+        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, migration.down_copy)
     prelude = timeouts_prelude(*_timeouts(target, migration), local=True)
     try:
         await conn.execute(f"BEGIN; {prelude};\n{body}\n;\n{record};\nCOMMIT")
@@ -327,7 +330,9 @@ async def _record(
     if backwards:
         await recorder.record_unapplied(conn, target.database.app, migration.id)
     else:
-        await recorder.record_applied(conn, target.database.app, migration.id, migration.file.checksum, duration_ms)
+        await recorder.record_applied(
+            conn, target.database.app, migration.id, migration.file.checksum, duration_ms, migration.down_copy
+        )
     return duration_ms
 
 

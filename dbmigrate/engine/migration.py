@@ -11,7 +11,9 @@ The executor plans, checks, applies, reverts and previews migrations only throug
   * `transaction()`, `run()`, `preview()` (the SQL it would run; given no connection, rendered
                          without a database, as `make db-migrate-sql` prints it);
   * `staged`             whether it runs as short transactions of its own (`run_stages`, then
-                         `finish` in the transaction that records it), resuming where it stopped.
+                         `finish` in the transaction that records it), resuming where it stopped;
+  * `render_down_copy()` what `down` runs, as SQL, kept in the bookkeeping at apply so that a
+                         revert needs no file (stored_down.py); None when it is not plain SQL.
 
 Three kinds exist: `SQLSteps` (sql_migration.py: an SQLMigration, whose SQL is all that runs),
 `StagedSteps` (staged.py: a StagedMigration, its SQL and batched updates in stages) and
@@ -61,6 +63,14 @@ class MigrationOptions:
     squawk_exempt: dict[str, str] = field(default_factory=dict)  # SQUAWK_EXEMPT = {"rule": "why"}
     safety_accepted: dict[str, str] = field(default_factory=dict)  # SAFETY_ACCEPTED = {"rule": "why"}
     source_tool: str | None = None  # SOURCE_TOOL = "dbmate": imported, applied already by that tool
+
+
+@dataclass(frozen=True)
+class DownCopy:
+    """What `down` runs, kept in the bookkeeping when the migration is applied (recorder.py)."""
+
+    sql: str
+    transactional: bool  # False: each statement runs alone, outside a transaction
 
 
 @dataclass(frozen=True)
@@ -122,6 +132,17 @@ class Migration(ABC):
     @abstractmethod
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
         """The forwards SQL to lint, each piece placed at its line in the file it comes from."""
+
+    # Where it comes from when not from its file ("from the copy stored when ...": stored_down.py).
+    origin: str | None = None
+    # What `down` runs, rendered before the migration is applied (executor.apply) and recorded with it.
+    down_copy: DownCopy | None = None
+
+    async def render_down_copy(self) -> DownCopy | None:
+        """Render (and keep in `down_copy`) the SQL `down` runs, for the bookkeeping; None when it
+        cannot be rendered as plain SQL (a raw Python step) or there is no down."""
+        self.down_copy = None
+        return None
 
     # A staged migration (staged.py) runs as short transactions of its own, each self-contained
     # (so through any pooler), and resumes where a killed run stopped: the executor calls

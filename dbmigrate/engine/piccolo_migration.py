@@ -7,6 +7,10 @@ only known by asking Piccolo to preview it: on the locked connection, or with no
 Backwards, it restores exactly what forwards removed: Piccolo's backwards of `drop_column` adds
 the column back but not its index (migration_manager._run_drop_columns), so the index is made
 again here, as Piccolo makes it for a column with `index=True`.
+
+Its down copy (what the bookkeeping keeps so `down` needs no file) is that same offline preview,
+backwards: the DDL Piccolo renders for the reverse of its operations; none when it has raw Python
+steps (their SQL is only known when they run) or the rendering needed the database.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncpg
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.engine.files import MigrationFile
-from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementHooks
+from dbmigrate.engine.migration import DownCopy, LintSource, Migration, MigrationOptions, StatementHooks
 from dbmigrate.engine.piccolo_engine import framework_engine, offline, piccolo_prints, pinned
 
 
@@ -103,6 +107,15 @@ class PiccoloOperations(Migration):
         lines = [line.strip() for line in printed.getvalue().splitlines() if "[preview " not in line]
         lines = [line for i, line in enumerate(lines) if line or (i > 0 and lines[i - 1])]
         return "\n".join(notes + lines).strip() + "\n"
+
+    async def render_down_copy(self) -> DownCopy | None:
+        self.down_copy = None
+        if self.reversible and not self.manager.raw_backwards:
+            try:
+                self.down_copy = DownCopy(await self.preview(None, backwards=True), self.transactional)
+            except Exception:  # the rendering needed the database: no copy, and `down` needs the file
+                self.down_copy = None
+        return self.down_copy
 
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
         # Piccolo's DDL is only known by previewing it, which needs the connection.

@@ -15,13 +15,16 @@ midway (or a server that went away) leaves behind which migration is incomplete,
 ran last, the digest of each statement that finished (a rerun resumes after them only while they
 are unchanged) and the concurrent index build under way (what an INVALID leftover is named
 after: leftovers.py). Each update rides on the round trip that records the statement before.
+The applied row also keeps a copy of what `down` runs (down_sql, down_transactional), so a migration
+whose file is gone (a branch switched away) can still be reverted (stored_down.py); NULL: none.
 
 The tables themselves, and how they are created or upgraded: bookkeeping.py. Every statement
-here names its table with its schema (`public.migration`), so the bookkeeping
-works whatever search_path a migration set (a file pasted from pg_dump empties it). Piccolo finds
-its `migration` table through the search_path; piccolo_cli pins Piccolo's table to `public` too,
+here names its table with its schema (`public.migration`), so the bookkeeping works whatever
+search_path a migration set (a file pasted from pg_dump empties it). Piccolo finds its
+`migration` table through the search_path; piccolo_cli pins Piccolo's table to `public` too,
 so `piccolo migrations check` reads the same rows whatever the search_path. An application table
-already named `public.migration` that is not Piccolo's is refused by name (NotPiccolosTable).
+already named `public.migration` that is not Piccolo's is refused by name
+(bookkeeping.NotPiccolosTable).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from datetime import datetime
 import asyncpg
 
 from dbmigrate.engine import bookkeeping
+from dbmigrate.engine.migration import DownCopy
 
 APPLIED = "applied"
 FAILED = "failed"
@@ -53,6 +57,7 @@ class AppliedMigration:
     duration_ms: int | None
     recorded_by: str | None
     file_removed: bool
+    down_stored: bool = False  # a copy of what `down` runs is kept: it can be reverted without its file
 
 
 @dataclass(frozen=True)
@@ -94,8 +99,15 @@ async def read(conn: asyncpg.Connection, app: str) -> tuple[dict[str, AppliedMig
         "GROUP BY name ORDER BY name",
         app,
     )
+    # Whether a down copy is kept, not the copy itself (only a revert without the file reads it).
+    columns = "".join(f'"{c}", ' for c in layout["history_columns"] if c != "down_sql")
+    stored = "down_sql IS NOT NULL" if "down_sql" in layout["history_columns"] else "false"
     history = (  # absent on a database migrated by Piccolo alone so far
-        await conn.fetch("SELECT * FROM public.dbmigrate_history WHERE app_name = $1 ORDER BY migration_id", app)
+        await conn.fetch(
+            f"SELECT {columns}{stored} AS down_stored FROM public.dbmigrate_history WHERE app_name = $1 "
+            "ORDER BY migration_id",
+            app,
+        )
         if layout["history"]
         else []
     )
@@ -126,6 +138,7 @@ def _applied(rows: list[asyncpg.Record], history: list[asyncpg.Record]) -> dict[
             duration_ms=h["duration_ms"] if h else None,
             recorded_by=h["recorded_by"] if h else None,
             file_removed=bool(h and h["state"] == FILE_REMOVED),
+            down_stored=bool(h and h["down_stored"]),
         )
     return result
 
@@ -149,15 +162,21 @@ def _unfinished(history: list[asyncpg.Record]) -> dict[str, FailedMigration]:
 
 
 async def record_applied(
-    conn: asyncpg.Connection, app: str, migration_id: str, checksum: str, duration_ms: int | None
+    conn: asyncpg.Connection,
+    app: str,
+    migration_id: str,
+    checksum: str,
+    duration_ms: int | None,
+    down: DownCopy | None = None,
 ) -> None:
-    """Both rows in one statement (one round trip); the upsert also clears an earlier failure."""
+    """Both rows in one statement (one round trip), with the copy of what `down` runs; the upsert
+    also clears an earlier failure."""
     await conn.execute(
         f"""
         WITH piccolo AS (
             INSERT INTO public."migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
         )
-        {_UPSERT_HISTORY.format(values=_PARAMETERS, timing=_NEW_TIMING)}
+        {_UPSERT_HISTORY.format(values=_PARAMETERS, applied=_APPLIED)}
         """,
         app,
         migration_id,
@@ -166,19 +185,22 @@ async def record_applied(
         duration_ms,
         who(),
         None,
+        down.sql if down else None,
+        down.transactional if down else None,
     )
 
 
-def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float) -> str:
+def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None) -> str:
     """What record_applied runs, as one statement with its values written in, to be sent in the
     migration's own query (executor: one round trip). The server measures the duration: from the
     transaction's start to this statement, plus `offset_ms` spent before the transaction began."""
     duration = f"round({offset_ms:.3f} + extract(epoch FROM clock_timestamp() - now()) * 1000)::int"
+    down_sql, down_transactional = (_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
     values = [_literal(app), _literal(migration_id), _literal(APPLIED), _literal(checksum), duration, _literal(who())]
     return (
         f'WITH piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
         f"VALUES ({values[1]}, {values[0]}, now()::timestamp)) "
-        + _UPSERT_HISTORY.format(values=", ".join([*values, "NULL"]), timing=_NEW_TIMING)
+        + _UPSERT_HISTORY.format(values=", ".join([*values, "NULL", down_sql, down_transactional]), applied=_APPLIED)
     )
 
 
@@ -287,11 +309,11 @@ async def record_failure(conn: asyncpg.Connection, app: str, migration_id: str, 
 
 async def record_checksum(conn: asyncpg.Connection, app: str, migration_id: str, checksum: str) -> None:
     """Accept the file's current content as what was applied (repair)."""
-    await _upsert_history(conn, app, migration_id, APPLIED, checksum, None, None, keep_timing=True)
+    await _upsert_history(conn, app, migration_id, APPLIED, checksum)
 
 
 async def record_file_removed(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
-    await _upsert_history(conn, app, migration_id, FILE_REMOVED, "", None, None, keep_timing=True)
+    await _upsert_history(conn, app, migration_id, FILE_REMOVED, "")
 
 
 async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
@@ -304,35 +326,32 @@ async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) 
 
 
 _UPSERT_HISTORY = """
-    INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error)
+    INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error,
+                                          down_sql, down_transactional)
     VALUES ({values})
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
-        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {timing},
+        recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {applied}
         statements_done = NULL, statements_total = NULL, last_statement = NULL, finished_digests = NULL,
         building = NULL
 """
-_PARAMETERS = "$1, $2, $3, $4, $5, $6, $7"
-_NEW_TIMING = "duration_ms = EXCLUDED.duration_ms, recorded_at = now()"
-_KEPT_TIMING = "duration_ms = dbmigrate_history.duration_ms, recorded_at = dbmigrate_history.recorded_at"
+_PARAMETERS = "$1, $2, $3, $4, $5, $6, $7, $8, $9"
+# Applied again: its timing and down copy are new; a repair's row keeps those it was applied with.
+_APPLIED = (
+    "duration_ms = EXCLUDED.duration_ms, recorded_at = now(), down_sql = EXCLUDED.down_sql, "
+    "down_transactional = EXCLUDED.down_transactional,"
+)
 
 
-async def _upsert_history(
-    conn: asyncpg.Connection,
-    app: str,
-    migration_id: str,
-    state: str,
-    checksum: str,
-    duration_ms: int | None,
-    error: str | None,
-    keep_timing: bool = False,
-) -> None:
+async def _upsert_history(conn: asyncpg.Connection, app: str, migration_id: str, state: str, checksum: str) -> None:
     await conn.execute(
-        _UPSERT_HISTORY.format(values=_PARAMETERS, timing=_KEPT_TIMING if keep_timing else _NEW_TIMING),
+        _UPSERT_HISTORY.format(values=_PARAMETERS, applied=""),
         app,
         migration_id,
         state,
         checksum,
-        duration_ms,
+        None,
         who(),
-        error,
+        None,
+        None,
+        None,
     )

@@ -37,6 +37,7 @@ from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from dbmigrate.engine import statements as sql_statements
 from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile
 from dbmigrate.engine.migration import (
+    DownCopy,
     LintSource,
     Migration,
     MigrationOptions,
@@ -251,6 +252,14 @@ class SQLSteps(Migration):
 
     async def preview(self, conn: asyncpg.Connection | None, backwards: bool) -> str:
         return "".join(f"{statement.sql};\n\n" for statement in self.statements(backwards)).strip() + "\n"
+
+    async def render_down_copy(self) -> DownCopy | None:
+        """Its backwards statements, as PostgreSQL's parser splits them (what `down` runs)."""
+        self.down_copy = None
+        if self.reversible and not self.problems():
+            sql = await self.preview(None, True) if self.statements(True) else NOTHING_TO_UNDO
+            self.down_copy = DownCopy(sql, self.transactional)
+        return self.down_copy
 
     async def lint_sources(self, conn: asyncpg.Connection) -> list[LintSource]:
         file_name = str(self.file.path) if self.file.path else self.id

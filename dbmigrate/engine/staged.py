@@ -16,7 +16,9 @@ with its progress row (progress.py), so a rerun skips the stages that committed 
 batches stage at its cursor. The migration is recorded applied (and its row 'done') in one last
 transaction; rolling it back runs every stage's backwards SQL, last stage first, in one
 transaction. Every transaction is self-contained (SET LOCAL, the lease's fence), so a staged
-migration runs through PgBouncer in transaction mode like a transactional one. `StagedSteps` is
+migration runs through PgBouncer in transaction mode like a transactional one. Its down copy (kept
+in the bookkeeping so `down` needs no file) is that one transaction's SQL; a revert from it also
+forgets the progress row (stored_down.py). `StagedSteps` is
 the kind as the executor sees it (migration.py): `staged` is true, and it runs `run_stages` then
 `finish`.
 """
@@ -37,8 +39,15 @@ from dbmigrate.engine import batches, progress
 from dbmigrate.engine import statements as sql_statements
 from dbmigrate.engine.batches import BatchStage
 from dbmigrate.engine.files import MigrationFile
-from dbmigrate.engine.migration import LintSource, Migration, MigrationOptions, StatementHooks, plain_transaction
-from dbmigrate.engine.sql_migration import SQLMigration, SQLStep, SQLSteps, SQLText
+from dbmigrate.engine.migration import (
+    DownCopy,
+    LintSource,
+    Migration,
+    MigrationOptions,
+    StatementHooks,
+    plain_transaction,
+)
+from dbmigrate.engine.sql_migration import NOTHING_TO_UNDO, SQLMigration, SQLStep, SQLSteps, SQLText
 
 _DURATION = re.compile(r"^\s*(?P<number>\d+(\.\d+)?)\s*(?P<unit>ms|s)?\s*$")
 _RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
@@ -198,6 +207,18 @@ class StagedSteps(Migration):
             if text and sql_statements.split(text, 1):
                 await conn.execute(text)
         await progress.forget(conn, self.file.app, self.id)
+
+    async def render_down_copy(self) -> DownCopy | None:
+        """What `finish` runs backwards: every stage's backwards SQL, last stage first, in one transaction."""
+        self.down_copy = None
+        if self.reversible and not self.problems():
+            texts = [
+                s.backwards if isinstance(s, BatchStage) else s.backwards.text for s in reversed(self.manager.stages)
+            ]
+            found = [statement for text in texts if text for statement in sql_statements.split(text, 1)]
+            sql = "".join(f"{s.sql};\n\n" for s in found).strip() + "\n" if found else NOTHING_TO_UNDO
+            self.down_copy = DownCopy(sql, transactional=True)
+        return self.down_copy
 
     async def _sql_stage(self, conn, stage: SQLStep, index: int, timeouts: tuple[str, str], fence, retries: int):
         """One transaction: the progress first, then the stage's SQL, so its locks are held for as

@@ -2,8 +2,9 @@
 which migrations a command will run, in which order. Pure functions of that state: no I/O.
 
 A file is *modified* when its checksum differs from the one recorded when it was applied,
-*missing* when it was applied but is gone, *out of order* when it is pending but numbered before
-one already applied (two branches merged; a post-deploy migration waiting behind later
+*missing* when it was applied but is gone (*from another branch* when a copy of its down was
+stored at apply, so `down` reverts it without the file: stored_down.py), *out of order* when it
+is pending but numbered before one already applied (two branches merged; a post-deploy migration waiting behind later
 pre-deploy ones is not, phases.py), *failed* when it is a non-transactional migration that
 failed midway, *incomplete* when one was interrupted midway (its runner or connection died).
 Every "before", "after" and "last" here is by number (files.order_key), never by text.
@@ -40,6 +41,17 @@ class MigrationState:
         return [i for i, a in self.applied.items() if i not in on_disk and not a.file_removed]
 
     @property
+    def from_another_branch(self) -> list[str]:
+        """Missing, with a stored copy of its down: applied on a branch that is not checked out."""
+        return [i for i in self.missing if self.applied[i].down_stored]
+
+    def revert_steps(self) -> dict[str, int]:
+        """Each migration from another branch: the STEPS of `down` that reverts it (and those after it)."""
+        elsewhere = set(self.from_another_branch)
+        newest_first = sorted(self.applied, key=lambda i: self.applied[i].sequence, reverse=True)
+        return {i: steps for steps, i in enumerate(newest_first, start=1) if i in elsewhere}
+
+    @property
     def removed(self) -> list[str]:
         """Applied, file gone, and accepted as gone by a repair."""
         on_disk = {m.id for m in self.files}
@@ -65,14 +77,23 @@ class MigrationState:
 
     def check_integrity(self) -> None:
         """Refuse to go on while an applied migration's file changed or vanished (Flyway's validate)."""
+        elsewhere = self.from_another_branch
         problems = [f"{m.id} was modified after it was applied" for m in self.modified]
-        problems += [f"{i} was applied but its file is missing" for i in self.missing]
+        problems += [f"{i} was applied but its file is missing" for i in self.missing if i not in elsewhere]
+        advice = []
         if problems:
-            raise UserError(
-                f"{self.database}: {'; '.join(problems)}. Restore the file(s) from version control, or, "
-                "if the change is deliberate and the database already matches it, run "
-                f"`make db-migrate-repair DB={self.database}`"
+            advice.append(
+                f"{'; '.join(problems)}. Restore the file(s) from version control, or, if the change is deliberate "
+                f"and the database already matches it, run `make db-migrate-repair DB={self.database}`"
             )
+        if elsewhere:
+            advice.append(
+                f"{', '.join(elsewhere)} applied from another branch (file not here): `make db-migrate-down "
+                f"DB={self.database} STEPS={max(self.revert_steps().values())}` reverts them from the copy stored when "
+                "they were applied, or check out their branch"
+            )
+        if advice:
+            raise UserError(f"{self.database}: {'. '.join(advice)}")
 
 
 def find(files: list[MigrationFile], target: str, database: str) -> MigrationFile:
