@@ -3,7 +3,7 @@ migrations to each app (a column, a CHECK ... NOT VALID, an index built CONCURRE
 non-transactional migration), regenerate the schema snapshots as a developer would, and run
 `make test` and `make db-verify` in the copy.
 
-    .venv/bin/python tests/grow_apps.py        # exits with make's status; .ci/run runs it
+    .venv/bin/python tests/grow_apps.py        # exits with make's status (by hand: it runs the whole suite again)
 
 The framework's tests run in the frozen fixture project, so they cannot notice; tests/schemas/
 reads the apps and checks each schema at the migration it is about. This script is the evidence.
