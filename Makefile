@@ -133,7 +133,7 @@ db-migrate-fleet: $(STAMP) ## migrate every database of TARGETS=file (lines `<ki
 # Two pytest workers per core: the tests spend about half their time waiting on subprocesses and
 # PostgreSQL (on 2 cores: 2 min with 4 workers, 2 min 50 s with 2).
 test: $(STAMP) ## run the test suite on every core, with progress (real PostgreSQL: the test cluster, started on first use)
-	@echo 'make test: about 2 minutes on 2 cores (README: How long make test takes); progress below'
+	@echo 'make test: about 5 minutes on 2 idle cores (more on a busy machine); progress below'
 	$(PY) -m pytest -n $$(( $$(nproc 2>/dev/null || echo 2) * 2 ))
 
 bench: $(STAMP) ## benchmarks: the framework against its baselines, measured side by side (bench/README.md)
