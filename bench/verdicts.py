@@ -72,6 +72,12 @@ def measured(ms: float) -> Side:
     return Side(ms=ms)
 
 
+def at_rate(rows: int, rows_per_second: float) -> Side:
+    """The time `rows` take at `rows_per_second`: a throughput target ("at least 0.4× as many rows/s")
+    becomes a time target ("at most 2.5× the time")."""
+    return measured(rows / rows_per_second * 1000) if rows_per_second > 0 else failed("no rows per second")
+
+
 def timed_out(seconds: float) -> Side:
     return Side(timed_out=seconds)
 
@@ -200,5 +206,10 @@ TARGETS: dict[str, Target] = {
     "seed_empty": at_most(2),
     "seed_holding_rows": at_most(2),
     "verify_linear": at_most(1.5),
+    "verify_linear_long": at_most(1.5),  # verify of 1,200 migrations against 300, per migration
+    # the live-database features (bench/live_rows.py)
+    "verify_trace_overhead": at_most(1.3),  # verify with its lock trace against TRACE=0
+    "fill_vs_psql_copy": at_most(1.25),  # the rehearsal's fill at least 0.8× psql \copy's speed
+    "batched_backfill": at_most(2.5),  # times: batched throughput ≥ 0.4× one UPDATE's
     "fleet_over_network": at_most(0.33),
 }

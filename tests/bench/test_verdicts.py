@@ -39,6 +39,10 @@ CASES = {
     "seed_empty": (500, 600, 268),
     "seed_holding_rows": (500, 900, 300),
     "verify_linear": (60, 120, 61),
+    "verify_linear_long": (45, 46, 30),  # ≤ 1.5 × 30 = 45 ms per migration
+    "verify_trace_overhead": (12900, 13100, 10000),  # ≤ 1.3 × 10 s
+    "fill_vs_psql_copy": (12500, 12600, 10000),  # ≤ 1.25 × psql's time: at least 0.8× its speed
+    "batched_backfill": (5000, 5300, 2000),  # ≤ 2.5 × the single UPDATE's time
     "fleet_over_network": (700, 1200, 3354),
 }
 
@@ -52,6 +56,17 @@ def test_each_target_can_pass_and_fail(name):
     passing, failing, baseline = CASES[name]
     assert verdicts.verdict(ms(passing), ms(baseline), T[name]).status == verdicts.PASS
     assert verdicts.verdict(ms(failing), ms(baseline), T[name]).status == verdicts.FAIL
+
+
+def test_batched_backfill_needs_four_tenths_of_the_single_updates_throughput():
+    """1,000,000 rows; one UPDATE at 500,000 rows/s: batched at 200,000 rows/s (0.4×) passes, at
+    190,000 rows/s (0.38×) fails."""
+    single = verdicts.at_rate(1_000_000, 500_000)
+    assert single.ms == pytest.approx(2000)
+    target = T["batched_backfill"]
+    assert verdicts.verdict(verdicts.at_rate(1_000_000, 200_000), single, target).status == verdicts.PASS
+    assert verdicts.verdict(verdicts.at_rate(1_000_000, 190_000), single, target).status == verdicts.FAIL
+    assert verdicts.at_rate(1_000_000, 0).error
 
 
 def test_ratio_limit_is_inclusive_and_faster_is_strict():
