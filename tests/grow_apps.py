@@ -113,6 +113,9 @@ def main() -> int:
         print(f"grow_apps: added {', '.join(grow(project))}", flush=True)
         env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "ORION_PROJECT_ROOT"}
         env["ORION_PGDATA"] = str(project / ".pgdata")  # an embedded server of the copy's own
+        # The shared .venv installs this checkout's package (editable): the copy's own packages
+        # (dbmigrate and the apps) must come first, from wherever a test starts Python.
+        env["PYTHONPATH"] = str(project)
         steps = [["make", "-s", "db-schema-dump"], ["make", "-s", "db-verify"], ["make", "test"]]
         try:
             for step in steps:
