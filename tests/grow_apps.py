@@ -62,16 +62,15 @@ def extra_migrations(app: str, table: str) -> list[tuple[str, str, str, bool]]:
 
 
 def copy_repository(destination: Path) -> None:
-    """The tracked files, as a fresh clone has them, and the repository's .venv (its pyproject.toml
-    dated 1970 so make never reinstalls the shared .venv from the copy)."""
+    """The tracked files, as a fresh clone has them. The copy makes its own .venv, as a clone does
+    (pip's cache makes that quick): its editable install must point at the copy's packages, not
+    at this checkout's."""
     listed = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
     for name in filter(None, listed.decode().split("\0")):
         source, target = ROOT / name, destination / name
         if source.is_file():
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
-    os.utime(destination / "pyproject.toml", (0, 0))
-    (destination / ".venv").symlink_to(ROOT / ".venv")
 
 
 def grow(project: Path) -> list[str]:
@@ -111,11 +110,9 @@ def main() -> int:
         project = Path(folder)
         copy_repository(project)
         print(f"grow_apps: added {', '.join(grow(project))}", flush=True)
-        env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "ORION_PROJECT_ROOT"}
-        env["ORION_PGDATA"] = str(project / ".pgdata")  # an embedded server of the copy's own
-        # The shared .venv installs this checkout's package (editable): the copy's own packages
-        # (dbmigrate and the apps) must come first, from wherever a test starts Python.
-        env["PYTHONPATH"] = str(project)
+        # The copy's own embedded server, in its default place (.pgdata in the copy), as a clone has it.
+        unset = ("ORION_PROJECT_ROOT", "ORION_PGDATA")
+        env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k not in unset}
         steps = [["make", "-s", "db-schema-dump"], ["make", "-s", "db-verify"], ["make", "test"]]
         try:
             for step in steps:

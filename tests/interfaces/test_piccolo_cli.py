@@ -118,7 +118,10 @@ def test_auto_migrations_are_compact_and_replay_to_the_same_schema_state(project
 
 def test_piccolo_works_from_a_subdirectory_of_the_project(dbs: Databases):
     dbs.cli("migrate", "rfq")
-    dbs.cwd = dbs.cwd / "rfq"  # the .venv's Pythons have the project root on their path
+    # A project's .venv has its root on the path (the editable install); this project is a copy
+    # of the fixture, so its root goes on the path the same way (not the repository's apps).
+    dbs.extra_env["PYTHONPATH"] = str(dbs.cwd)
+    dbs.cwd = dbs.cwd / "rfq"
     out = piccolo(dbs, "migrations", "check").stdout
     rows = [line for line in out.splitlines() if line.startswith("rfq ")]
     assert rows and all(row.rstrip().endswith("| True") for row in rows), out

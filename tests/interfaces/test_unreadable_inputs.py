@@ -178,7 +178,8 @@ def test_a_database_name_of_63_bytes_is_used_as_it_is(dbs: Databases):
 def embedded_project(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     """A copy of the fixture project with no database URL: the embedded server's settings apply."""
     project = copy_project(tmp_path / "project", FIXTURE_PROJECT)
-    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k != "ORION_ENV"}
+    unset = ("ORION_ENV", "ORION_PGDATA", "ORION_PROJECT_ROOT")  # the defaults are what these tests prove
+    env = {k: v for k, v in os.environ.items() if not k.endswith("DATABASE_URL") and k not in unset}
     return project, env
 
 
