@@ -5,16 +5,18 @@ Everything it needs about the database arrives as a Target (target.py); what it 
 to the current reporter (reporting.py); its errors are worded by failures.py.
 
 For every transactional migration, the schema change and its bookkeeping rows commit together or
-not at all (recorder.py). A non-transactional one runs one statement at a time (stepwise.py),
-leaving a trail in the bookkeeping after each (so status can say what an interrupted one left
-behind), and a rerun resumes after the statements that finished, first dropping an INVALID index
-a failed build left. `down` refuses while a later migration failed midway. Every
-migration statement runs under a lock_timeout and a statement_timeout; a transactional migration
-that times out waiting for a lock is retried with backoff. A staged migration (staged.py) runs as
-short transactions of its own, each fenced, and is recorded with its last one. Before taking the lock, a read-only
-look at the bookkeeping answers the common case, "nothing to do", without importing Piccolo or
-queueing behind another runner. Every migration a run will apply is loaded and checked before the
-first one runs, so an unfilled file or a syntax error stops the run with nothing changed.
+not at all (recorder.py); one whose SQL is known (Migration.one_query) is sent with its
+transaction, timeouts and bookkeeping as a single query, one round trip. A non-transactional one
+runs one statement at a time (stepwise.py), leaving a trail in the bookkeeping after each (so
+status can say what an interrupted one left behind), and a rerun resumes after the statements
+that finished, first dropping an INVALID index a failed build left. `down` refuses while a later
+migration failed midway. Every migration statement runs under a lock_timeout and a
+statement_timeout; a transactional migration that times out waiting for a lock is retried with
+backoff. A staged migration (staged.py) runs as short transactions of its own, each fenced, and is
+recorded with its last one. Before taking the lock, a read-only look at the bookkeeping answers
+the common case, "nothing to do", without importing Piccolo or queueing behind another runner.
+Every migration a run will apply is loaded and checked before the first one runs, so an unfilled
+file or a syntax error stops the run with nothing changed.
 """
 
 from __future__ import annotations
