@@ -8,8 +8,31 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+
+
+@contextlib.contextmanager
+def _serving(listener: socket.socket, stop: threading.Event, handle: Callable[[socket.socket], None]) -> Iterator[None]:
+    """Accept on `listener` until `stop`, each client handled by `handle` on a thread of its own."""
+
+    def serve() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                client, _ = listener.accept()
+            except TimeoutError:
+                continue
+            threading.Thread(target=handle, args=(client,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        listener.close()
 
 
 @dataclass
@@ -41,23 +64,8 @@ def silent_server() -> Iterator[Silent]:
                     break
         state.held_seconds.append(time.monotonic() - accepted)
 
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=hold, args=(client,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with _serving(listener, stop, hold):
         yield state
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
 
 
 @dataclass
@@ -118,20 +126,5 @@ def counting_proxy(upstream_port: int) -> Iterator[Proxy]:
         except OSError:
             proxy._ended(state)
 
-    def serve() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=relay, args=(client,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
+    with _serving(listener, stop, relay):
         yield proxy
-    finally:
-        stop.set()
-        thread.join(timeout=5)
-        listener.close()
