@@ -172,12 +172,7 @@ async def record_applied(
     """Both rows in one statement (one round trip), with the copy of what `down` runs; the upsert
     also clears an earlier failure."""
     await conn.execute(
-        f"""
-        WITH piccolo AS (
-            INSERT INTO public."migration" (name, app_name, ran_on) VALUES ($2, $1, now()::timestamp)
-        )
-        {_UPSERT_HISTORY.format(values=_PARAMETERS, applied=_APPLIED)}
-        """,
+        _applied_sql(_PARAMETERS.split(", ")),
         app,
         migration_id,
         APPLIED,
@@ -197,20 +192,29 @@ def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: flo
     duration = f"round({offset_ms:.3f} + extract(epoch FROM clock_timestamp() - now()) * 1000)::int"
     down_sql, down_transactional = (_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
     values = [_literal(app), _literal(migration_id), _literal(APPLIED), _literal(checksum), duration, _literal(who())]
+    return _applied_sql([*values, "NULL", down_sql, down_transactional])
+
+
+def _applied_sql(values: list[str]) -> str:
+    """Piccolo's row and the history's upsert in one statement; `values`: an SQL expression for each
+    history column (app, ID, state, checksum, duration, by, error, down copy, its transactional)."""
     return (
         f'WITH piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
         f"VALUES ({values[1]}, {values[0]}, now()::timestamp)) "
-        + _UPSERT_HISTORY.format(values=", ".join([*values, "NULL", down_sql, down_transactional]), applied=_APPLIED)
+        + _UPSERT_HISTORY.format(values=", ".join(values), applied=_APPLIED)
     )
+
+
+# Forget a migration of one app only; Piccolo's backwards deletes the name across all apps.
+_UNAPPLIED = (
+    'WITH piccolo AS (DELETE FROM public."migration" WHERE name = {name} AND app_name = {app}) '
+    "DELETE FROM public.dbmigrate_history WHERE app_name = {app} AND migration_id = {name}"
+)
 
 
 def unapplied_statement(app: str, migration_id: str) -> str:
     """What record_unapplied runs, as one statement with its values written in (applied_statement)."""
-    app_name, name = _literal(app), _literal(migration_id)
-    return (
-        f'WITH piccolo AS (DELETE FROM public."migration" WHERE name = {name} AND app_name = {app_name}) '
-        f"DELETE FROM public.dbmigrate_history WHERE app_name = {app_name} AND migration_id = {name}"
-    )
+    return _UNAPPLIED.format(app=_literal(app), name=_literal(migration_id))
 
 
 async def recorded_duration(conn: asyncpg.Connection, app: str, migration_id: str) -> int | None:
@@ -225,15 +229,8 @@ def _literal(value: str) -> str:
 
 
 async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
-    """Forget `migration_id` of `app` only; Piccolo's backwards deletes the name across all apps."""
-    await conn.execute(
-        """
-        WITH piccolo AS (DELETE FROM public."migration" WHERE name = $2 AND app_name = $1)
-        DELETE FROM public.dbmigrate_history WHERE app_name = $1 AND migration_id = $2
-        """,
-        app,
-        migration_id,
-    )
+    """Forget `migration_id` of `app` only (_UNAPPLIED)."""
+    await conn.execute(_UNAPPLIED.format(app="$1", name="$2"), app, migration_id)
 
 
 async def record_started(
