@@ -29,7 +29,7 @@ from dbmigrate.commands import create
 from dbmigrate.commands.common import resolve
 from dbmigrate.core.config import DATABASES, load_settings
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine import bookkeeping, executor, phases
+from dbmigrate.engine import bookkeeping, executor, phases, planning
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.piccolo_engine import app_database, order_by_number
 from dbmigrate.engine.state import select as select_phase
@@ -99,7 +99,7 @@ async def _through_dbmigrate(app: str, direction: str, migration_id: str, auto_a
             to = None if migration_id == "all" else migration_id
             if migration_id == "1":
                 async with target.connected("piccolo forwards") as conn:
-                    pending = select_phase((await executor.read_state(target, conn)).pending, phase)
+                    pending = select_phase((await planning.read_state(target, conn)).pending, phase)
                 to = pending[0].id if pending else None
             ids = await executor.migrate(target, to, phase=phase)
             return _result(True, f"applied {len(ids)} migration(s)")
@@ -128,7 +128,7 @@ async def _steps_back(target, migration_id: str) -> int:
     """Piccolo's backwards argument as a number of steps: "1", "all", or an ID and all after it."""
 
     async with target.connected("piccolo backwards") as conn:
-        applied = (await executor.read_state(target, conn)).applied
+        applied = (await planning.read_state(target, conn)).applied
     newest_first = sorted(applied, key=lambda i: applied[i].sequence, reverse=True)
     if migration_id == "1":
         return min(1, len(newest_first))

@@ -59,10 +59,15 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
         case "migrate" | "down":
             from dbmigrate.commands import migrate
 
-            if args.command == "migrate":
-                await migrate.migrate(settings, databases, options)
-            else:
-                await migrate.down(settings, databases[0], options)
+            match args.command, options.dry_run:
+                case "migrate", False:
+                    await migrate.migrate(settings, databases, options)
+                case "migrate", True:
+                    await migrate.dry_run(settings, databases, options)
+                case "down", False:
+                    await migrate.down(settings, databases[0], options)
+                case "down", True:
+                    await migrate.dry_run_down(settings, databases[0], options)
         case "create":
             from dbmigrate.commands import create
 

@@ -13,7 +13,7 @@ from dbmigrate.commands.common import resolve
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import executor, progress
+from dbmigrate.engine import planning, preflight, progress
 from dbmigrate.engine.state import find
 
 
@@ -25,10 +25,10 @@ async def pause(settings: Settings, database: Database, migration_id: str | None
     (target,) = await resolve(settings, [database])
     migration = find(list(target.files), migration_id.strip(), target.name)
     async with target.connected(verb) as conn:
-        state = await executor.read_state(target, conn)
+        state = await planning.read_state(target, conn)
         if migration.id in state.applied:
             raise UserError(f"{target.name}: {migration.id} is applied: it has finished, there is nothing to {verb}")
-        loaded = await executor.load(target, migration)
+        loaded = await preflight.load(target, migration)
         if not loaded.staged:
             raise UsageError(
                 f"{target.name}: {migration.id} is not a staged migration (StagedMigration): only those run in "

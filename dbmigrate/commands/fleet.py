@@ -36,7 +36,7 @@ from dbmigrate.core.config import Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import reporting_to, say
 from dbmigrate.core.urls import redact, redact_url
-from dbmigrate.engine import executor, leftovers
+from dbmigrate.engine import executor, leftovers, planning
 from dbmigrate.engine.files import last_of
 from dbmigrate.engine.state import MigrationState, forwards_plan, left_for_later
 
@@ -206,7 +206,7 @@ async def _look(fleet_target: FleetTarget) -> Outcome:
     try:
         with reporting_to(outcome.lines.append):
             async with target.connected("fleet") as conn:
-                outcome.state = await executor.read_state(target, conn)
+                outcome.state = await planning.read_state(target, conn)
                 outcome.identity = await database_identity(conn)
             outcome.before = outcome.after = _latest(outcome.state)
     except Exception as error:  # one database's failure never stops the others
@@ -249,7 +249,7 @@ async def _status_one(fleet_target: FleetTarget) -> tuple[dict, tuple | None]:
     target = fleet_target.target
     try:
         async with target.connected("fleet status") as conn:
-            state = await executor.read_state(target, conn)
+            state = await planning.read_state(target, conn)
             invalid = await leftovers.invalid_indexes(conn)
             identity = await database_identity(conn)
         return status_report.from_state(state, target.shown_url, target.project_root, invalid), identity

@@ -36,7 +36,7 @@ from dbmigrate.core.config import Database, Settings, duration_milliseconds
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, reporting_to, say
 from dbmigrate.core.urls import database_name
-from dbmigrate.engine import executor
+from dbmigrate.engine import executor, planning, preflight, runner
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.state import forwards_plan
 from dbmigrate.engine.statement_facts import relations_of
@@ -166,7 +166,7 @@ async def _base_ids(target: Target, base: str | None) -> list[str]:
             )
         return ids
     async with target.connected("rehearse base") as conn:
-        state = await executor.read_state(target, conn)
+        state = await planning.read_state(target, conn)
     return [m.id for m in state.files if m.id in state.applied]
 
 
@@ -194,10 +194,10 @@ async def _at_base(scratch: Target, base_ids: list[str] | None) -> list[Migratio
         with quiet():
             await executor.migrate(scratch, to=base_ids[-1], allow_out_of_order=True)
     async with scratch.connected("rehearse") as conn:
-        state = await executor.read_state(scratch, conn)
+        state = await planning.read_state(scratch, conn)
     plan = forwards_plan(state, allow_out_of_order=True)
-    migrations = [await executor.load(scratch, m) for m in plan]
-    return executor.refuse_unsafe(scratch, migrations)
+    migrations = [await preflight.load(scratch, m) for m in plan]
+    return preflight.refuse_unsafe(scratch, migrations)
 
 
 def _touched(pending: list[Migration], existing: set[str]) -> set[str]:
@@ -241,7 +241,7 @@ async def _run(scratch: Target, pending: list[Migration], loads, clients: int, t
         await workload.start()
         say(f"{scratch.name}: workload: {clients} client(s) on {', '.join(load.shown for load in loads)}")
     try:
-        async with scratch.connected("rehearse migrate") as conn, executor.locked(scratch, conn):
+        async with scratch.connected("rehearse migrate") as conn, planning.locked(scratch, conn):
             for migration in pending:
                 result = Result(migration.id)
                 results.append(result)
@@ -250,7 +250,7 @@ async def _run(scratch: Target, pending: list[Migration], loads, clients: int, t
                 result.sizes_before = await _sizes(conn, tables)
                 started = time.monotonic()
                 try:
-                    await executor.apply(scratch, conn, migration, backwards=False)
+                    await runner.apply(scratch, conn, migration, backwards=False)
                 except UserError as error:
                     result.failed = str(error)
                 ended = time.monotonic()

@@ -18,7 +18,7 @@ from dbmigrate.commands.common import in_a_checkout, named, resolve
 from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import executor, files
+from dbmigrate.engine import files, planning
 from dbmigrate.engine.files import MigrationFile
 
 _NUMBER = re.compile(r"^(?P<digits>\d+)(?P<rest>_.*)?$")
@@ -40,7 +40,7 @@ async def renumber(settings: Settings, database: Database, migration_id: str) ->
         say(f"{name}: {chosen.id} is already the last migration: nothing to renumber")
         return chosen.id
     async with target.connected("renumber") as conn:
-        state = await executor.read_state(target, conn)
+        state = await planning.read_state(target, conn)
     if chosen.id in state.applied:
         raise UserError(
             f"{name}: {chosen.id} is applied to {target.shown_url}, so its ID and checksum are recorded: roll it "

@@ -10,8 +10,8 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.engine import leftovers, recorder
-from dbmigrate.engine.executor import locked
 from dbmigrate.engine.files import order_key
+from dbmigrate.engine.planning import locked
 from dbmigrate.engine.state import find
 from dbmigrate.engine.target import Target
 

@@ -25,7 +25,7 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.core.urls import redact_url
-from dbmigrate.engine import executor, leftovers, progress
+from dbmigrate.engine import leftovers, planning, progress
 from dbmigrate.engine.failures import incomplete_progress
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.phases import POST
@@ -91,7 +91,7 @@ async def report(settings: Settings, database: Database) -> dict:
     try:
         target = Target.resolve(settings, database)
         async with target.connected("status") as conn:
-            state = await executor.read_state(target, conn)
+            state = await planning.read_state(target, conn)
             invalid = await leftovers.invalid_indexes(conn)
             batches = await progress.read(conn, target.database.app)
     except UserError as error:

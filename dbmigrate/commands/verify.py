@@ -44,7 +44,7 @@ from dbmigrate.core.config import Database, Settings
 from dbmigrate.core.errors import UsageError, UserError
 from dbmigrate.core.reporting import quiet, reporting_to, say
 from dbmigrate.core.text import read_utf8
-from dbmigrate.engine import executor, trace
+from dbmigrate.engine import executor, planning, preflight, runner, trace
 from dbmigrate.engine.files import MigrationFile
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
@@ -203,7 +203,7 @@ async def _stepwise_up_down_up(
     migrations = [m for m in loaded if isinstance(m, Migration)]
     problems += [m for m in loaded if isinstance(m, str)]
     stopped_at = None
-    async with scratch.connected("verify") as conn, executor.locked(scratch, conn):
+    async with scratch.connected("verify") as conn, planning.locked(scratch, conn):
         before = await schema_catalog(conn)
         for migration in migrations if not problems else []:
             try:
@@ -211,16 +211,16 @@ async def _stepwise_up_down_up(
                     if tracing:
                         traces.append(await trace.apply_traced(scratch, migration, conn))
                     else:
-                        executor.refuse_unsafe(scratch, [migration], conn)
-                        await executor.apply(scratch, conn, migration, backwards=False)
+                        preflight.refuse_unsafe(scratch, [migration], conn)
+                        await runner.apply(scratch, conn, migration, backwards=False)
                     after = await schema_catalog(conn)
                     if not migration.reversible:
                         irreversible.append(migration.id)
                         before = after
                         continue
-                    await executor.apply(scratch, conn, migration, backwards=True)
+                    await runner.apply(scratch, conn, migration, backwards=True)
                     problems += _rollback_difference(notes, migration.id, before, await schema_catalog(conn))
-                    await executor.apply(scratch, conn, migration, backwards=False)
+                    await runner.apply(scratch, conn, migration, backwards=False)
                     before = await schema_catalog(conn)
                     difference = first_difference(after, before)
                     if difference:
@@ -247,7 +247,7 @@ async def _stepwise_up_down_up(
 
 async def _load(target: Target, file: MigrationFile) -> Migration | str:
     try:
-        return await executor.load(target, file)
+        return await preflight.load(target, file)
     except UserError as error:
         return str(error)
 

@@ -25,9 +25,10 @@ from pathlib import Path
 import asyncpg
 
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine import executor, failures, recorder
+from dbmigrate.engine import failures, planning, preflight, recorder
 from dbmigrate.engine import statements as sql_statements
 from dbmigrate.engine.migration import Migration
+from dbmigrate.engine.runner import Limits
 from dbmigrate.engine.statement_facts import facts
 from dbmigrate.engine.target import Target
 from dbmigrate.engine.trace_catalog import CONSTRAINT_TYPES, PG_LOCK_NAMES, SAMPLE, Snapshot, snapshot
@@ -50,34 +51,32 @@ async def apply_traced(target: Target, migration: Migration, conn: asyncpg.Conne
     tracing each, and record it applied; a UserError, worded as the executor's, when it fails.
     On `conn` when given (its caller holds the migration lock), else on a locked connection of its own."""
     if conn is None:
-        async with target.connected("trace") as own, executor.locked(target, own):
+        async with target.connected("trace") as own, planning.locked(target, own):
             return await _apply_traced(target, migration, own)
     return await _apply_traced(target, migration, conn)
 
 
 async def _apply_traced(target: Target, migration: Migration, conn: asyncpg.Connection) -> MigrationTrace:
-    lock_timeout = migration.options.lock_timeout or target.lock_timeout
-    statement_timeout = migration.options.statement_timeout or target.statement_timeout
+    limits = Limits.of(target, migration)
+    lock_timeout, statement_timeout = limits.timeouts
     shown_file = migration.file.relative_path(target.project_root)
     trace = MigrationTrace(
         target.name, migration.id, shown_file, migration.transactional, lock_timeout, statement_timeout
     )
-    executor.refuse_unsafe(target, [migration], conn)
+    preflight.refuse_unsafe(target, [migration], conn)
     tracer = _Tracer(target, conn, trace, await snapshot(conn))
     # SQL runs statement by statement; Piccolo's operations send theirs through a traced connection.
     is_sql = migration.statements(False) is not None
     runner = conn if is_sql else _TracingConnection(conn, tracer, shown_file, migration.transactional)
     try:
         if migration.transactional:
-            async with migration.transaction(
-                runner, executor.timeouts_prelude(lock_timeout, statement_timeout, local=True)
-            ):
+            async with migration.transaction(runner, limits.in_transaction):
                 tracer.last = await snapshot(conn)
                 await _run(migration, runner, tracer, target.project_root)
                 await _record(target, conn, migration, tracer)
             tracer.committed()
         else:
-            await conn.execute(executor.timeouts_prelude(lock_timeout, statement_timeout, local=False))
+            await conn.execute(limits.in_session)
             await _run(migration, runner, tracer, target.project_root)
             await conn.execute("RESET ALL")  # as the executor does: nothing it SET outlives it
             async with conn.transaction():

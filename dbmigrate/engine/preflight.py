@@ -1,0 +1,48 @@
+"""Preflight: every migration a run will apply, loaded and checked before the first one runs.
+
+Invariant: an unfilled file, a syntax error, a migration's own problem (Migration.problems) or a
+non-transactional migration through a pooler in transaction mode stops the run here, with nothing
+changed. Loading imports Piccolo and pglast, so the loader is imported only when a run has
+something to load: a no-op migrate never does (start-up time).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from dbmigrate.core.errors import UserError
+from dbmigrate.engine.target import Target
+from dbmigrate.server import pooling
+
+if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op migrate never does
+    from dbmigrate.engine.files import MigrationFile
+    from dbmigrate.engine.migration import Migration
+
+
+async def checked(target: Target, plan: list[MigrationFile], conn: asyncpg.Connection | None = None) -> list[Migration]:
+    """Every migration of `plan`, loaded, once none is unsafe to run (`refuse_unsafe`)."""
+    return refuse_unsafe(target, [await load(target, m) for m in plan], conn)
+
+
+async def load(target: Target, migration: MigrationFile) -> Migration:
+    """Import and build one migration. The loader is imported here rather than at the top because
+    it imports Piccolo and pglast, which a no-op migrate never needs (start-up time)."""
+    from dbmigrate.engine import loader
+
+    return await loader.load(migration, target.project_root)
+
+
+def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Connection | None = None) -> list:
+    """`migrations`, once none is unsafe to run; else a UserError before anything runs: a
+    migration's own problems, or (given the connection it would run on) a non-transactional
+    migration through a pooler in transaction mode."""
+    for migration in migrations:
+        problems = migration.problems()
+        if problems:
+            where = migration.file.relative_path(target.project_root)
+            raise UserError(f"{target.name}: {migration.id} ({where}) was not run: {problems[0]}")
+        if conn is not None and not migration.transactional and not migration.staged:
+            pooling.refuse_non_transactional(conn, target.name, migration.id)
+    return migrations

@@ -1,0 +1,225 @@
+"""The runner: one migration run forwards or backwards, with its bookkeeping, its timeouts, its
+retries and, when it fails, the one line that says so.
+
+It works only through the migration interface (migration.py) and knows no kind of migration.
+For every transactional migration, the schema change and its bookkeeping rows commit together or
+not at all (recorder.py); one whose SQL is known (Migration.one_query) is sent with its
+transaction, timeouts and bookkeeping as a single query, one round trip. A non-transactional one
+runs one statement at a time (stepwise.py), leaving a trail in the bookkeeping after each (so
+status can say what an interrupted one left behind), and a rerun resumes after the statements
+that finished, first dropping an INVALID index a failed build left. A staged migration
+(staged.py) runs as short transactions of its own, each fenced, and is recorded with its last one.
+
+Invariant: every migration statement runs under a lock_timeout and a statement_timeout (the
+migration's own, else the configured ones, decided once per migration); only a transactional
+migration that timed out waiting for a lock is retried (with backoff, after its transaction was
+rolled back): a half-done non-transactional one is never blindly rerun.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import asyncpg
+
+from dbmigrate.core.errors import UserError
+from dbmigrate.core.reporting import say
+from dbmigrate.engine import failures, leftovers, recorder, stepwise
+from dbmigrate.engine.lease import fence
+from dbmigrate.engine.migration import ENDS_THE_RUN
+from dbmigrate.engine.target import Target
+
+if TYPE_CHECKING:
+    from dbmigrate.engine.migration import Migration
+    from dbmigrate.engine.recorder import FailedMigration
+
+_RETRY_BACKOFF_SECONDS = (1.0, 2.0, 4.0, 8.0, 15.0)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one migration runs under, decided once: its timeouts (and the SET that applies them, in
+    its transaction or for the session) and how often a lock timeout is retried."""
+
+    lock_timeout: str
+    statement_timeout: str
+    retries: int
+    in_transaction: str  # SET LOCAL of both timeouts
+    in_session: str  # SET of both, for a migration that runs outside a transaction
+
+    @classmethod
+    def of(cls, target: Target, migration: Migration) -> Limits:
+        """The migration's own timeouts and retries, else the configured ones."""
+        options = migration.options
+        lock_timeout = options.lock_timeout or target.lock_timeout
+        statement_timeout = options.statement_timeout or target.statement_timeout
+        return cls(
+            lock_timeout=lock_timeout,
+            statement_timeout=statement_timeout,
+            retries=options.lock_retries if options.lock_retries is not None else target.lock_retries,
+            in_transaction=_timeouts_prelude(lock_timeout, statement_timeout, local=True),
+            in_session=_timeouts_prelude(lock_timeout, statement_timeout, local=False),
+        )
+
+    @property
+    def timeouts(self) -> tuple[str, str]:
+        return self.lock_timeout, self.statement_timeout
+
+
+def _timeouts_prelude(lock_timeout: str, statement_timeout: str, local: bool) -> str:
+    """SET [LOCAL] for both timeouts as one query (durations are validated by
+    config.postgres_duration; quoted all the same), after RESET ALL: each migration starts from
+    the session's defaults, whatever an earlier one SET (a search_path, as pg_dump's output does)."""
+    scope = "SET LOCAL" if local else "SET"
+    quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
+    return f"RESET ALL; {scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
+
+
+async def apply(
+    target: Target,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    trail: FailedMigration | None = None,
+) -> None:
+    """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts
+    (a transactional one only: each retry waits after its transaction was rolled back). `trail`:
+    what an earlier run of this non-transactional migration left (stepwise.py)."""
+    limits = Limits.of(target, migration)
+    retries = limits.retries if migration.transactional else 0  # a half-done one must not be blindly rerun
+    if not backwards:
+        await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
+    started = time.perf_counter()
+    for attempt in range(retries + 1):
+        try:
+            duration_ms = await _run_once(target, conn, migration, backwards, started, limits, trail)
+            break
+        except UserError:
+            raise
+        except ENDS_THE_RUN as stop:  # sys.exit() in a raw step: rolled back, and said so
+            error = RuntimeError(f"its code raised {type(stop).__name__}({stop}), which would end the run")
+            raise await _failed(target, conn, migration, backwards, error, attempt + 1, limits) from None
+        except Exception as error:
+            if isinstance(error, asyncpg.LockNotAvailableError) and attempt < retries:
+                pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
+                say(f"{target.name}: {migration.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
+                await asyncio.sleep(pause)
+                continue
+            raise await _failed(target, conn, migration, backwards, error, attempt + 1, limits) from None
+    say(f"{target.name}: {'reverted' if backwards else 'applied'} {migration.id} ({duration_ms} ms)")
+
+
+async def _run_once(
+    target: Target,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    started: float,
+    limits: Limits,
+    trail: FailedMigration | None,
+) -> int:
+    """Run `migration` once; return the duration recorded (and so the one to print)."""
+    app = target.database.app
+    body = migration.one_query(backwards)
+    if body is not None and getattr(conn, "lease", None) is None:  # a lease is fenced first: its own round trip
+        return await _run_in_one_query(app, conn, migration, backwards, started, limits, body)
+    if migration.staged:  # its stages first: short transactions of their own, each fenced
+        await migration.run_stages(conn, backwards, limits.timeouts, lambda: fence(conn, migration.id), limits.retries)
+    elif not migration.transactional:  # one statement at a time, leaving a trail (stepwise.py)
+        await conn.execute(limits.in_session)
+        await stepwise.run(target, conn, migration, backwards, trail)
+        await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
+        async with conn.transaction():
+            return await _record(app, conn, migration, backwards, started)
+    # A transactional migration, or the last step of a staged one: with its bookkeeping, fenced.
+    async with migration.transaction(conn, limits.in_transaction):
+        await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
+        await (migration.finish(conn, backwards) if migration.staged else migration.run(conn, backwards))
+        return await _record(app, conn, migration, backwards, started)
+
+
+async def _run_in_one_query(
+    app: str,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    started: float,
+    limits: Limits,
+    body: str,
+) -> int:
+    """BEGIN, the timeouts, the migration's SQL, its bookkeeping and COMMIT as one query: one round
+    trip, and still all or nothing (an error skips the rest of the query, COMMIT included, and the
+    transaction is rolled back). Returns the duration recorded, read back so that it is the one printed."""
+    if backwards:
+        record = recorder.unapplied_statement(app, migration.id)
+    else:
+        offset_ms = (time.perf_counter() - started) * 1000
+        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, migration.down_copy)
+    try:
+        await conn.execute(f"BEGIN; {limits.in_transaction};\n{body}\n;\n{record};\nCOMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    if backwards:
+        return round((time.perf_counter() - started) * 1000)
+    return await recorder.recorded_duration(conn, app, migration.id)
+
+
+async def _record(app: str, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float) -> int:
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    if backwards:
+        await recorder.record_unapplied(conn, app, migration.id)
+    else:
+        await recorder.record_applied(
+            conn, app, migration.id, migration.file.checksum, duration_ms, migration.down_copy
+        )
+    return duration_ms
+
+
+async def _failed(
+    target: Target,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    error: Exception,
+    attempts: int,
+    limits: Limits,
+) -> UserError:
+    """Record a non-transactional failure (when the connection still works) and word the error."""
+    resume = None
+    if not migration.transactional and not migration.staged and not backwards:
+        unfinished = None if failures.connection_lost(error) else await _unfinished(conn, target, migration.id)
+        if unfinished is not None:
+            resume = failures.Resume(
+                unfinished.statements_done,
+                unfinished.statements_total,
+                unfinished.last_statement,
+                await _left_invalid(conn, unfinished),
+            )
+            with contextlib.suppress(Exception):  # the migration's own error is the one to report
+                await recorder.record_failure(conn, target.database.app, migration.id, failures.error_text(error))
+    return failures.migration_failed(target.name, migration, backwards, error, *limits.timeouts, attempts, resume)
+
+
+async def _left_invalid(conn: asyncpg.Connection, unfinished: FailedMigration) -> list[str]:
+    """The INVALID indexes the statement that failed left (by the build its trail names)."""
+    build = leftovers.IndexBuild.from_record(unfinished.building)
+    if build is None:
+        return []
+    try:
+        found = await leftovers.invalid_indexes(conn, build)
+    except Exception:  # the migration's own error is the one to report
+        return []
+    return [index.qualified for index in found if leftovers.left_by(build, index)]
+
+
+async def _unfinished(conn: asyncpg.Connection, target: Target, migration_id: str) -> FailedMigration | None:
+    try:
+        return (await recorder.failed(conn, target.database.app)).get(migration_id)
+    except Exception:
+        return None
