@@ -42,7 +42,8 @@ below it nothing reads settings or the environment. Every migration a run will a
 checked before the first one runs.
 
 The path of `make db-migrate DB=rfq`: Makefile -> cli.main -> commands.migrate (common.resolve:
-connection.prepare, Target.resolve) -> engine.executor.migrate (read_state, forwards_plan, locked,
-refuse_unsafe) -> executor.apply -> SQLSteps.run -> asyncpg, with recorder.record_applied in the
-same transaction.
+connection.prepare, Target.resolve) -> engine.executor.migrate: planning.planned (the state, the
+plan, the lock, the plan again under it) -> preflight.checked (all loaded and checked) ->
+runner.apply for each -> SQLSteps.run -> asyncpg, with recorder.record_applied in the same
+transaction.
 """

@@ -1,6 +1,6 @@
 """What went wrong, in one line that says what to do: the wording of the engine's errors.
 
-The executor catches; this module words. Every message names the database and, when there is
+The runner (runner.py) catches; this module words. Every message names the database and, when there is
 one, the migration, and never shows a password (connection.first_line redacts URLs).
 """
 

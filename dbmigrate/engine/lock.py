@@ -37,11 +37,18 @@ LIMIT 1
 
 @asynccontextmanager
 async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: float) -> AsyncIterator[None]:
-    """Hold the migration lock of the connected database for the duration of the block."""
-    if getattr(conn, "pooled", False):  # through PgBouncer in transaction mode: a lease (lease.py)
+    """Hold the migration lock of the connected database for the duration of the block: the
+    advisory lock, or through PgBouncer in transaction mode a lease (lease.py)."""
+    if not getattr(conn, "pooled", False):
+        async with _advisory_lock(conn, database, wait_seconds):
+            yield
+    else:
         async with lease_lock(conn, database, wait_seconds):
             yield
-        return
+
+
+@asynccontextmanager
+async def _advisory_lock(conn: asyncpg.Connection, database: str, wait_seconds: float) -> AsyncIterator[None]:
     await acquire(conn, database, wait_seconds)
     try:
         yield

@@ -187,7 +187,7 @@ async def record_applied(
 
 def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None) -> str:
     """What record_applied runs, as one statement with its values written in, to be sent in the
-    migration's own query (executor: one round trip). The server measures the duration: from the
+    migration's own query (runner.py: one round trip). The server measures the duration: from the
     transaction's start to this statement, plus `offset_ms` spent before the transaction began."""
     duration = f"round({offset_ms:.3f} + extract(epoch FROM clock_timestamp() - now()) * 1000)::int"
     down_sql, down_transactional = (_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")

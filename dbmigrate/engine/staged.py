@@ -161,7 +161,7 @@ class StagedSteps(Migration):
         return plain_transaction(conn, prelude)
 
     async def run(self, conn: asyncpg.Connection, backwards: bool, hooks: StatementHooks | None = None) -> None:
-        raise RuntimeError("a staged migration runs through run_stages and finish (executor.py)")
+        raise RuntimeError("a staged migration runs through run_stages and finish (runner.py)")
 
     async def run_stages(
         self,

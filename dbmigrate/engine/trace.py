@@ -78,7 +78,7 @@ async def _apply_traced(target: Target, migration: Migration, conn: asyncpg.Conn
         else:
             await conn.execute(limits.in_session)
             await _run(migration, runner, tracer, target.project_root)
-            await conn.execute("RESET ALL")  # as the executor does: nothing it SET outlives it
+            await conn.execute("RESET ALL")  # as the runner does: nothing it SET outlives it
             async with conn.transaction():
                 await _record(target, conn, migration, tracer)
     except UserError:
