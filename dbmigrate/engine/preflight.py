@@ -14,7 +14,6 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.engine.target import Target
-from dbmigrate.server import pooling
 
 if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op migrate never does
     from dbmigrate.engine.files import MigrationFile
@@ -44,5 +43,17 @@ def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Con
             where = migration.file.relative_path(target.project_root)
             raise UserError(f"{target.name}: {migration.id} ({where}) was not run: {problems[0]}")
         if conn is not None and not migration.transactional and not migration.staged:
-            pooling.refuse_non_transactional(conn, target.name, migration.id)
+            _refuse_non_transactional(conn, target.name, migration.id)
     return migrations
+
+
+def _refuse_non_transactional(conn: asyncpg.Connection, database: str, migration_id: str) -> None:
+    """A non-transactional migration cannot run through transaction pooling: each of its
+    statements could land on a different server connection (and its progress trail with them)."""
+    if getattr(conn, "pooled", False):  # through a pooler in transaction mode (server/pooling.py)
+        raise UserError(
+            f"{database}: {migration_id} is not transactional, and this connection goes through a pooler in "
+            "transaction mode (PgBouncer), where each of its statements could run on a different server "
+            "connection; nothing of it ran. Run it over a direct connection to PostgreSQL (or set "
+            "ORION_POOLER=session if the pooler runs in session mode)"
+        )

@@ -33,13 +33,18 @@ import functools
 import getpass
 import os
 import socket
+import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from dbmigrate.engine import bookkeeping
 from dbmigrate.engine.migration import DownCopy
+
+if TYPE_CHECKING:
+    from dbmigrate.engine.migration import Migration
 
 APPLIED = "applied"
 FAILED = "failed"
@@ -183,6 +188,18 @@ async def record_applied(
         down.sql if down else None,
         down.transactional if down else None,
     )
+
+
+async def record_run(conn: asyncpg.Connection, app: str, migration: Migration, backwards: bool, started: float) -> int:
+    """The bookkeeping of a run of `migration` that finished: applied (record_applied, with its
+    duration since `started`, a time.perf_counter()) or, backwards, forgotten (record_unapplied).
+    Returns the duration recorded, in milliseconds."""
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    if backwards:
+        await record_unapplied(conn, app, migration.id)
+    else:
+        await record_applied(conn, app, migration.id, migration.file.checksum, duration_ms, migration.down_copy)
+    return duration_ms
 
 
 def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None) -> str:

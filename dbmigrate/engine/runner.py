@@ -101,15 +101,15 @@ async def apply(
         except UserError:
             raise
         except ENDS_THE_RUN as stop:  # sys.exit() in a raw step: rolled back, and said so
-            error = RuntimeError(f"its code raised {type(stop).__name__}({stop}), which would end the run")
-            raise await _failed(target, conn, migration, backwards, error, attempt + 1, limits) from None
+            failure = RuntimeError(f"its code raised {type(stop).__name__}({stop}), which would end the run")
         except Exception as error:
             if isinstance(error, asyncpg.LockNotAvailableError) and attempt < retries:
                 pause = _RETRY_BACKOFF_SECONDS[min(attempt, len(_RETRY_BACKOFF_SECONDS) - 1)]
                 say(f"{target.name}: {migration.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
                 await asyncio.sleep(pause)
                 continue
-            raise await _failed(target, conn, migration, backwards, error, attempt + 1, limits) from None
+            failure = error
+        raise await _failed(target, conn, migration, backwards, failure, attempt + 1, limits) from None
     say(f"{target.name}: {'reverted' if backwards else 'applied'} {migration.id} ({duration_ms} ms)")
 
 
@@ -129,17 +129,13 @@ async def _run_once(
         return await _run_in_one_query(app, conn, migration, backwards, started, limits, body)
     if migration.staged:  # its stages first: short transactions of their own, each fenced
         await migration.run_stages(conn, backwards, limits.timeouts, lambda: fence(conn, migration.id), limits.retries)
-    elif not migration.transactional:  # one statement at a time, leaving a trail (stepwise.py)
-        await conn.execute(limits.in_session)
-        await stepwise.run(target, conn, migration, backwards, trail)
-        await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
-        async with conn.transaction():
-            return await _record(app, conn, migration, backwards, started)
+    elif not migration.transactional:  # one statement at a time, leaving a trail, then recorded
+        return await stepwise.run(target, conn, migration, backwards, trail, limits.in_session, started)
     # A transactional migration, or the last step of a staged one: with its bookkeeping, fenced.
     async with migration.transaction(conn, limits.in_transaction):
         await fence(conn, migration.id)  # through PgBouncer: still our lease, until commit
         await (migration.finish(conn, backwards) if migration.staged else migration.run(conn, backwards))
-        return await _record(app, conn, migration, backwards, started)
+        return await recorder.record_run(conn, app, migration, backwards, started)
 
 
 async def _run_in_one_query(
@@ -168,17 +164,6 @@ async def _run_in_one_query(
     if backwards:
         return round((time.perf_counter() - started) * 1000)
     return await recorder.recorded_duration(conn, app, migration.id)
-
-
-async def _record(app: str, conn: asyncpg.Connection, migration: Migration, backwards: bool, started: float) -> int:
-    duration_ms = round((time.perf_counter() - started) * 1000)
-    if backwards:
-        await recorder.record_unapplied(conn, app, migration.id)
-    else:
-        await recorder.record_applied(
-            conn, app, migration.id, migration.file.checksum, duration_ms, migration.down_copy
-        )
-    return duration_ms
 
 
 async def _failed(

@@ -116,8 +116,8 @@ def forwards_plan(
     pre-deploy ones, phases.py)."""
     plan = select(state.pending, phase)
     if to is not None:
-        target = order_key(find(state.files, to, state.database).id)
-        plan = [m for m in plan if order_key(m.id) <= target]
+        last = find(state.files, to, state.database)
+        plan = [m for m in plan if order_key(m.id) <= order_key(last.id)]
     late_ids = {m.id for m in state.out_of_order}
     late = [m.id for m in plan if m.id in late_ids]
     if late and not allow_out_of_order:
@@ -158,6 +158,29 @@ def backwards_plan(state: MigrationState, steps: int | None = None, to: str | No
         chosen = newest_first[:count]
     by_id = {m.id: m for m in state.files}
     return [by_id.get(i, i) for i in chosen]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a migrate applies of `state`, and what it says once they have run."""
+
+    state: MigrationState
+    files: list[MigrationFile]
+    closing: list[str]  # up to date, or post-deploy migrations left pending: said after the run
+
+
+def migrate_plan(state: MigrationState, to: str | None, allow_out_of_order: bool, phase: str | None) -> Plan:
+    """A migrate's plan of `state` (forwards_plan), once no applied file changed or vanished."""
+    state.check_integrity()
+    files = forwards_plan(state, to, allow_out_of_order, phase)
+    left = left_for_later(forwards_plan(state, to, True), phase)
+    database = state.database
+    done = (
+        []
+        if files
+        else [f"{database}: {'no pre-deploy migration pending' if left else 'up to date, nothing to migrate'}"]
+    )
+    return Plan(state, files, done + ([describe_left(database, left)] if left else []))
 
 
 # ---- deploy phases (phases.py): which pending migrations a PHASE applies ----

@@ -2,7 +2,8 @@
 like cannot run in a transaction), and made to recover from a failed or interrupted earlier run.
 
   * the trail (recorder.py): a `running` row before the first statement, then, after each
-    statement, its number, its line and the digest of its text, riding on one UPDATE each;
+    statement, its number, its line and the digest of its text, riding on one UPDATE each; once
+    all ran, the migration's applied row, in a transaction of its own;
   * resuming: a rerun of a migration whose trail says statements 1..k finished starts at k+1,
     without resetting the trail, when statements 1..k are unchanged (their digests match); when
     one of them changed, it refuses before running anything (the database holds what the old
@@ -31,9 +32,27 @@ if TYPE_CHECKING:
 
 
 async def run(
+    target: Target,
+    conn: asyncpg.Connection,
+    migration: Migration,
+    backwards: bool,
+    trail: FailedMigration | None,
+    timeouts: str,
+    started: float,
+) -> int:
+    """Run `migration` statement by statement under `timeouts` (their SET for the session), then
+    record it (recorder.record_run: its duration since `started`); return the duration recorded."""
+    await conn.execute(timeouts)
+    await _statements(target, conn, migration, backwards, trail)
+    await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
+    async with conn.transaction():
+        return await recorder.record_run(conn, target.database.app, migration, backwards, started)
+
+
+async def _statements(
     target: Target, conn: asyncpg.Connection, migration: Migration, backwards: bool, trail: FailedMigration | None
 ) -> None:
-    """Run `migration` statement by statement; forwards, after what `trail` says finished."""
+    """Its statements, one at a time; forwards, after what `trail` says finished, with the trail kept."""
     app = target.database.app
     statements = migration.statements(backwards)
 

@@ -18,7 +18,7 @@ framework's `statement_timeout` and `client_connection_check_interval` are not s
 migration sets its own timeouts inside its transaction), no prepared statements kept between
 transactions (asyncpg's statement cache is off, so every query goes as an unnamed statement
 within one round of the protocol), and no session lock: lock.py takes a lease instead
-(lease.py), and non-transactional migrations are refused (`refuse_non_transactional`).
+(engine/lease.py), and non-transactional migrations are refused (engine/preflight.py).
 """
 
 from __future__ import annotations
@@ -143,15 +143,3 @@ def _labelled(conn: Connection, url: str, source, application_name: str, pooled:
 def is_pooled(conn: Any) -> bool:
     """Whether `conn` goes through a pooler in transaction mode (so holds no session state)."""
     return bool(getattr(conn, "pooled", False))
-
-
-def refuse_non_transactional(conn: Any, database: str, migration_id: str) -> None:
-    """A non-transactional migration cannot run through transaction pooling: each of its
-    statements could land on a different server connection (and its progress trail with them)."""
-    if is_pooled(conn):
-        raise UserError(
-            f"{database}: {migration_id} is not transactional, and this connection goes through a pooler in "
-            "transaction mode (PgBouncer), where each of its statements could run on a different server "
-            "connection; nothing of it ran. Run it over a direct connection to PostgreSQL (or set "
-            "ORION_POOLER=session if the pooler runs in session mode)"
-        )
