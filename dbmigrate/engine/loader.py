@@ -15,15 +15,11 @@ import sys
 import traceback
 from pathlib import Path
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
-
 from dbmigrate.core.config import postgres_duration
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.text import read_utf8
 from dbmigrate.engine.files import MigrationFile, sibling_sql_files
 from dbmigrate.engine.migration import ENDS_THE_RUN, Migration, MigrationOptions
-from dbmigrate.engine.piccolo_engine import order_by_number
-from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
 from dbmigrate.engine.staged import StagedMigration, StagedSteps
 
@@ -56,9 +52,16 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         return StagedSteps(migration, options, manager)
     if isinstance(manager, SQLMigration):
         return SQLSteps(migration, options, manager)
-    # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order. Only here: it
-    # imports Piccolo's commands (and black, 75 ms), which an SQL migration never needs.
-    order_by_number()
+    return _piccolo_operations(migration, options, manager)
+
+
+def _piccolo_operations(migration: MigrationFile, options: MigrationOptions, manager) -> Migration:
+    """A plain Piccolo migration. Imported here, not at the top: Piccolo's tables and commands (and
+    black) take about 250 ms to import, which a history of SQL migrations never needs."""
+    from dbmigrate.engine.piccolo_engine import order_by_number
+    from dbmigrate.engine.piccolo_migration import PiccoloOperations
+
+    order_by_number()  # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order
     return PiccoloOperations(migration, options, manager)
 
 
@@ -80,9 +83,15 @@ async def _load_module_and_manager(migration: MigrationFile, root: Path):
             f"migration {migration.relative_path(root)} does not load: {_where_in(error, migration.path)}"
             f"{type(error).__name__}: {error}"
         ) from None
-    if not isinstance(manager, MigrationManager):
+    if not isinstance(manager, SQLMigration) and not _is_piccolo_manager(manager):
         raise UserError(f"migration {migration.relative_path(root)}: forwards() must return a MigrationManager")
     return module, manager
+
+
+def _is_piccolo_manager(manager) -> bool:
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager  # see _piccolo_operations
+
+    return isinstance(manager, MigrationManager)
 
 
 def _import(module_name: str, path: Path):
