@@ -6,7 +6,9 @@ finding out that nothing is pending never imports Piccolo; so is a `PHASE = "pos
 (phases.py). A baseline (a file with a `REPLACES = [...]` line) is not part of the history and
 is left out (baselines.py finds it). Invariant: `discover` returns each
 migration once, in the order migrations apply, each file read and hashed once; two files with one
-ID, or with one number (`004_a` and `004_b`, `4_a` and `004_b`), are an error.
+ID, or with one number (`004_a` and `004_b`, `4_a` and `004_b`), are an error. The bytes hashed are
+kept with the migration (`sources`), and are what the loader runs: a file edited after the scan
+cannot run under the checksum of its older text.
 
 Migrations apply in the order of their numbers, never of their text: `1000_x` after `999_y`,
 whatever the zero padding (`order_key`). IDs without a number (Piccolo's timestamps) come after
@@ -15,10 +17,13 @@ every numbered one, in text order. Every part that orders or compares IDs uses `
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbmigrate.core.config import MIGRATIONS_FOLDER, Database
@@ -59,6 +64,8 @@ class MigrationFile:
     checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
     phase: str = phases.PRE  # PHASE = "post": runs after the deploy (phases.py)
     replaces: tuple[str, ...] = ()  # a baseline: the IDs of the history it stands for (baselines.py)
+    # The .py and its .sql files as the scan read them: what the checksum covers, and what runs.
+    sources: Mapping[Path, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def number(self) -> int | None:
@@ -96,7 +103,7 @@ def scan(
     names = {entry.name for entry in os.scandir(folder)}  # one listing: no stat per sibling .sql file
     for name in sorted(n for n in names if n.endswith(".py") and n != "__init__.py"):
         path = folder / name
-        content = path.read_bytes()
+        content = _read(path)
         text = content.decode("utf-8", errors="replace")
         if is_baseline(text):
             left_out.append((path, content))  # not part of the history (baselines.py)
@@ -104,12 +111,14 @@ def scan(
         match = _ID_LINE.search(text)
         if not match:
             raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
+        sources = {path: content, **{sibling: _read(sibling) for sibling in sibling_sql_files(path, names)}}
         migration = MigrationFile(
             app=database.app,
             id=match.group("id"),
             path=path,
-            checksum=file_checksum(path, content, names),
+            checksum=sources_checksum(sources),
             phase=_phase(text, path.relative_to(root)),
+            sources=sources,
         )
         twin = found.get(migration.id)
         if twin:
@@ -161,11 +170,40 @@ def checksum(content: bytes) -> str:
     return hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def file_checksum(path: Path, content: bytes, names: set[str] | None = None) -> str:
-    """The checksum of a migration: its .py alone (as before sibling files existed), or the .py and
-    its sibling SQL files, each with its name, so a changed or renamed .sql file counts too."""
-    siblings = sibling_sql_files(path, names)
+def file_checksum(path: Path, content: bytes) -> str:
+    """The checksum of the migration `path` whose text is `content` (sources_checksum)."""
+    return sources_checksum({path: content, **{sibling: _read(sibling) for sibling in sibling_sql_files(path)}})
+
+
+def sources_checksum(sources: Mapping[Path, bytes]) -> str:
+    """The checksum of a migration from its files (the .py first): the .py alone (as before sibling
+    files existed), or the .py and its sibling SQL files, each with its name, so a changed or
+    renamed .sql file counts too."""
+    (py, content), *siblings = sources.items()
     if not siblings:
         return checksum(content)
-    parts = [content] + [s.name.encode() + b"\0" + s.read_bytes() for s in siblings]
-    return checksum(b"\0".join(parts))
+    return checksum(b"\0".join([content] + [path.name.encode() + b"\0" + data for path, data in siblings]))
+
+
+def _read(path: Path) -> bytes:
+    with open(path, "rb", buffering=0) as handle:  # unbuffered: one read of the whole file
+        return handle.readall()
+
+
+# While a migration's code runs (its forwards()), the files its scan read: sql_files() takes its
+# SQL from them (loader.py, sql_migration.py).
+_loading: ContextVar[Mapping[Path, bytes] | None] = ContextVar("dbmigrate_loading", default=None)
+
+
+@contextlib.contextmanager
+def loading(migration: MigrationFile) -> Iterator[None]:
+    token = _loading.set(migration.sources)
+    try:
+        yield
+    finally:
+        _loading.reset(token)
+
+
+def scanned(path: Path) -> bytes | None:
+    """The bytes of `path` as the scan of the migration being loaded read them; None: not read by it."""
+    return (_loading.get() or {}).get(path)

@@ -37,7 +37,7 @@ import asyncpg
 from piccolo import __VERSION__ as PICCOLO_VERSION  # piccolo/__init__.py alone: the version, nothing imported
 
 from dbmigrate.engine import statements as sql_statements
-from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile
+from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile, scanned
 from dbmigrate.engine.migration import (
     DownCopy,
     LintSource,
@@ -128,10 +128,10 @@ class SQLMigration:
         `empty_forwards=True`: an .up.sql with no statement is deliberate (see `sql`)."""
         base = Path(migration_file)
         up, down = base.with_name(base.stem + UP_SUFFIX), base.with_name(base.stem + DOWN_SUFFIX)
-        if not up.is_file():
+        forwards, backwards = _sql_text(up), _sql_text(down)
+        if forwards is None:
             raise FileNotFoundError(f"{up.name} is missing: sql_files() reads the migration's SQL from it")
-        backwards = SQLText(down.read_text(encoding="utf-8"), down) if down.is_file() else None
-        self.steps.append(SQLStep(SQLText(up.read_text(encoding="utf-8"), up), backwards, empty_forwards))
+        self.steps.append(SQLStep(forwards, backwards, empty_forwards))
         return self
 
     @property
@@ -142,6 +142,17 @@ class SQLMigration:
         """Piccolo's entry point, for `piccolo migrations forwards|backwards` (which take no lock):
         the same statements dbmigrate's executor runs, on Piccolo's engine."""
         await SQLSteps.for_piccolo_cli(self).run_on_piccolo_engine(backwards, preview=self.preview)
+
+
+def _sql_text(path: Path) -> SQLText | None:
+    """The SQL file `path` as the loader's scan read it (files.scanned), else from disk; None: no such file."""
+    data = scanned(path)
+    if data is None:
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as a file read as text
+    return SQLText(text, path)
 
 
 @functools.cache
