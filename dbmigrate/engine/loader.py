@@ -30,10 +30,13 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
     # The files as the scan read and hashed them (files.MigrationFile.sources); every one is UTF-8.
     sources = migration.sources or {
-        path: read_bytes(path) for path in (migration.path, *sibling_sql_files(migration.path))
+        path.name: read_bytes(path) for path in (migration.path, *sibling_sql_files(migration.path))
     }
-    for path, content in sources.items():
-        decode_utf8(content, _relative(path, root))
+    for name, content in sources.items():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:  # worded, naming the file and the line
+            decode_utf8(content, _relative(migration.path.with_name(name), root))
     module, manager = await _load_module_and_manager(migration, sources, root)
     where = migration.relative_path(root)
 
@@ -75,7 +78,7 @@ async def _load_module_and_manager(migration: MigrationFile, sources, root: Path
     # The checksum is part of the name: a file changed since it was imported is imported again.
     module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}_{migration.checksum[:12]}"
     try:
-        module = sys.modules.get(module_name) or _import(module_name, migration.path, sources[migration.path])
+        module = sys.modules.get(module_name) or _import(module_name, migration.path, sources[migration.path.name])
         with files.loading(migration):  # sql_files() reads the .sql files the checksum covers
             manager = await module.forwards()
     except ENDS_THE_RUN as stop:
