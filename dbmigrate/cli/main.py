@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from dbmigrate.cli.make import make_argv
-from dbmigrate.cli.parser import ONE_DATABASE_COMMANDS, PRINTING_COMMANDS, build_parser
+from dbmigrate.cli.parser import ONE_DATABASE_COMMANDS, PRINTING_COMMANDS, parse
 from dbmigrate.commands.common import Options
 from dbmigrate.core.config import DATABASES, Settings, load_settings, select_databases
 from dbmigrate.core.errors import UsageError, UserError
@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
             argv = make_argv(argv[1:], dict(os.environ))
         except UserError as error:
             _fail(str(error), None, error.exit_code)
-    args = build_parser().parse_args(argv)
+    args = parse(argv)
     if args.command not in PRINTING_COMMANDS:
         # A migration must never die half-way because whoever read its output (`| head -3`) left.
         signal.signal(signal.SIGPIPE, signal.SIG_IGN)

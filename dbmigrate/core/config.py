@@ -9,7 +9,6 @@ Precedence for every setting: real environment variables, then `.env.$ORION_ENV`
 
 from __future__ import annotations
 
-import difflib
 import io
 import logging
 import math
@@ -204,6 +203,8 @@ def select_databases(name: str | None) -> list[Database]:
         if wanted == "all":
             return list(DATABASES.values())
         if wanted not in DATABASES:
+            import difflib  # only for a name that is wrong: every run imports config
+
             valid = ", ".join(DATABASES)
             close = difflib.get_close_matches(wanted, DATABASES, n=1)
             hint = f"did you mean {close[0]}? " if close else ""

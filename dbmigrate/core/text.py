@@ -20,11 +20,15 @@ _LONG_WORD = re.compile(r"\S{301,}")  # a path may be long; a value of 5,000 dig
 
 def read_utf8(path: Path, shown: str | None = None) -> str:
     """The text of `path` (a UTF-8 byte order mark at its start dropped)."""
-    data = read_bytes(path, shown)
+    return decode_utf8(read_bytes(path, shown), shown or str(path))
+
+
+def decode_utf8(data: bytes, shown: str) -> str:
+    """`data`, the content of the file `shown`, as text (a UTF-8 byte order mark at its start dropped)."""
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise not_utf8(shown or str(path), data, error.start) from None
+        raise not_utf8(shown, data, error.start) from None
 
 
 def read_bytes(path: Path, shown: str | None = None) -> bytes:

@@ -6,7 +6,9 @@ finding out that nothing is pending never imports Piccolo; so is a `PHASE = "pos
 (phases.py). A baseline (a file with a `REPLACES = [...]` line) is not part of the history and
 is left out (baselines.py finds it). Invariant: `discover` returns each
 migration once, in the order migrations apply, each file read and hashed once; two files with one
-ID, or with one number (`004_a` and `004_b`, `4_a` and `004_b`), are an error.
+ID, or with one number (`004_a` and `004_b`, `4_a` and `004_b`), are an error. The bytes hashed are
+kept with the migration (`sources`), and are what the loader runs: a file edited after the scan
+cannot run under the checksum of its older text.
 
 Migrations apply in the order of their numbers, never of their text: `1000_x` after `999_y`,
 whatever the zero padding (`order_key`). IDs without a number (Piccolo's timestamps) come after
@@ -15,10 +17,13 @@ every numbered one, in text order. Every part that orders or compares IDs uses `
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dbmigrate.core.config import MIGRATIONS_FOLDER, Database
@@ -59,6 +64,9 @@ class MigrationFile:
     checksum: str  # sha256 of the file and its .up.sql/.down.sql, line endings normalised: what "modified" is judged by
     phase: str = phases.PRE  # PHASE = "post": runs after the deploy (phases.py)
     replaces: tuple[str, ...] = ()  # a baseline: the IDs of the history it stands for (baselines.py)
+    # By file name, the .py and its .sql files (all in the .py's folder) as the scan read them: what
+    # the checksum covers, and what runs.
+    sources: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def number(self) -> int | None:
@@ -90,27 +98,10 @@ def scan(
     folder = migrations_folder(root, database)
     if not folder.is_dir():
         raise UserError(f"{folder.relative_to(root)} does not exist: the {database.app} app has no migrations folder")
+    migrations, left_out = _read_folder(folder, root, database.app)
     found: dict[str, MigrationFile] = {}
     numbered: dict[int, MigrationFile] = {}
-    left_out: list[tuple[Path, bytes]] = []
-    names = {entry.name for entry in os.scandir(folder)}  # one listing: no stat per sibling .sql file
-    for name in sorted(n for n in names if n.endswith(".py") and n != "__init__.py"):
-        path = folder / name
-        content = path.read_bytes()
-        text = content.decode("utf-8", errors="replace")
-        if is_baseline(text):
-            left_out.append((path, content))  # not part of the history (baselines.py)
-            continue
-        match = _ID_LINE.search(text)
-        if not match:
-            raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, database.app)}"')
-        migration = MigrationFile(
-            app=database.app,
-            id=match.group("id"),
-            path=path,
-            checksum=file_checksum(path, content, names),
-            phase=_phase(text, path.relative_to(root)),
-        )
+    for migration in migrations:
         twin = found.get(migration.id)
         if twin:
             raise UserError(
@@ -130,16 +121,46 @@ def scan(
     return sorted(found.values(), key=lambda m: order_key(m.id)), left_out
 
 
+def _read_folder(folder: Path, root: Path, app: str) -> tuple[list[MigrationFile], list[tuple[Path, bytes]]]:
+    """The migrations of `folder` in name order, and its baselines with their content.
+
+    One listing, and files opened by name in the open folder: a no-op migrate reads every file of
+    the history, so this loop is most of its own time (no stat per sibling .sql file, no path
+    object per sibling, no lookup of the folder's path per file)."""
+    migrations: list[MigrationFile] = []
+    left_out: list[tuple[Path, bytes]] = []
+    names = {entry.name for entry in os.scandir(folder)}
+    with _open_folder(folder) as where:
+        for name in sorted(n for n in names if n.endswith(".py") and n != "__init__.py"):
+            content = _read_in(name, where, folder)
+            text = content.decode("utf-8", errors="replace")
+            path = folder / name
+            if is_baseline(text):
+                left_out.append((path, content))  # not part of the history (baselines.py)
+                continue
+            match = _ID_LINE.search(text)
+            if not match:
+                raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, app)}"')
+            sources = {name: content}
+            for sibling in (name[:-3] + UP_SUFFIX, name[:-3] + DOWN_SUFFIX):
+                if sibling in names:
+                    sources[sibling] = _read_in(sibling, where, folder)
+            checksum = sources_checksum(sources)
+            phase = _phase(text, path, root)
+            migrations.append(MigrationFile(app, match.group("id"), path, checksum, phase, sources=sources))
+    return migrations, left_out
+
+
 def is_baseline(text: str) -> bool:
     """A file with a `REPLACES = [...]` line: a baseline standing for a squashed history."""
     return "REPLACES" in text and _REPLACES_LINE.search(text) is not None
 
 
-def _phase(text: str, where: Path) -> str:
+def _phase(text: str, path: Path, root: Path) -> str:
     try:
         return phases.declared_phase(text)
     except ValueError as error:
-        raise UserError(f"{where}: {error}") from None
+        raise UserError(f"{path.relative_to(root)}: {error}") from None
 
 
 def sibling_sql_files(migration_file: Path, names: set[str] | None = None) -> list[Path]:
@@ -161,11 +182,74 @@ def checksum(content: bytes) -> str:
     return hashlib.sha256(content.replace(b"\r\n", b"\n")).hexdigest()
 
 
-def file_checksum(path: Path, content: bytes, names: set[str] | None = None) -> str:
-    """The checksum of a migration: its .py alone (as before sibling files existed), or the .py and
-    its sibling SQL files, each with its name, so a changed or renamed .sql file counts too."""
-    siblings = sibling_sql_files(path, names)
+def file_checksum(path: Path, content: bytes) -> str:
+    """The checksum of the migration `path` whose text is `content` (sources_checksum)."""
+    siblings = {sibling.name: _read(sibling) for sibling in sibling_sql_files(path)}
+    return sources_checksum({path.name: content, **siblings})
+
+
+def sources_checksum(sources: Mapping[str, bytes]) -> str:
+    """The checksum of a migration from its files by name (the .py first): the .py alone (as before
+    sibling files existed), or the .py and its sibling SQL files, each with its name, so a changed or
+    renamed .sql file counts too."""
+    (_, content), *siblings = sources.items()
     if not siblings:
         return checksum(content)
-    parts = [content] + [s.name.encode() + b"\0" + s.read_bytes() for s in siblings]
-    return checksum(b"\0".join(parts))
+    return checksum(b"\0".join([content] + [name.encode() + b"\0" + data for name, data in siblings]))
+
+
+@contextlib.contextmanager
+def _open_folder(folder: Path) -> Iterator[int]:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        yield fd
+    finally:
+        os.close(fd)
+
+
+def _read(path: Path) -> bytes:
+    return _read_in(os.fspath(path), None, path.parent)
+
+
+def _read_in(name: str, folder: int | None, parent: Path) -> bytes:
+    """The whole file `name` of the open folder `folder` (`parent`; None: `name` is a path), in as few
+    system calls as it takes (most migration files fit one read); an OSError names the whole path."""
+    try:
+        fd = os.open(name, os.O_RDONLY, dir_fd=folder)
+        try:
+            data = os.read(fd, _READ_BYTES)
+            if len(data) < _READ_BYTES:
+                return data
+            chunks = [data]
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return b"".join(chunks)
+        finally:
+            os.close(fd)
+    except OSError as error:  # opened by name, or a read of a folder: say which file
+        raise type(error)(error.errno, error.strerror, str(parent / os.path.basename(name))) from None
+
+
+_READ_BYTES = 1 << 16
+
+
+# While a migration's code runs (its forwards()), the folder and files its scan read: sql_files()
+# takes its SQL from them (loader.py, sql_migration.py).
+_loading: ContextVar[MigrationFile | None] = ContextVar("dbmigrate_loading", default=None)
+
+
+@contextlib.contextmanager
+def loading(migration: MigrationFile) -> Iterator[None]:
+    token = _loading.set(migration)
+    try:
+        yield
+    finally:
+        _loading.reset(token)
+
+
+def scanned(path: Path) -> bytes | None:
+    """The bytes of `path` as the scan of the migration being loaded read them; None: not read by it."""
+    migration = _loading.get()
+    if migration is None or path.parent != migration.path.parent:
+        return None
+    return migration.sources.get(path.name)

@@ -10,29 +10,34 @@ KeyboardInterrupt at import or in forwards() is a load error naming the file, li
 
 from __future__ import annotations
 
-import importlib.util
+import importlib.machinery
 import sys
 import traceback
+import types
 from pathlib import Path
-
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 
 from dbmigrate.core.config import postgres_duration
 from dbmigrate.core.errors import UserError
-from dbmigrate.core.text import read_utf8
+from dbmigrate.core.text import decode_utf8, read_bytes
+from dbmigrate.engine import files
 from dbmigrate.engine.files import MigrationFile, sibling_sql_files
 from dbmigrate.engine.migration import ENDS_THE_RUN, Migration, MigrationOptions
-from dbmigrate.engine.piccolo_engine import order_by_number
-from dbmigrate.engine.piccolo_migration import PiccoloOperations
 from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
 from dbmigrate.engine.staged import StagedMigration, StagedSteps
 
 
 async def load(migration: MigrationFile, root: Path) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
-    for path in (migration.path, *sibling_sql_files(migration.path)):  # every migration file is UTF-8
-        read_utf8(path, _relative(path, root))
-    module, manager = await _load_module_and_manager(migration, root)
+    # The files as the scan read and hashed them (files.MigrationFile.sources); every one is UTF-8.
+    sources = migration.sources or {
+        path.name: read_bytes(path) for path in (migration.path, *sibling_sql_files(migration.path))
+    }
+    for name, content in sources.items():
+        try:
+            content.decode("utf-8")
+        except UnicodeDecodeError:  # worded, naming the file and the line
+            decode_utf8(content, _relative(migration.path.with_name(name), root))
+    module, manager = await _load_module_and_manager(migration, sources, root)
     where = migration.relative_path(root)
 
     def option(name: str, kind: type):
@@ -56,18 +61,26 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         return StagedSteps(migration, options, manager)
     if isinstance(manager, SQLMigration):
         return SQLSteps(migration, options, manager)
-    # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order. Only here: it
-    # imports Piccolo's commands (and black, 75 ms), which an SQL migration never needs.
-    order_by_number()
+    return _piccolo_operations(migration, options, manager)
+
+
+def _piccolo_operations(migration: MigrationFile, options: MigrationOptions, manager) -> Migration:
+    """A plain Piccolo migration. Imported here, not at the top: Piccolo's tables and commands (and
+    black) take about 250 ms to import, which a history of SQL migrations never needs."""
+    from dbmigrate.engine.piccolo_engine import order_by_number
+    from dbmigrate.engine.piccolo_migration import PiccoloOperations
+
+    order_by_number()  # Piccolo's snapshot (drop_column's backwards reads it) in dbmigrate's order
     return PiccoloOperations(migration, options, manager)
 
 
-async def _load_module_and_manager(migration: MigrationFile, root: Path):
+async def _load_module_and_manager(migration: MigrationFile, sources, root: Path):
     # The checksum is part of the name: a file changed since it was imported is imported again.
     module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}_{migration.checksum[:12]}"
     try:
-        module = sys.modules.get(module_name) or _import(module_name, migration.path)
-        manager = await module.forwards()
+        module = sys.modules.get(module_name) or _import(module_name, migration.path, sources[migration.path.name])
+        with files.loading(migration):  # sql_files() reads the .sql files the checksum covers
+            manager = await module.forwards()
     except ENDS_THE_RUN as stop:
         code = f"({stop.code!r})" if isinstance(stop, SystemExit) else ""
         raise UserError(
@@ -80,18 +93,25 @@ async def _load_module_and_manager(migration: MigrationFile, root: Path):
             f"migration {migration.relative_path(root)} does not load: {_where_in(error, migration.path)}"
             f"{type(error).__name__}: {error}"
         ) from None
-    if not isinstance(manager, MigrationManager):
+    if not isinstance(manager, SQLMigration) and not _is_piccolo_manager(manager):
         raise UserError(f"migration {migration.relative_path(root)}: forwards() must return a MigrationManager")
     return module, manager
 
 
-def _import(module_name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
+def _is_piccolo_manager(manager) -> bool:
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager  # see _piccolo_operations
+
+    return isinstance(manager, MigrationManager)
+
+
+def _import(module_name: str, path: Path, source: bytes):
+    """The module of `path`, run from `source` (the bytes its checksum covers) as the import system would."""
+    module = types.ModuleType(module_name)
+    module.__file__ = str(path)
+    module.__spec__ = importlib.machinery.ModuleSpec(module_name, None, origin=str(path))
     sys.modules[module_name] = module
     try:
-        spec.loader.exec_module(module)
+        exec(compile(source, str(path), "exec", dont_inherit=True), module.__dict__)
     except BaseException:
         del sys.modules[module_name]
         raise

@@ -207,8 +207,15 @@ def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: flo
     migration's own query (runner.py: one round trip). The server measures the duration: from the
     transaction's start to this statement, plus `offset_ms` spent before the transaction began."""
     duration = f"round({offset_ms:.3f} + extract(epoch FROM clock_timestamp() - now()) * 1000)::int"
-    down_sql, down_transactional = (_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
-    values = [_literal(app), _literal(migration_id), _literal(APPLIED), _literal(checksum), duration, _literal(who())]
+    down_sql, down_transactional = (sql_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
+    values = [
+        sql_literal(app),
+        sql_literal(migration_id),
+        sql_literal(APPLIED),
+        sql_literal(checksum),
+        duration,
+        sql_literal(who()),
+    ]
     return _applied_sql([*values, "NULL", down_sql, down_transactional])
 
 
@@ -231,7 +238,7 @@ _UNAPPLIED = (
 
 def unapplied_statement(app: str, migration_id: str) -> str:
     """What record_unapplied runs, as one statement with its values written in (applied_statement)."""
-    return _UNAPPLIED.format(app=_literal(app), name=_literal(migration_id))
+    return _UNAPPLIED.format(app=sql_literal(app), name=sql_literal(migration_id))
 
 
 async def recorded_duration(conn: asyncpg.Connection, app: str, migration_id: str) -> int | None:
@@ -240,7 +247,7 @@ async def recorded_duration(conn: asyncpg.Connection, app: str, migration_id: st
     )
 
 
-def _literal(value: str) -> str:
+def sql_literal(value: str) -> str:
     """An SQL string literal of `value`, the same whatever standard_conforming_strings says."""
     return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 

@@ -28,10 +28,11 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import failures, leftovers, recorder, stepwise
+from dbmigrate.engine import failures, leftovers, recorder, stepwise, told_durations
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.migration import ENDS_THE_RUN
 from dbmigrate.engine.target import Target
+from dbmigrate.server import pooling
 
 if TYPE_CHECKING:
     from dbmigrate.engine.migration import Migration
@@ -155,15 +156,20 @@ async def _run_in_one_query(
     else:
         offset_ms = (time.perf_counter() - started) * 1000
         record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, migration.down_copy)
+    tell = ""
+    if not backwards and not pooling.is_pooled(conn):  # told back on commit: no round trip to read it
+        await told_durations.listen(conn)
+        tell = f";\n{told_durations.tell_statement(app, migration.id)}"
     try:
-        await conn.execute(f"BEGIN; {limits.in_transaction};\n{body}\n;\n{record};\nCOMMIT")
+        await conn.execute(f"BEGIN; {limits.in_transaction};\n{body}\n;\n{record}{tell};\nCOMMIT")
     except BaseException:
         with contextlib.suppress(Exception):
             await conn.execute("ROLLBACK")
         raise
     if backwards:
         return round((time.perf_counter() - started) * 1000)
-    return await recorder.recorded_duration(conn, app, migration.id)
+    told = told_durations.take(conn, app, migration.id)
+    return told if told is not None else await recorder.recorded_duration(conn, app, migration.id)
 
 
 async def _failed(

@@ -1,4 +1,5 @@
-"""SQLMigration: a Piccolo migration whose effect on the database is exactly the SQL it carries.
+"""SQLMigration: a migration whose effect on the database is exactly the SQL it carries (a Piccolo
+MigrationManager where Piccolo's own commands ask for one, and only there: see the class).
 
 Piccolo's DDL cannot express everything a schema contract needs (partial and multi-column
 indexes, triggers and functions, INET, `now()` rather than `current_timestamp` defaults), and its
@@ -26,16 +27,17 @@ before anything runs, and run as written.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
-from piccolo import __VERSION__ as PICCOLO_VERSION
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from piccolo import __VERSION__ as PICCOLO_VERSION  # piccolo/__init__.py alone: the version, nothing imported
 
 from dbmigrate.engine import statements as sql_statements
-from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile
+from dbmigrate.engine.files import DOWN_SUFFIX, UP_SUFFIX, MigrationFile, scanned
 from dbmigrate.engine.migration import (
     DownCopy,
     LintSource,
@@ -72,9 +74,47 @@ class SQLStep:
     empty_forwards: bool = False  # forwards SQL with no statement is deliberate, not an unfilled skeleton
 
 
+# Piccolo's MigrationManager: importing it imports Piccolo's columns and tables (about 160 ms), which
+# applying SQL migrations never needs. An SQLMigration becomes one only when Piccolo asks for one.
+_PICCOLO_MANAGER = "piccolo.apps.migrations.auto.migration_manager"
+
+
 @dataclass
-class SQLMigration(MigrationManager):
+class SQLMigration:
+    """SQL steps, plus (only for Piccolo) a description of the same change to Piccolo's snapshot.
+
+    Invariant: wherever Piccolo's migration commands are loaded (`piccolo migrations forwards`,
+    `new --auto`, squash) an SQLMigration is created as a Piccolo MigrationManager, which they
+    require; elsewhere it is a plain object until the file calls one of Piccolo's operations
+    (`add_table`, ...), when it becomes one in place (`__getattr__`). Either way the executor sees
+    the same steps."""
+
+    migration_id: str = ""
+    app_name: str = ""
+    description: str = ""
+    preview: bool = False
+    fake: bool = False
+    wrap_in_transaction: bool = True
     steps: list[SQLStep] = field(default_factory=list)
+
+    def __new__(cls, *args, **kwargs):
+        if _PICCOLO_MANAGER in sys.modules:  # Piccolo's commands run: they take only MigrationManagers
+            cls = piccolo_form(cls)
+        return super().__new__(cls)
+
+    def __getattr__(self, name: str):
+        """Called only for a name the object lacks: one of Piccolo's operations makes it a MigrationManager."""
+        form = piccolo_form(type(self))
+        if name.startswith("__") or form is type(self) or not hasattr(form, name):
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        for piccolo_field in dataclasses.fields(form):
+            if piccolo_field.name not in vars(self):
+                default = piccolo_field.default
+                if piccolo_field.default_factory is not dataclasses.MISSING:
+                    default = piccolo_field.default_factory()
+                setattr(self, piccolo_field.name, default)
+        self.__class__ = form
+        return getattr(self, name)
 
     def sql(self, forwards: str, backwards: str | None, empty_forwards: bool = False) -> SQLMigration:
         """Add a step. `backwards=None` (or SQL with no statement) makes the migration irreversible;
@@ -88,10 +128,10 @@ class SQLMigration(MigrationManager):
         `empty_forwards=True`: an .up.sql with no statement is deliberate (see `sql`)."""
         base = Path(migration_file)
         up, down = base.with_name(base.stem + UP_SUFFIX), base.with_name(base.stem + DOWN_SUFFIX)
-        if not up.is_file():
+        forwards, backwards = _sql_text(up), _sql_text(down)
+        if forwards is None:
             raise FileNotFoundError(f"{up.name} is missing: sql_files() reads the migration's SQL from it")
-        backwards = SQLText(down.read_text(encoding="utf-8"), down) if down.is_file() else None
-        self.steps.append(SQLStep(SQLText(up.read_text(encoding="utf-8"), up), backwards, empty_forwards))
+        self.steps.append(SQLStep(forwards, backwards, empty_forwards))
         return self
 
     @property
@@ -102,6 +142,29 @@ class SQLMigration(MigrationManager):
         """Piccolo's entry point, for `piccolo migrations forwards|backwards` (which take no lock):
         the same statements dbmigrate's executor runs, on Piccolo's engine."""
         await SQLSteps.for_piccolo_cli(self).run_on_piccolo_engine(backwards, preview=self.preview)
+
+
+def _sql_text(path: Path) -> SQLText | None:
+    """The SQL file `path` as the loader's scan read it (files.scanned), else from disk; None: no such file."""
+    data = scanned(path)
+    if data is None:
+        if not path.is_file():
+            return None
+        data = path.read_bytes()
+    text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")  # as a file read as text
+    return SQLText(text, path)
+
+
+@functools.cache
+def piccolo_form(cls: type) -> type:
+    """`cls` (SQLMigration or a subclass) as a Piccolo MigrationManager too; its own methods win."""
+    from piccolo.apps.migrations.auto.migration_manager import MigrationManager  # see _PICCOLO_MANAGER
+
+    if issubclass(cls, MigrationManager):
+        return cls
+    return dataclass(
+        type(cls.__name__, (cls, MigrationManager), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
+    )
 
 
 class SQLSteps(Migration):

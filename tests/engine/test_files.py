@@ -74,3 +74,39 @@ def test_a_missing_migrations_folder_is_named(tmp_path: Path):
 def test_the_id_a_file_name_implies_drops_the_app_prefix():
     assert implied_id(Path("orion_003_add_x.py"), "orion") == "003_add_x"
     assert implied_id(Path("003_add_x.py"), "orion") == "003_add_x"
+
+
+def test_a_migration_runs_the_bytes_its_checksum_covers_even_when_its_files_change_after_the_scan(tmp_path: Path):
+    import asyncio
+
+    from dbmigrate.engine import loader
+
+    folder = _folder(tmp_path)
+    (folder / "orion_001_a.py").write_text(
+        'from dbmigrate.sql import SQLMigration\nID = "001_a"\nNOTE = "scanned"\n\n\nasync def forwards():\n'
+        '    return SQLMigration(migration_id=ID, app_name="orion").sql_files(__file__)\n'
+    )
+    (folder / "orion_001_a.up.sql").write_bytes(b"CREATE TABLE scanned (id int);\r\n")
+    (folder / "orion_001_a.down.sql").write_text("DROP TABLE scanned;\n")
+    (found,) = discover(tmp_path, ORION)
+    expected = hashlib.sha256(
+        b"\0".join(
+            [
+                (folder / "orion_001_a.py").read_bytes(),
+                b"orion_001_a.up.sql\0CREATE TABLE scanned (id int);\n",
+                b"orion_001_a.down.sql\0DROP TABLE scanned;\n",
+            ]
+        )
+    ).hexdigest()
+    assert found.checksum == expected
+    # Edited between the scan and the load (a checkout in another terminal): the scanned text runs.
+    (folder / "orion_001_a.py").write_text((folder / "orion_001_a.py").read_text().replace('"scanned"', '"edited"'))
+    (folder / "orion_001_a.up.sql").write_text("CREATE TABLE edited (id int);\n")
+    (folder / "orion_001_a.down.sql").unlink()
+    loaded = asyncio.run(loader.load(found, tmp_path))
+    assert [s.sql for s in loaded.statements()] == ["CREATE TABLE scanned (id int)"]
+    assert [s.sql for s in loaded.statements(backwards=True)] == ["DROP TABLE scanned"]
+    assert loaded.manager.steps[0].forwards.text == "CREATE TABLE scanned (id int);\n"  # CRLF read as text reads it
+    import sys
+
+    assert [m.NOTE for name, m in sys.modules.items() if name.startswith("dbmigrate_migrations.orion.")] == ["scanned"]

@@ -8,7 +8,7 @@ import pytest
 from migration_files import write_sql_migration
 from support import Databases, migration_ids
 
-from dbmigrate.engine.recorder import _literal
+from dbmigrate.engine.recorder import sql_literal
 from dbmigrate.testing.helpers import with_connection
 
 
@@ -18,7 +18,7 @@ def test_a_literal_reads_back_as_the_same_text_whatever_standard_conforming_stri
 
     async def read_back(conn):
         await conn.execute(f"SET standard_conforming_strings = {conforming}")
-        return [await conn.fetchval(f"SELECT {_literal(text)}") for text in texts]
+        return [await conn.fetchval(f"SELECT {sql_literal(text)}") for text in texts]
 
     assert with_connection(dbs.url("orion"), read_back) == texts
 
@@ -67,3 +67,31 @@ def test_a_migration_that_empties_the_search_path_is_recorded_and_the_next_one_r
     assert {"t905", "t906"} <= dbs.tables("orion")
     durations = dbs.sql("orion", "SELECT duration_ms FROM dbmigrate_history WHERE migration_id LIKE '90%'")
     assert all(row["duration_ms"] is not None and row["duration_ms"] >= 0 for row in durations)
+
+
+def test_the_recorded_duration_is_told_back_on_commit_only_by_our_own_backend_and_never_for_a_rollback(dbs: Databases):
+    import asyncpg
+
+    from dbmigrate.engine import bookkeeping, recorder, told_durations
+
+    async def tell(conn):
+        await bookkeeping.ensure_tables(conn)
+        await told_durations.listen(conn)
+        record = recorder.applied_statement("orion", "9 it's", "abc", 7.0, None)
+        told = told_durations.tell_statement("orion", "9 it's")
+        await conn.execute(f"BEGIN; {record}; {told}; ROLLBACK")
+        after_rollback = told_durations.take(conn, "orion", "9 it's")
+        # Another session telling the same on our channel is not us.
+        other = await asyncpg.connect(dbs.url("orion"))
+        await other.execute(f"SELECT pg_notify('{told_durations.CHANNEL}', E'orion\\n9 it''s\\n55')")
+        await other.close()
+        await conn.execute("SELECT 1")  # the other backend's notification arrives by now
+        from_another = told_durations.take(conn, "orion", "9 it's")
+        await conn.execute(f"BEGIN; {record}; {told}; COMMIT")
+        committed = told_durations.take(conn, "orion", "9 it's")
+        recorded = await conn.fetchval("SELECT duration_ms FROM dbmigrate_history WHERE migration_id = '9 it''s'")
+        return after_rollback, from_another, committed, recorded, told_durations.take(conn, "orion", "9 it's")
+
+    after_rollback, from_another, committed, recorded, again = with_connection(dbs.url("orion"), tell)
+    assert (after_rollback, from_another, again) == (None, None, None)
+    assert committed == recorded and recorded >= 7
