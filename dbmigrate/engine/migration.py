@@ -135,7 +135,7 @@ class Migration(ABC):
 
     # Where it comes from when not from its file ("from the copy stored when ...": stored_down.py).
     origin: str | None = None
-    # What `down` runs, rendered before the migration is applied (executor.apply) and recorded with it.
+    # What `down` runs, rendered before the migration is applied (runner.apply) and recorded with it.
     down_copy: DownCopy | None = None
 
     async def render_down_copy(self) -> DownCopy | None:

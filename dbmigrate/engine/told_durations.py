@@ -1,6 +1,6 @@
 """The duration a migration sent as one query recorded, told back by the server when it commits.
 
-A migration sent as one query (executor: BEGIN, its SQL, its bookkeeping, COMMIT) has its duration
+A migration sent as one query (runner.py: BEGIN, its SQL, its bookkeeping, COMMIT) has its duration
 measured by the server, in the bookkeeping statement; the runner prints the one recorded. Reading
 it back would cost a round trip per migration (a tenth of a small migration's time). Instead the
 query ends with a NOTIFY on a channel this connection LISTENs to: PostgreSQL delivers a
