@@ -6,6 +6,8 @@ would collide, and a file changed since it was imported must be imported again. 
 only code that tells the kinds of migration apart (sql_migration.SQLSteps, staged.StagedSteps,
 piccolo_migration.PiccoloOperations). A migration's code cannot end the run: `sys.exit()` or
 KeyboardInterrupt at import or in forwards() is a load error naming the file, like any exception.
+The module is compiled from the bytes the scan hashed, and its `sql_files()` reads the SQL the scan
+hashed (files.MigrationFile.sources): what runs is what the checksum covers, never a later edit.
 """
 
 from __future__ import annotations
