@@ -37,6 +37,11 @@ collect_ignore = ["fixtures"]
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "pgbouncer: needs a real PgBouncer (Debian's package pgbouncer)")
+    config.addinivalue_line(
+        "markers",
+        "timing: bounds how long a workload waits; `make test` runs these alone, after the parallel suite, so "
+        "the other tests' load on a small machine is not what it measures",
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 
 import jsonschema
+import pytest
 from live_tables import DANGEROUS, SAFE, write_live_migrations
 from migration_files import write_sql_migration
 from support import Databases
@@ -19,7 +20,7 @@ from dbmigrate.core.urls import database_name
 
 # Far fewer rows than a production table (the 1,000,000 are measured by hand), enough that
 # each dangerous change holds its lock for a few hundred milliseconds on the test server.
-ROWS = "100000,users=200000,tenants=1000,audit_log=1000,outbox_events=1000,processed_events=1000"
+ROWS = "100000,users=400000,user_roles=400000,user_entitlements=400000,tenants=1000,audit_log=1000,outbox_events=1000,processed_events=1000"
 MAX_BLOCK_MS = 100
 
 
@@ -32,6 +33,7 @@ def scratch_name(output: str) -> str:
     return re.search(r"rehearsing on scratch database (\S+)", output).group(1)
 
 
+@pytest.mark.timing
 def test_each_dangerous_change_blocks_the_workload_past_max_block_and_each_safe_version_stays_under(
     project, dbs: Databases, tmp_path
 ):
@@ -67,7 +69,7 @@ def test_each_dangerous_change_blocks_the_workload_past_max_block_and_each_safe_
     )
     assert set(results["906_roles_fk_validated"]["sizes_before"]) == {"user_roles", "users"}
     # Progress while it fills and runs, and the table at the end.
-    assert re.search(r"filling 7 table\(s\): [\d,]+ of 404,000 rows", result.stderr)
+    assert re.search(r"filling 7 table\(s\): [\d,]+ of 1,204,000 rows", result.stderr)
     assert "rehearsal on 100,000 rows per table (audit_log 1,000" in result.stderr
     assert "| 905_index_display_name |" in summary.read_text() and "❌ blocks" in summary.read_text()
     # The scratch database is gone; the database rehearsed is as it was.

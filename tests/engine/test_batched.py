@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import jsonschema
+import pytest
 from support import Databases, with_connection
 from workload import Workload
 
@@ -112,6 +113,7 @@ def test_an_sql_stage_waits_for_its_lock_briefly_first_and_longer_on_each_retry_
     assert escalating_lock_timeouts("0", retries=0)[-1] == "0"  # no limit, once the short waits failed
 
 
+@pytest.mark.timing
 def test_a_backfill_killed_twice_resumes_and_updates_every_row_exactly_once_without_blocking_the_workload(
     project, dbs: Databases
 ):

@@ -206,6 +206,7 @@ def test_pgbouncer_in_session_mode_with_orion_pooler_session_keeps_the_advisory_
         assert pooled.applied("orion") == [*migration_ids("orion"), concurrent]
 
 
+@pytest.mark.timing
 def test_a_runner_paused_past_its_lease_stops_before_its_next_migration_once_another_took_over(through_pgbouncer):
     """The fence: runner A holds the lease, is paused (SIGSTOP) while loading its migrations until
     its lease lapses; runner B takes the lease over and applies them; A, resumed, runs none of them
