@@ -29,6 +29,8 @@ PRINTING_COMMANDS = ("status", "sql")
 
 
 class _Parser(argparse.ArgumentParser):
+    built: list[str]  # the commands whose parsers were built (build_parser)
+
     def error(self, message: str):  # argparse prints usage and the error: we print one line
         command = "" if self.prog == "dbmigrate" else f" {self.prog.split()[-1]}"
         complain(f"{message} (see `python -m dbmigrate{command} --help`)")

@@ -20,6 +20,7 @@ import asyncpg
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.polling import poll
 from dbmigrate.engine.lease import lease_lock
+from dbmigrate.server import pooling
 
 # Any fixed 64-bit number works; this one is b"dbmigrat" read as a big-endian integer.
 LOCK_KEY = int.from_bytes(b"dbmigrat", "big")
@@ -39,7 +40,7 @@ LIMIT 1
 async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: float) -> AsyncIterator[None]:
     """Hold the migration lock of the connected database for the duration of the block: the
     advisory lock, or through PgBouncer in transaction mode a lease (lease.py)."""
-    if not getattr(conn, "pooled", False):
+    if not pooling.is_pooled(conn):
         async with _advisory_lock(conn, database, wait_seconds):
             yield
     else:

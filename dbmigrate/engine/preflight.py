@@ -14,6 +14,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.engine.target import Target
+from dbmigrate.server import pooling
 
 if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op migrate never does
     from dbmigrate.engine.files import MigrationFile
@@ -50,7 +51,7 @@ def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Con
 def _refuse_non_transactional(conn: asyncpg.Connection, database: str, migration_id: str) -> None:
     """A non-transactional migration cannot run through transaction pooling: each of its
     statements could land on a different server connection (and its progress trail with them)."""
-    if getattr(conn, "pooled", False):  # through a pooler in transaction mode (server/pooling.py)
+    if pooling.is_pooled(conn):
         raise UserError(
             f"{database}: {migration_id} is not transactional, and this connection goes through a pooler in "
             "transaction mode (PgBouncer), where each of its statements could run on a different server "

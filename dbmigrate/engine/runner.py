@@ -149,8 +149,9 @@ async def _run_in_one_query(
     body: str,
 ) -> int:
     """BEGIN, the timeouts, the migration's SQL, its bookkeeping and COMMIT as one query: one round
-    trip, and still all or nothing (an error skips the rest of the query, COMMIT included, and the
-    transaction is rolled back). Returns the duration recorded, read back so that it is the one printed."""
+        trip, and still all or nothing (an error skips the rest of the query, COMMIT included, and the
+        transaction is rolled back). Returns the duration recorded, told back on commit (told_durations.py)
+    or else read back, so that it is the one printed."""
     if backwards:
         record = recorder.unapplied_statement(app, migration.id)
     else:

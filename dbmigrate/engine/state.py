@@ -116,8 +116,8 @@ def forwards_plan(
     pre-deploy ones, phases.py)."""
     plan = select(state.pending, phase)
     if to is not None:
-        last = find(state.files, to, state.database)
-        plan = [m for m in plan if order_key(m.id) <= order_key(last.id)]
+        last = order_key(find(state.files, to, state.database).id)
+        plan = [m for m in plan if order_key(m.id) <= last]
     late_ids = {m.id for m in state.out_of_order}
     late = [m.id for m in plan if m.id in late_ids]
     if late and not allow_out_of_order:

@@ -2,10 +2,10 @@
 
 A migration sent as one query (runner.py: BEGIN, its SQL, its bookkeeping, COMMIT) has its duration
 measured by the server, in the bookkeeping statement; the runner prints the one recorded. Reading
-it back would cost a round trip per migration (a tenth of a small migration's time). Instead the
-query ends with a NOTIFY on a channel this connection LISTENs to: PostgreSQL delivers a
-notification only when its transaction commits, and to its own session before the query's end,
-so when the query returns the duration is already here (asyncio runs the listener first).
+it back would cost a round trip per migration. Instead the query ends with a NOTIFY on a channel
+this connection LISTENs to: PostgreSQL delivers a notification only when its transaction commits,
+and to its own session before the query's end, so when the query returns the duration is already
+here (asyncio runs the listener first).
 
 Invariant: a duration is taken from a notification of this connection's own backend, for this
 app and migration, or not at all; when none came (a server or pooler that holds notifications
