@@ -20,7 +20,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import failures, planning, preflight, runner
+from dbmigrate.engine import planning, preflight
 from dbmigrate.engine.files import order_key
 from dbmigrate.engine.state import MigrationState, backwards_plan, find
 from dbmigrate.engine.target import Target
@@ -37,8 +37,11 @@ async def migrate(
         target.connected("migrate") as conn,
         planning.planned(target, conn, to, allow_out_of_order, phase) as plan,
     ):
-        for migration in await preflight.checked(target, plan.files, conn):
-            await runner.apply(target, conn, migration, backwards=False, trail=plan.state.failed.get(migration.id))
+        if plan.files:  # the runner (and the failures it words) is imported only when there is work: start-up time
+            from dbmigrate.engine import runner
+
+            for migration in await preflight.checked(target, plan.files, conn):
+                await runner.apply(target, conn, migration, backwards=False, trail=plan.state.failed.get(migration.id))
     for line in plan.closing:
         say(line)
     return [m.id for m in plan.files]
@@ -46,6 +49,8 @@ async def migrate(
 
 async def rollback(target: Target, steps: int | None = None, to: str | None = None) -> list[str]:
     """Revert the last applied migration (or the last `steps`, or all after `to`); return the IDs."""
+    from dbmigrate.engine import runner  # see migrate
+
     async with target.connected("down") as conn, planning.locked(target, conn) as state:
         plan = backwards_plan(state, steps, to)
         _refuse_stranding(target, state, plan)
@@ -91,6 +96,8 @@ def _refuse_stranding(target: Target, state: MigrationState, plan: list) -> None
     finished statements behind, on a schema they were not written for."""
     if not plan or not state.failed:
         return
+    from dbmigrate.engine import failures  # see migrate
+
     earliest = min(order_key(m if isinstance(m, str) else m.id) for m in plan)
     later = sorted((f for f in state.failed.values() if order_key(f.id) > earliest), key=lambda f: order_key(f.id))
     if later:

@@ -20,8 +20,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from dbmigrate.core.errors import UserError
-from dbmigrate.engine import baselines, bookkeeping, failures, recorder
-from dbmigrate.engine.lock import migration_lock
+from dbmigrate.engine import baselines, bookkeeping, recorder
 from dbmigrate.engine.state import MigrationState, Plan, migrate_plan
 from dbmigrate.engine.target import Target
 
@@ -38,6 +37,9 @@ async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState
 @asynccontextmanager
 async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[MigrationState]:
     """Hold the database's migration lock; yield the state read under it."""
+    from dbmigrate.engine import failures  # the lock, its lease and the failures only when there is work: start-up time
+    from dbmigrate.engine.lock import migration_lock
+
     async with migration_lock(conn, target.name, target.lock_wait_seconds):
         try:
             await bookkeeping.ensure_tables(conn)

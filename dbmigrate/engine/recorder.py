@@ -41,10 +41,9 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from dbmigrate.engine import bookkeeping
-from dbmigrate.engine.migration import DownCopy
 
-if TYPE_CHECKING:
-    from dbmigrate.engine.migration import Migration
+if TYPE_CHECKING:  # a no-op migrate reads the bookkeeping without the migration interface (start-up time)
+    from dbmigrate.engine.migration import DownCopy, Migration
 
 APPLIED = "applied"
 FAILED = "failed"

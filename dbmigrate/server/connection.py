@@ -18,7 +18,7 @@ import asyncpg
 from dbmigrate.core.config import DATABASES, Database, Settings
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.urls import database_name, redact, validate, with_database
-from dbmigrate.server import embedded, pooling, resets
+from dbmigrate.server import pooling, resets
 
 APPLICATION_NAME_PREFIX = "dbmigrate"
 
@@ -35,6 +35,8 @@ def url_for(settings: Settings, database: Database) -> str:
         url = validate(configured, database.url_variable)
         _url_sources[_server_key(url)] = url_source(settings, database)
         return url
+    from dbmigrate.server import embedded  # only without a configured URL: start-up time
+
     server = embedded.find_running(settings.embedded_data_dir)
     if server is None:
         raise UserError("the embedded PostgreSQL server is not running: run `make db-migrate`")
@@ -52,6 +54,8 @@ async def prepare(settings: Settings, databases: list[Database] | None = None) -
         for database in databases or DATABASES.values():
             url_for(settings, database)
         return
+    from dbmigrate.server import embedded  # see url_for
+
     _check_data_folder(settings)
     try:
         if embedded.find_running(settings.embedded_data_dir) is None:
