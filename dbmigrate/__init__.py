@@ -44,6 +44,6 @@ checked before the first one runs.
 The path of `make db-migrate DB=rfq`: Makefile -> cli.main -> commands.migrate (common.resolve:
 connection.prepare, Target.resolve) -> engine.executor.migrate: planning.planned (the state, the
 plan, the lock, the plan again under it) -> preflight.checked (all loaded and checked) ->
-runner.apply for each -> SQLSteps.run -> asyncpg, with recorder.record_applied in the same
-transaction.
+runner.apply_all (consecutive SQL migrations sent together, each in its own transaction with its
+bookkeeping, recorder.applied_statement) -> asyncpg.
 """

@@ -40,8 +40,7 @@ async def migrate(
         if plan.files:  # the runner (and the failures it words) is imported only when there is work: start-up time
             from dbmigrate.engine import runner
 
-            for migration in await preflight.checked(target, plan.files, conn):
-                await runner.apply(target, conn, migration, backwards=False, trail=plan.state.failed.get(migration.id))
+            await runner.apply_all(target, conn, await preflight.checked(target, plan.files, conn), plan.state.failed)
     for line in plan.closing:
         say(line)
     return [m.id for m in plan.files]

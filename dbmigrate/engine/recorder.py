@@ -201,11 +201,23 @@ async def record_run(conn: asyncpg.Connection, app: str, migration: Migration, b
     return duration_ms
 
 
+# When a migration sent in a query of its own or with others (runner.py) began: the server's clock
+# read after its BEGIN (BEGAN). now() will not do: every transaction of one query shares it, the
+# moment that query arrived. A migration that RESETs it (RESET ALL) is timed from now().
+BEGAN_SETTING = "dbmigrate.began"
+BEGAN = f"SELECT set_config('{BEGAN_SETTING}', extract(epoch FROM clock_timestamp())::text, true)"
+_SINCE_BEGAN = (
+    f"(extract(epoch FROM clock_timestamp()) - coalesce(nullif(current_setting('{BEGAN_SETTING}', true), '')::numeric, "
+    "extract(epoch FROM now()))) * 1000"
+)
+
+
 def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None) -> str:
     """What record_applied runs, as one statement with its values written in, to be sent in the
-    migration's own query (runner.py: one round trip). The server measures the duration: from the
-    transaction's start to this statement, plus `offset_ms` spent before the transaction began."""
-    duration = f"round({offset_ms:.3f} + extract(epoch FROM clock_timestamp() - now()) * 1000)::int"
+    migration's own query (runner.py: one round trip). The server measures the duration: from BEGAN,
+    run after the transaction's BEGIN, to this statement, plus `offset_ms` spent before it began;
+    the rows are stamped with the server's clock as it records them."""
+    duration = f"round({offset_ms:.3f} + {_SINCE_BEGAN})::int"
     down_sql, down_transactional = (sql_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
     values = [
         sql_literal(app),
@@ -215,16 +227,17 @@ def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: flo
         duration,
         sql_literal(who()),
     ]
-    return _applied_sql([*values, "NULL", down_sql, down_transactional])
+    return _applied_sql([*values, "NULL", down_sql, down_transactional], at="clock_timestamp()")
 
 
-def _applied_sql(values: list[str]) -> str:
+def _applied_sql(values: list[str], at: str = "now()") -> str:
     """Piccolo's row and the history's upsert in one statement; `values`: an SQL expression for each
-    history column (app, ID, state, checksum, duration, by, error, down copy, its transactional)."""
+    history column (app, ID, state, checksum, duration, by, error, down copy, its transactional);
+    `at`: when it was recorded."""
     return (
         f'WITH piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
-        f"VALUES ({values[1]}, {values[0]}, now()::timestamp)) "
-        + _UPSERT_HISTORY.format(values=", ".join(values), applied=_APPLIED)
+        f"VALUES ({values[1]}, {values[0]}, {at}::timestamp)) "
+        + _UPSERT_HISTORY.format(values=", ".join(values), applied=_APPLIED, at=at)
     )
 
 
@@ -347,8 +360,8 @@ async def forget_failure(conn: asyncpg.Connection, app: str, migration_id: str) 
 
 _UPSERT_HISTORY = """
     INSERT INTO public.dbmigrate_history (app_name, migration_id, state, checksum, duration_ms, recorded_by, error,
-                                          down_sql, down_transactional)
-    VALUES ({values})
+                                          down_sql, down_transactional, recorded_at)
+    VALUES ({values}, {at})
     ON CONFLICT (app_name, migration_id) DO UPDATE SET state = EXCLUDED.state, checksum = EXCLUDED.checksum,
         recorded_by = EXCLUDED.recorded_by, error = EXCLUDED.error, {applied}
         statements_done = NULL, statements_total = NULL, last_statement = NULL, finished_digests = NULL,
@@ -357,14 +370,14 @@ _UPSERT_HISTORY = """
 _PARAMETERS = "$1, $2, $3, $4, $5, $6, $7, $8, $9"
 # Applied again: its timing and down copy are new; a repair's row keeps those it was applied with.
 _APPLIED = (
-    "duration_ms = EXCLUDED.duration_ms, recorded_at = now(), down_sql = EXCLUDED.down_sql, "
+    "duration_ms = EXCLUDED.duration_ms, recorded_at = EXCLUDED.recorded_at, down_sql = EXCLUDED.down_sql, "
     "down_transactional = EXCLUDED.down_transactional,"
 )
 
 
 async def _upsert_history(conn: asyncpg.Connection, app: str, migration_id: str, state: str, checksum: str) -> None:
     await conn.execute(
-        _UPSERT_HISTORY.format(values=_PARAMETERS, applied=""),
+        _UPSERT_HISTORY.format(values=_PARAMETERS, applied="", at="now()"),
         app,
         migration_id,
         state,

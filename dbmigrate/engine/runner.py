@@ -4,7 +4,8 @@ retries and, when it fails, the one line that says so.
 It works only through the migration interface (migration.py) and knows no kind of migration.
 For every transactional migration, the schema change and its bookkeeping rows commit together or
 not at all (recorder.py); one whose SQL is known (Migration.one_query) is sent with its
-transaction, timeouts and bookkeeping as a single query, one round trip. A non-transactional one
+transaction, timeouts and bookkeeping as a single query, one round trip, and consecutive ones go
+together, several such transactions in one query (apply_all). A non-transactional one
 runs one statement at a time (stepwise.py), leaving a trail in the bookkeeping after each (so
 status can say what an interrupted one left behind), and a rerun resumes after the statements
 that finished, first dropping an INVALID index a failed build left. A staged migration
@@ -13,7 +14,8 @@ that finished, first dropping an INVALID index a failed build left. A staged mig
 Invariant: every migration statement runs under a lock_timeout and a statement_timeout (the
 migration's own, else the configured ones, decided once per migration); only a transactional
 migration that timed out waiting for a lock is retried (with backoff, after its transaction was
-rolled back): a half-done non-transactional one is never blindly rerun.
+rolled back): a half-done non-transactional one is never blindly rerun. Of migrations sent
+together, what applied is always those before the first that did not: it is the one reported.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import asyncpg
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
 from dbmigrate.engine import failures, leftovers, recorder, stepwise, told_durations
+from dbmigrate.engine.bookkeeping import SCHEMA
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.migration import ENDS_THE_RUN
 from dbmigrate.engine.target import Target
@@ -80,22 +83,128 @@ def _timeouts_prelude(lock_timeout: str, statement_timeout: str, local: bool) ->
     return f"RESET ALL; {scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
 
 
+async def apply_all(
+    target: Target, conn: asyncpg.Connection, migrations: list[Migration], trails: dict[str, FailedMigration]
+) -> None:
+    """Apply `migrations` forwards, in order (`apply`; `trails`: what earlier runs left, by ID).
+
+    Consecutive migrations that each go as one query (`_run_in_one_query`) are sent together, up to
+    BATCH_MIGRATIONS or BATCH_BYTES at once: still each in its own transaction with its own
+    bookkeeping and timeouts, one after another, and an error skips the rest of what was sent (a
+    simple query stops at its first error), so what applied is always a prefix. One round trip for
+    the batch instead of one per migration (`_apply_batch`)."""
+    index = 0
+    while index < len(migrations):
+        batch = _batch_from(conn, migrations, index)
+        if len(batch) > 1:
+            index += await _apply_batch(target, conn, batch)
+        else:
+            await apply(target, conn, migrations[index], False, trails.get(migrations[index].id))
+            index += 1
+
+
+BATCH_MIGRATIONS = 50  # each migration's line is printed when its batch returns: keep them coming
+BATCH_BYTES = 1 << 20
+
+
+def _batch_from(conn: asyncpg.Connection, migrations: list[Migration], start: int) -> list[Migration]:
+    """The migrations from `start` on that can go together: each one query, on a direct connection
+    (told durations need its LISTEN: told_durations.py) without a lease to fence."""
+    if pooling.is_pooled(conn) or getattr(conn, "lease", None) is not None:
+        return migrations[start : start + 1]
+    batch, size = [], 0
+    for migration in migrations[start : start + BATCH_MIGRATIONS]:
+        body = migration.one_query(False)
+        if body is None or (batch and size + len(body) > BATCH_BYTES):
+            break
+        batch.append(migration)
+        size += len(body)
+    return batch or migrations[start : start + 1]
+
+
+async def _apply_batch(target: Target, conn: asyncpg.Connection, batch: list[Migration]) -> int:
+    """Send `batch` as one query; return how many of it were applied (all, or those before one that
+    hit a lock timeout and was then applied alone, with its retries); raise for one that failed."""
+    app = target.database.app
+    limits = [Limits.of(target, migration) for migration in batch]
+    for migration in batch:
+        await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
+    await told_durations.listen(conn)
+    started = time.perf_counter()
+    parts = [
+        _one_query(app, migration, False, started, limit, migration.one_query(False) or "")
+        for migration, limit in zip(batch, limits, strict=True)
+    ]
+    try:
+        await conn.execute(";\n".join(parts))
+    except BaseException as error:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        applied = await _applied_of(target, conn, batch, error)
+        await _say_applied(target, conn, batch[:applied])
+        if not isinstance(error, Exception):  # interrupted: what applied is said, and the run ends
+            raise
+        failed, limit = batch[applied], limits[applied]
+        if isinstance(error, asyncpg.LockNotAvailableError) and limit.retries > 0:
+            pause = _RETRY_BACKOFF_SECONDS[0]
+            say(f"{target.name}: {failed.id} hit lock_timeout on a busy table; retrying in {pause:g} s")
+            await asyncio.sleep(pause)
+            await apply(target, conn, failed, False, attempts_made=1)
+            return applied + 1
+        raise await _failed(target, conn, failed, False, error, 1, limit) from None
+    await _say_applied(target, conn, batch)
+    return len(batch)
+
+
+async def _applied_of(target: Target, conn: asyncpg.Connection, batch: list[Migration], error: BaseException) -> int:
+    """How many of `batch` committed (a prefix: each one runs only once the one before committed),
+    read from the bookkeeping; a UserError when the connection is gone and it cannot be read."""
+    ids = [migration.id for migration in batch]
+    try:
+        done = await conn.fetchval(
+            f"SELECT count(*) FROM {SCHEMA}.dbmigrate_history WHERE app_name = $1 AND migration_id = ANY($2::text[]) "
+            "AND state = $3",
+            target.database.app,
+            ids,
+            recorder.APPLIED,
+        )
+    except Exception:
+        if not isinstance(error, Exception):
+            return 0  # interrupted, and nothing more can be read: status tells
+        raise UserError(
+            f"{target.name}: lost the connection to the server while applying {ids[0]} .. {ids[-1]}, sent together "
+            f"({failures.error_text(error)}): each commits with its bookkeeping or not at all, so `make "
+            "db-migrate-status` shows which applied; run the command again when the server is back"
+        ) from None
+    return int(done)
+
+
+async def _say_applied(target: Target, conn: asyncpg.Connection, applied: list[Migration]) -> None:
+    app = target.database.app
+    for migration in applied:
+        told = told_durations.take(conn, app, migration.id)
+        duration_ms = told if told is not None else await recorder.recorded_duration(conn, app, migration.id)
+        say(f"{target.name}: applied {migration.id} ({duration_ms} ms)")
+
+
 async def apply(
     target: Target,
     conn: asyncpg.Connection,
     migration: Migration,
     backwards: bool,
     trail: FailedMigration | None = None,
+    attempts_made: int = 0,
 ) -> None:
     """Run one migration forwards or backwards, with its bookkeeping, retrying lock timeouts
     (a transactional one only: each retry waits after its transaction was rolled back). `trail`:
-    what an earlier run of this non-transactional migration left (stepwise.py)."""
+    what an earlier run of this non-transactional migration left (stepwise.py); `attempts_made`:
+    attempts already made (in a batch: `apply_all`)."""
     limits = Limits.of(target, migration)
     retries = limits.retries if migration.transactional else 0  # a half-done one must not be blindly rerun
     if not backwards:
         await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
     started = time.perf_counter()
-    for attempt in range(retries + 1):
+    for attempt in range(attempts_made, retries + 1):
         try:
             duration_ms = await _run_once(target, conn, migration, backwards, started, limits, trail)
             break
@@ -152,17 +261,11 @@ async def _run_in_one_query(
         trip, and still all or nothing (an error skips the rest of the query, COMMIT included, and the
         transaction is rolled back). Returns the duration recorded, told back on commit (told_durations.py)
     or else read back, so that it is the one printed."""
-    if backwards:
-        record = recorder.unapplied_statement(app, migration.id)
-    else:
-        offset_ms = (time.perf_counter() - started) * 1000
-        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, migration.down_copy)
-    tell = ""
-    if not backwards and not pooling.is_pooled(conn):  # told back on commit: no round trip to read it
+    told = not backwards and not pooling.is_pooled(conn)  # told back on commit: no round trip to read it
+    if told:
         await told_durations.listen(conn)
-        tell = f";\n{told_durations.tell_statement(app, migration.id)}"
     try:
-        await conn.execute(f"BEGIN; {limits.in_transaction};\n{body}\n;\n{record}{tell};\nCOMMIT")
+        await conn.execute(_one_query(app, migration, backwards, started, limits, body, told))
     except BaseException:
         with contextlib.suppress(Exception):
             await conn.execute("ROLLBACK")
@@ -171,6 +274,20 @@ async def _run_in_one_query(
         return round((time.perf_counter() - started) * 1000)
     told = told_durations.take(conn, app, migration.id)
     return told if told is not None else await recorder.recorded_duration(conn, app, migration.id)
+
+
+def _one_query(
+    app: str, migration: Migration, backwards: bool, started: float, limits: Limits, body: str, told: bool = True
+) -> str:
+    """BEGIN, the timeouts, the migration's SQL (`body`), its bookkeeping (`told`: and the statement
+    that tells its duration on commit) and COMMIT, as one query's text."""
+    if backwards:
+        record = recorder.unapplied_statement(app, migration.id)
+    else:
+        offset_ms = (time.perf_counter() - started) * 1000
+        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, migration.down_copy)
+    tell = f";\n{told_durations.tell_statement(app, migration.id)}" if told and not backwards else ""
+    return f"BEGIN; {limits.in_transaction}; {recorder.BEGAN};\n{body}\n;\n{record}{tell};\nCOMMIT"
 
 
 async def _failed(

@@ -16,6 +16,9 @@ STEPS = 6
 
 
 def write_steps(project) -> list[str]:
+    """Six steps of 0.3 s each. They are sent together (runner.apply_all), and a killed client's
+    query runs on until the server's check for a dead client (within 1 s) stops it: steps that
+    outlast that check let the kills below stop the run at different points."""
     ids = []
     for i in range(STEPS):
         migration_id = f"95{i}_step"
@@ -23,7 +26,7 @@ def write_steps(project) -> list[str]:
             project,
             "orion",
             migration_id,
-            f"CREATE TABLE crash_{i} (id int); INSERT INTO crash_{i} VALUES (1); SELECT pg_sleep(0.1)",
+            f"CREATE TABLE crash_{i} (id int); INSERT INTO crash_{i} VALUES (1); SELECT pg_sleep(0.3)",
             f"DROP TABLE crash_{i}",
         )
         ids.append(migration_id)
