@@ -248,6 +248,8 @@ class SQLSteps(Migration):
             return []
         found = []
         for statement in self.statements(backwards):
+            if not statement.outside_transaction and not statement.transaction_control:
+                continue
             where = self._where_line(backwards, statement.line)
             if statement.outside_transaction:
                 found.append(

@@ -13,9 +13,10 @@ characters (a 50 MB file of INSERTs is a real migration). Where each statement l
 parser's result in its binary form, read only as far as each statement's byte offset and length
 (pglast's own offsets are turned into character offsets by a scan per statement, which with
 non-ASCII text grows with the square of the length); lines are counted once, from one statement
-to the next; only a statement whose first keyword could make it one of those kinds (one that may not run in a
-transaction, controls the transaction, builds an index concurrently or sets a setting) is parsed
-again, on its own, into a tree read as JSON (linear too, where pglast's tree is not).
+to the next; only a statement whose kind of node (the first field of its tree, also read from the
+binary form) could make it one of those kinds (one that may not run in a transaction, controls the
+transaction, builds an index concurrently or sets a setting) is parsed again, on its own, into a
+tree read as JSON (linear too, where pglast's tree is not).
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import json
-import re
 import sys
 from dataclasses import dataclass
 
@@ -76,17 +76,26 @@ _NEVER_IN_TRANSACTION = {
     "CreateSubscriptionStmt": "CREATE SUBSCRIPTION",
     "DropSubscriptionStmt": "DROP SUBSCRIPTION",
 }
-# The first keywords of every statement above, of the CONCURRENTLY ones and VACUUM, of every
-# transaction control statement and of the session settings: ALTER SYSTEM, CREATE/DROP
-# DATABASE|TABLESPACE|SUBSCRIPTION|INDEX CONCURRENTLY, REINDEX, VACUUM; BEGIN, START TRANSACTION,
-# COMMIT, END, ROLLBACK, ABORT, SAVEPOINT, RELEASE, PREPARE TRANSACTION; SET, RESET, SELECT
-# set_config(...). A statement beginning otherwise is none of these (an INSERT, an UPDATE, ...).
-_MAYBE_SPECIAL = {
-    *("ALTER", "CREATE", "DROP", "REINDEX", "VACUUM"),
-    *("BEGIN", "START", "COMMIT", "END", "ROLLBACK", "ABORT", "SAVEPOINT", "RELEASE", "PREPARE"),
-    *("SET", "RESET", "SELECT"),
+# One statement of each kind of node whose fields matter here: those above, the CONCURRENTLY ones
+# (an index built or dropped, a reindex), VACUUM, transaction control, the session settings (SET,
+# RESET, SELECT set_config(...)). A statement of any other kind (CREATE TABLE, ALTER TABLE, a
+# function, an INSERT...) is none of these, and is never parsed again.
+_SAMPLES = {
+    "AlterSystemStmt": "ALTER SYSTEM SET work_mem = 1",
+    "CreatedbStmt": "CREATE DATABASE d",
+    "DropdbStmt": "DROP DATABASE d",
+    "CreateTableSpaceStmt": "CREATE TABLESPACE s LOCATION '/s'",
+    "DropTableSpaceStmt": "DROP TABLESPACE s",
+    "CreateSubscriptionStmt": "CREATE SUBSCRIPTION s CONNECTION 'c' PUBLICATION p",
+    "DropSubscriptionStmt": "DROP SUBSCRIPTION s",
+    "IndexStmt": "CREATE INDEX i ON t (c)",
+    "DropStmt": "DROP INDEX i",
+    "ReindexStmt": "REINDEX INDEX i",
+    "VacuumStmt": "VACUUM",
+    "TransactionStmt": "BEGIN",
+    "VariableSetStmt": "SET work_mem = 1",
+    "SelectStmt": "SELECT 1",
 }
-_FIRST_WORD = re.compile(r"[A-Za-z_]+")
 
 
 class SQLSyntaxError(Exception):
@@ -129,11 +138,11 @@ def split(sql: str, first_line: int = 1) -> list[Statement]:
     utf8 = sql.encode("utf-8")  # the parser's offsets count bytes of this
     statements = []
     line, counted_to = first_line, 0
-    for start, length in _statement_bytes(tree):
+    for start, length, kind in _statement_bytes(tree):
         line += utf8.count(b"\n", counted_to, start)  # from the previous statement on: linear
         counted_to = start
         text = utf8[start : start + length if length else len(utf8)].decode("utf-8").strip()
-        node, fields = _tree(text)
+        node, fields = _tree(text, kind)
         statements.append(
             Statement(
                 sql=text,
@@ -155,12 +164,12 @@ def is_empty(sql: str) -> bool:
         return False
 
 
-def _statement_bytes(tree: bytes) -> list[tuple[int, int]]:
-    """(byte offset, byte length) of each statement, read from the parser's protobuf result:
+def _statement_bytes(tree: bytes) -> list[tuple[int, int, int]]:
+    """(byte offset, byte length, kind) of each statement, read from the parser's protobuf result:
     `ParseResult { int32 version = 1; repeated RawStmt stmts = 2; }`, `RawStmt { Node stmt = 1;
     int32 stmt_location = 2; int32 stmt_len = 3; }` (pg_query.proto). A statement's tree is skipped
     over by its length, never decoded; a length of 0 means "to the end of the text"."""
-    found: list[tuple[int, int]] = []
+    found: list[tuple[int, int, int]] = []
     position, end = 0, len(tree)
     while position < end:
         tag, position = _varint(tree, position)
@@ -174,16 +183,21 @@ def _statement_bytes(tree: bytes) -> list[tuple[int, int]]:
     return found
 
 
-def _raw_statement(tree: bytes, position: int, end: int) -> tuple[int, int]:
+def _raw_statement(tree: bytes, position: int, end: int) -> tuple[int, int, int]:
+    """(offset, length, kind): `kind` is the number of the field its `Node { oneof node {...} }` sets,
+    which names the kind of statement (`_special_kinds`)."""
     fields = {2: 0, 3: 0}  # proto3 leaves zeros out
+    kind = 0
     while position < end:
         tag, position = _varint(tree, position)
-        if tag & 7 == 2:  # RawStmt.stmt: the tree, skipped
+        if tag & 7 == 2:  # RawStmt.stmt: the tree, skipped but for its first field's number
             size, position = _varint(tree, position)
+            if size:
+                kind = _varint(tree, position)[0] >> 3
             position += size
         else:
             fields[tag >> 3], position = _varint(tree, position)
-    return fields[2], fields[3]
+    return fields[2], fields[3], kind
 
 
 def _varint(data: bytes, position: int) -> tuple[int, int]:
@@ -197,19 +211,29 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
         shift += 7
 
 
-def _tree(text: str) -> tuple[str | None, dict]:
-    """(the name of its node, its fields) of one statement, when its first keyword says it may
-    matter; else (None, {}).
-
-    The parser's statements start at their first token (comments before it are not theirs), so the
-    first keyword is the leading word; a statement that starts with a comment all the same is parsed.
-    """
-    word = _FIRST_WORD.match(text)
-    needed = word.group().upper() in _MAYBE_SPECIAL if word is not None else text.startswith(("--", "/*"))
-    if not needed:
+def _tree(text: str, kind: int) -> tuple[str | None, dict]:
+    """(the name of its node, its fields) of one statement, when it is of a kind that may matter
+    (`_SAMPLES`); else (None, {})."""
+    if kind not in _SPECIAL_KINDS:
         return None, {}
     ((node, fields),) = json.loads(parser.parse_sql_json(text))["stmts"][0]["stmt"].items()
     return node, fields
+
+
+def _special_kinds() -> dict[int, str]:
+    """The kind numbers of `_SAMPLES`' nodes, as this build of the parser numbers them (learnt from
+    the parser itself, so they follow pglast's protocol whatever its version)."""
+    kinds = {}
+    for name, sample in _SAMPLES.items():
+        ((_, _, kind),) = _statement_bytes(parser.parse_sql_protobuf(sample))
+        ((node, _),) = json.loads(parser.parse_sql_json(sample))["stmts"][0]["stmt"].items()
+        if node != name or kind == 0:
+            raise RuntimeError(f"pglast reads {sample!r} as {node} (kind {kind}), not {name}")
+        kinds[kind] = name
+    return kinds
+
+
+_SPECIAL_KINDS = _special_kinds()
 
 
 def _quoted(range_var: dict) -> str:

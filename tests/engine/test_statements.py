@@ -105,7 +105,7 @@ def test_every_statement_of_a_ten_megabyte_file_is_found_at_its_line():
     assert statements[-1].sql == "INSERT INTO t VALUES (199999, 'some text')"
 
 
-def test_only_statements_whose_first_keyword_may_need_it_are_parsed_into_a_tree(monkeypatch):
+def test_only_statements_whose_kind_may_need_it_are_parsed_into_a_tree(monkeypatch):
     from dbmigrate.engine import statements as module
 
     parsed: list[str] = []
@@ -123,21 +123,23 @@ def test_only_statements_whose_first_keyword_may_need_it_are_parsed_into_a_tree(
         + "VACUUM t;\n"
         + "SELECT pg_catalog.set_config('search_path', '', false);\n"
         + "CREATE TABLE u (x int);\n"
+        + "ALTER TABLE u ADD COLUMN y int;\n"
+        + "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; COMMIT $$;\n"
     )
     found = split(sql)
-    assert len(found) == 3005
-    last = found[-5:]
-    assert [s.outside_transaction for s in last] == ["CREATE INDEX CONCURRENTLY", None, "VACUUM", None, None]
-    assert [s.transaction_control for s in last] == [False, True, False, False, False]
-    assert [s.session_setting for s in last] == [False, False, False, True, False]
+    assert len(found) == 3007
+    last = found[-7:]
+    outside = ["CREATE INDEX CONCURRENTLY", None, "VACUUM", None, None, None, None]
+    assert [s.outside_transaction for s in last] == outside
+    assert [s.transaction_control for s in last] == [False, True, False, False, False, False, False]
+    assert [s.session_setting for s in last] == [False, False, False, True, False, False, False]
     assert last[0].index_build is not None and last[0].index_build.index == "i"
-    assert not any(s.outside_transaction or s.transaction_control or s.session_setting for s in found[:-5])
+    assert not any(s.outside_transaction or s.transaction_control or s.session_setting for s in found[:-7])
     assert parsed == [
         "CREATE INDEX CONCURRENTLY i ON t (x)",
         "BEGIN",
         "VACUUM t",
         "SELECT pg_catalog.set_config('search_path', '', false)",
-        "CREATE TABLE u (x int)",
     ]
 
 
