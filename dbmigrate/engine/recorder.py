@@ -205,40 +205,54 @@ async def record_run(conn: asyncpg.Connection, app: str, migration: Migration, b
 # read after its BEGIN (BEGAN). now() will not do: every transaction of one query shares it, the
 # moment that query arrived. A migration that RESETs it (RESET ALL) is timed from now().
 BEGAN_SETTING = "dbmigrate.began"
-BEGAN = f"SELECT set_config('{BEGAN_SETTING}', extract(epoch FROM clock_timestamp())::text, true)"
+BEGAN = f"set_config('{BEGAN_SETTING}', extract(epoch FROM clock_timestamp())::text, true)"  # in a SELECT
 _SINCE_BEGAN = (
     f"(extract(epoch FROM clock_timestamp()) - coalesce(nullif(current_setting('{BEGAN_SETTING}', true), '')::numeric, "
     "extract(epoch FROM now()))) * 1000"
 )
 
 
-def applied_statement(app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None) -> str:
+def applied_statement(
+    app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None, tell: str | None = None
+) -> str:
     """What record_applied runs, as one statement with its values written in, to be sent in the
     migration's own query (runner.py: one round trip). The server measures the duration: from BEGAN,
     run after the transaction's BEGIN, to this statement, plus `offset_ms` spent before it began;
-    the rows are stamped with the server's clock as it records them."""
+    the rows are stamped with the server's clock as it records them. `tell`: an SQL expression of
+    the recorded `duration_ms` the statement then selects (told_durations.tell_expression)."""
     duration = f"round({offset_ms:.3f} + {_SINCE_BEGAN})::int"
+    values = _applied_values(app, migration_id, checksum, duration, down)
+    return _applied_sql(values, at="clock_timestamp()", tell=tell)
+
+
+def run_statement(app: str, migration: Migration, backwards: bool, duration_ms: int) -> str:
+    """What record_run runs, as one statement with its values written in (`duration_ms`: measured
+    by the caller), to be sent with its transaction in one query (stepwise.py)."""
+    if backwards:
+        return unapplied_statement(app, migration.id)
+    values = _applied_values(app, migration.id, migration.file.checksum, str(duration_ms), migration.down_copy)
+    return _applied_sql(values, at="clock_timestamp()")
+
+
+def _applied_values(app: str, migration_id: str, checksum: str, duration: str, down: DownCopy | None) -> list[str]:
+    """The history columns of an applied row as SQL (`duration`: an expression), in _UPSERT_HISTORY's order."""
     down_sql, down_transactional = (sql_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
-    values = [
-        sql_literal(app),
-        sql_literal(migration_id),
-        sql_literal(APPLIED),
-        sql_literal(checksum),
-        duration,
-        sql_literal(who()),
-    ]
-    return _applied_sql([*values, "NULL", down_sql, down_transactional], at="clock_timestamp()")
+    literals = [sql_literal(value) for value in (app, migration_id, APPLIED, checksum)]
+    return [*literals, duration, sql_literal(who()), "NULL", down_sql, down_transactional]
 
 
-def _applied_sql(values: list[str], at: str = "now()") -> str:
+def _applied_sql(values: list[str], at: str = "now()", tell: str | None = None) -> str:
     """Piccolo's row and the history's upsert in one statement; `values`: an SQL expression for each
     history column (app, ID, state, checksum, duration, by, error, down copy, its transactional);
-    `at`: when it was recorded."""
-    return (
+    `at`: when it was recorded; `tell`: an expression of the row's duration_ms to select after."""
+    piccolo = (
         f'WITH piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
         f"VALUES ({values[1]}, {values[0]}, {at}::timestamp)) "
-        + _UPSERT_HISTORY.format(values=", ".join(values), applied=_APPLIED, at=at)
     )
+    history = _UPSERT_HISTORY.format(values=", ".join(values), applied=_APPLIED, at=at)
+    if tell is None:
+        return piccolo + history
+    return f"{piccolo[:-2]}), recorded AS ({history} RETURNING duration_ms) SELECT {tell} FROM recorded"
 
 
 # Forget a migration of one app only; Piccolo's backwards deletes the name across all apps.

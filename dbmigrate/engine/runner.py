@@ -279,15 +279,22 @@ async def _run_in_one_query(
 def _one_query(
     app: str, migration: Migration, backwards: bool, started: float, limits: Limits, body: str, told: bool = True
 ) -> str:
-    """BEGIN, the timeouts, the migration's SQL (`body`), its bookkeeping (`told`: and the statement
-    that tells its duration on commit) and COMMIT, as one query's text."""
+    """BEGIN, the timeouts and the moment it began (one SELECT: each statement of a query costs the
+    server its own round of work), the migration's SQL (`body`), its bookkeeping (`told`: selecting
+    what tells its duration on commit) and COMMIT, as one query's text."""
     if backwards:
         record = recorder.unapplied_statement(app, migration.id)
     else:
         offset_ms = (time.perf_counter() - started) * 1000
-        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, migration.down_copy)
-    tell = f";\n{told_durations.tell_statement(app, migration.id)}" if told and not backwards else ""
-    return f"BEGIN; {limits.in_transaction}; {recorder.BEGAN};\n{body}\n;\n{record}{tell};\nCOMMIT"
+        tell = told_durations.tell_expression(app, migration.id) if told else None
+        down = migration.down_copy
+        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, down, tell)
+    lock_timeout, statement_timeout = (value.replace("'", "''") for value in limits.timeouts)
+    settings = (
+        f"SELECT set_config('lock_timeout', '{lock_timeout}', true), "
+        f"set_config('statement_timeout', '{statement_timeout}', true), {recorder.BEGAN}"
+    )
+    return f"BEGIN; RESET ALL; {settings};\n{body}\n;\n{record};\nCOMMIT"
 
 
 async def _failed(

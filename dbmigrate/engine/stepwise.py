@@ -16,6 +16,8 @@ Invariant: a statement that finished is never run twice, unless it only sets a s
 
 from __future__ import annotations
 
+import contextlib
+import time
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -41,12 +43,18 @@ async def run(
     started: float,
 ) -> int:
     """Run `migration` statement by statement under `timeouts` (their SET for the session), then
-    record it (recorder.record_run: its duration since `started`); return the duration recorded."""
+    record it (recorder.run_statement: its duration since `started`); return the duration recorded."""
     await conn.execute(timeouts)
     await _statements(target, conn, migration, backwards, trail)
-    await conn.execute("RESET ALL")  # its timeouts, and whatever it SET (a search_path)
-    async with conn.transaction():
-        return await recorder.record_run(conn, target.database.app, migration, backwards, started)
+    duration_ms = round((time.perf_counter() - started) * 1000)
+    record = recorder.run_statement(target.database.app, migration, backwards, duration_ms)
+    try:  # one round trip: its timeouts and whatever it SET (a search_path) reset, and its bookkeeping
+        await conn.execute(f"BEGIN; RESET ALL; {record}; COMMIT")
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await conn.execute("ROLLBACK")
+        raise
+    return duration_ms
 
 
 async def _statements(

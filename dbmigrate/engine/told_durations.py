@@ -19,7 +19,6 @@ import weakref
 
 import asyncpg
 
-from dbmigrate.engine.bookkeeping import SCHEMA
 from dbmigrate.engine.recorder import sql_literal
 
 CHANNEL = "dbmigrate_recorded"
@@ -44,14 +43,11 @@ async def listen(conn: asyncpg.Connection) -> None:
     _told[conn] = told
 
 
-def tell_statement(app: str, migration_id: str) -> str:
-    """The statement, sent after the bookkeeping in the migration's own query, that tells the
-    recorded duration on commit."""
-    app_literal, id_literal = sql_literal(app), sql_literal(migration_id)
-    return (
-        f"SELECT pg_notify('{CHANNEL}', {app_literal} || E'\\n' || {id_literal} || E'\\n' || duration_ms) "
-        f"FROM {SCHEMA}.dbmigrate_history WHERE app_name = {app_literal} AND migration_id = {id_literal}"
-    )
+def tell_expression(app: str, migration_id: str) -> str:
+    """What tells the recorded duration on commit: an SQL expression of the row's `duration_ms`,
+    selected by the bookkeeping statement itself (recorder.applied_statement)."""
+    payload = f"{sql_literal(app)} || E'\\n' || {sql_literal(migration_id)} || E'\\n' || duration_ms"
+    return f"pg_notify('{CHANNEL}', {payload})"
 
 
 def take(conn: asyncpg.Connection, app: str, migration_id: str) -> int | None:

@@ -77,9 +77,9 @@ def test_the_recorded_duration_is_told_back_on_commit_only_by_our_own_backend_an
     async def tell(conn):
         await bookkeeping.ensure_tables(conn)
         await told_durations.listen(conn)
-        record = recorder.applied_statement("orion", "9 it's", "abc", 7.0, None)
-        told = told_durations.tell_statement("orion", "9 it's")
-        await conn.execute(f"BEGIN; {record}; {told}; ROLLBACK")
+        told = told_durations.tell_expression("orion", "9 it's")
+        record = recorder.applied_statement("orion", "9 it's", "abc", 7.0, None, told)
+        await conn.execute(f"BEGIN; {record}; ROLLBACK")
         after_rollback = told_durations.take(conn, "orion", "9 it's")
         # Another session telling the same on our channel is not us.
         other = await asyncpg.connect(dbs.url("orion"))
@@ -87,7 +87,7 @@ def test_the_recorded_duration_is_told_back_on_commit_only_by_our_own_backend_an
         await other.close()
         await conn.execute("SELECT 1")  # the other backend's notification arrives by now
         from_another = told_durations.take(conn, "orion", "9 it's")
-        await conn.execute(f"BEGIN; {record}; {told}; COMMIT")
+        await conn.execute(f"BEGIN; {record}; COMMIT")
         committed = told_durations.take(conn, "orion", "9 it's")
         recorded = await conn.fetchval("SELECT duration_ms FROM dbmigrate_history WHERE migration_id = '9 it''s'")
         return after_rollback, from_another, committed, recorded, told_durations.take(conn, "orion", "9 it's")
