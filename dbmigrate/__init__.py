@@ -45,5 +45,5 @@ The path of `make db-migrate DB=rfq`: Makefile -> cli.main -> commands.migrate (
 connection.prepare, Target.resolve) -> engine.executor.migrate: planning.planned (the state, the
 plan, the lock, the plan again under it) -> preflight.checked (all loaded and checked) ->
 runner.apply_all (consecutive SQL migrations sent together, each in its own transaction with its
-bookkeeping, recorder.applied_statement) -> asyncpg.
+bookkeeping, record_statements.applied_statement) -> asyncpg.
 """

@@ -176,7 +176,7 @@ async def record_applied(
     """Both rows in one statement (one round trip), with the copy of what `down` runs; the upsert
     also clears an earlier failure."""
     await conn.execute(
-        _applied_sql(_PARAMETERS.split(", ")),
+        applied_sql(_PARAMETERS.split(", ")),
         app,
         migration_id,
         APPLIED,
@@ -201,47 +201,7 @@ async def record_run(conn: asyncpg.Connection, app: str, migration: Migration, b
     return duration_ms
 
 
-# When a migration sent in a query of its own or with others (runner.py) began: the server's clock
-# read after its BEGIN (BEGAN). now() will not do: every transaction of one query shares it, the
-# moment that query arrived. A migration that RESETs it (RESET ALL) is timed from now().
-BEGAN_SETTING = "dbmigrate.began"
-BEGAN = f"set_config('{BEGAN_SETTING}', extract(epoch FROM clock_timestamp())::text, true)"  # in a SELECT
-_SINCE_BEGAN = (
-    f"(extract(epoch FROM clock_timestamp()) - coalesce(nullif(current_setting('{BEGAN_SETTING}', true), '')::numeric, "
-    "extract(epoch FROM now()))) * 1000"
-)
-
-
-def applied_statement(
-    app: str, migration_id: str, checksum: str, offset_ms: float, down: DownCopy | None, tell: str | None = None
-) -> str:
-    """What record_applied runs, as one statement with its values written in, to be sent in the
-    migration's own query (runner.py: one round trip). The server measures the duration: from BEGAN,
-    run after the transaction's BEGIN, to this statement, plus `offset_ms` spent before it began;
-    the rows are stamped with the server's clock as it records them. `tell`: an SQL expression of
-    the recorded `duration_ms` the statement then selects (told_durations.tell_expression)."""
-    duration = f"round({offset_ms:.3f} + {_SINCE_BEGAN})::int"
-    values = _applied_values(app, migration_id, checksum, duration, down)
-    return _applied_sql(values, at="clock_timestamp()", tell=tell)
-
-
-def run_statement(app: str, migration: Migration, backwards: bool, duration_ms: int) -> str:
-    """What record_run runs, as one statement with its values written in (`duration_ms`: measured
-    by the caller), to be sent with its transaction in one query (stepwise.py)."""
-    if backwards:
-        return unapplied_statement(app, migration.id)
-    values = _applied_values(app, migration.id, migration.file.checksum, str(duration_ms), migration.down_copy)
-    return _applied_sql(values, at="clock_timestamp()")
-
-
-def _applied_values(app: str, migration_id: str, checksum: str, duration: str, down: DownCopy | None) -> list[str]:
-    """The history columns of an applied row as SQL (`duration`: an expression), in _UPSERT_HISTORY's order."""
-    down_sql, down_transactional = (sql_literal(down.sql), str(down.transactional)) if down else ("NULL", "NULL")
-    literals = [sql_literal(value) for value in (app, migration_id, APPLIED, checksum)]
-    return [*literals, duration, sql_literal(who()), "NULL", down_sql, down_transactional]
-
-
-def _applied_sql(values: list[str], at: str = "now()", tell: str | None = None) -> str:
+def applied_sql(values: list[str], at: str = "now()", tell: str | None = None) -> str:
     """Piccolo's row and the history's upsert in one statement; `values`: an SQL expression for each
     history column (app, ID, state, checksum, duration, by, error, down copy, its transactional);
     `at`: when it was recorded; `tell`: an expression of the row's duration_ms to select after."""
@@ -256,15 +216,21 @@ def _applied_sql(values: list[str], at: str = "now()", tell: str | None = None) 
 
 
 # Forget a migration of one app only; Piccolo's backwards deletes the name across all apps.
-_UNAPPLIED = (
+UNAPPLIED_SQL = (
     'WITH piccolo AS (DELETE FROM public."migration" WHERE name = {name} AND app_name = {app}) '
     "DELETE FROM public.dbmigrate_history WHERE app_name = {app} AND migration_id = {name}"
 )
 
 
-def unapplied_statement(app: str, migration_id: str) -> str:
-    """What record_unapplied runs, as one statement with its values written in (applied_statement)."""
-    return _UNAPPLIED.format(app=sql_literal(app), name=sql_literal(migration_id))
+async def applied_among(conn: asyncpg.Connection, app: str, migration_ids: list[str]) -> int:
+    """How many of `migration_ids` of `app` are applied."""
+    return await conn.fetchval(
+        "SELECT count(*)::int FROM public.dbmigrate_history WHERE app_name = $1 AND migration_id = ANY($2::text[]) "
+        "AND state = $3",
+        app,
+        migration_ids,
+        APPLIED,
+    )
 
 
 async def recorded_duration(conn: asyncpg.Connection, app: str, migration_id: str) -> int | None:
@@ -273,14 +239,9 @@ async def recorded_duration(conn: asyncpg.Connection, app: str, migration_id: st
     )
 
 
-def sql_literal(value: str) -> str:
-    """An SQL string literal of `value`, the same whatever standard_conforming_strings says."""
-    return "E'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
-
-
 async def record_unapplied(conn: asyncpg.Connection, app: str, migration_id: str) -> None:
-    """Forget `migration_id` of `app` only (_UNAPPLIED)."""
-    await conn.execute(_UNAPPLIED.format(app="$1", name="$2"), app, migration_id)
+    """Forget `migration_id` of `app` only (UNAPPLIED_SQL)."""
+    await conn.execute(UNAPPLIED_SQL.format(app="$1", name="$2"), app, migration_id)
 
 
 async def record_started(

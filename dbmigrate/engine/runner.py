@@ -30,8 +30,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import failures, leftovers, recorder, stepwise, told_durations
-from dbmigrate.engine.bookkeeping import SCHEMA
+from dbmigrate.engine import failures, leftovers, record_statements, recorder, stepwise, told_durations
 from dbmigrate.engine.lease import fence
 from dbmigrate.engine.migration import ENDS_THE_RUN
 from dbmigrate.engine.target import Target
@@ -161,13 +160,7 @@ async def _applied_of(target: Target, conn: asyncpg.Connection, batch: list[Migr
     read from the bookkeeping; a UserError when the connection is gone and it cannot be read."""
     ids = [migration.id for migration in batch]
     try:
-        done = await conn.fetchval(
-            f"SELECT count(*) FROM {SCHEMA}.dbmigrate_history WHERE app_name = $1 AND migration_id = ANY($2::text[]) "
-            "AND state = $3",
-            target.database.app,
-            ids,
-            recorder.APPLIED,
-        )
+        done = await recorder.applied_among(conn, target.database.app, ids)
     except Exception:
         if not isinstance(error, Exception):
             return 0  # interrupted, and nothing more can be read: status tells
@@ -176,7 +169,7 @@ async def _applied_of(target: Target, conn: asyncpg.Connection, batch: list[Migr
             f"({failures.error_text(error)}): each commits with its bookkeeping or not at all, so `make "
             "db-migrate-status` shows which applied; run the command again when the server is back"
         ) from None
-    return int(done)
+    return done
 
 
 async def _say_applied(target: Target, conn: asyncpg.Connection, applied: list[Migration]) -> None:
@@ -283,16 +276,16 @@ def _one_query(
     server its own round of work), the migration's SQL (`body`), its bookkeeping (`told`: selecting
     what tells its duration on commit) and COMMIT, as one query's text."""
     if backwards:
-        record = recorder.unapplied_statement(app, migration.id)
+        record = record_statements.unapplied_statement(app, migration.id)
     else:
         offset_ms = (time.perf_counter() - started) * 1000
         tell = told_durations.tell_expression(app, migration.id) if told else None
         down = migration.down_copy
-        record = recorder.applied_statement(app, migration.id, migration.file.checksum, offset_ms, down, tell)
+        record = record_statements.applied_statement(app, migration.id, migration.file.checksum, offset_ms, down, tell)
     lock_timeout, statement_timeout = (value.replace("'", "''") for value in limits.timeouts)
     settings = (
         f"SELECT set_config('lock_timeout', '{lock_timeout}', true), "
-        f"set_config('statement_timeout', '{statement_timeout}', true), {recorder.BEGAN}"
+        f"set_config('statement_timeout', '{statement_timeout}', true), {record_statements.BEGAN}"
     )
     return f"BEGIN; RESET ALL; {settings};\n{body}\n;\n{record};\nCOMMIT"
 

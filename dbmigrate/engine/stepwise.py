@@ -24,7 +24,7 @@ import asyncpg
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.reporting import say
-from dbmigrate.engine import leftovers, recorder
+from dbmigrate.engine import leftovers, record_statements, recorder
 from dbmigrate.engine.migration import Migration, StatementHooks
 from dbmigrate.engine.target import Target
 
@@ -43,11 +43,11 @@ async def run(
     started: float,
 ) -> int:
     """Run `migration` statement by statement under `timeouts` (their SET for the session), then
-    record it (recorder.run_statement: its duration since `started`); return the duration recorded."""
+    record it (record_statements.run_statement: its duration since `started`); return the duration recorded."""
     await conn.execute(timeouts)
     await _statements(target, conn, migration, backwards, trail)
     duration_ms = round((time.perf_counter() - started) * 1000)
-    record = recorder.run_statement(target.database.app, migration, backwards, duration_ms)
+    record = record_statements.run_statement(target.database.app, migration, backwards, duration_ms)
     try:  # one round trip: its timeouts and whatever it SET (a search_path) reset, and its bookkeeping
         await conn.execute(f"BEGIN; RESET ALL; {record}; COMMIT")
     except BaseException:

@@ -19,7 +19,7 @@ import weakref
 
 import asyncpg
 
-from dbmigrate.engine.recorder import sql_literal
+from dbmigrate.engine.record_statements import sql_literal
 
 CHANNEL = "dbmigrate_recorded"
 
@@ -45,7 +45,7 @@ async def listen(conn: asyncpg.Connection) -> None:
 
 def tell_expression(app: str, migration_id: str) -> str:
     """What tells the recorded duration on commit: an SQL expression of the row's `duration_ms`,
-    selected by the bookkeeping statement itself (recorder.applied_statement)."""
+    selected by the bookkeeping statement itself (record_statements.applied_statement)."""
     payload = f"{sql_literal(app)} || E'\\n' || {sql_literal(migration_id)} || E'\\n' || duration_ms"
     return f"pg_notify('{CHANNEL}', {payload})"
 

@@ -8,7 +8,7 @@ import pytest
 from migration_files import write_sql_migration
 from support import Databases, migration_ids
 
-from dbmigrate.engine.recorder import sql_literal
+from dbmigrate.engine.record_statements import sql_literal
 from dbmigrate.testing.helpers import with_connection
 
 
@@ -72,13 +72,13 @@ def test_a_migration_that_empties_the_search_path_is_recorded_and_the_next_one_r
 def test_the_recorded_duration_is_told_back_on_commit_only_by_our_own_backend_and_never_for_a_rollback(dbs: Databases):
     import asyncpg
 
-    from dbmigrate.engine import bookkeeping, recorder, told_durations
+    from dbmigrate.engine import bookkeeping, record_statements, told_durations
 
     async def tell(conn):
         await bookkeeping.ensure_tables(conn)
         await told_durations.listen(conn)
         told = told_durations.tell_expression("orion", "9 it's")
-        record = recorder.applied_statement("orion", "9 it's", "abc", 7.0, None, told)
+        record = record_statements.applied_statement("orion", "9 it's", "abc", 7.0, None, told)
         await conn.execute(f"BEGIN; {record}; ROLLBACK")
         after_rollback = told_durations.take(conn, "orion", "9 it's")
         # Another session telling the same on our channel is not us.
