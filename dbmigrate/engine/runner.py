@@ -143,6 +143,13 @@ async def _apply_batch(target: Target, conn: asyncpg.Connection, batch: list[Mig
         await _say_applied(target, conn, batch[:applied])
         if not isinstance(error, Exception):  # interrupted: what applied is said, and the run ends
             raise
+        if applied == 0 and isinstance(error, asyncpg.PostgresSyntaxError):
+            # The server parses a whole query before it runs any of it, so a statement an older server
+            # cannot parse (pglast reads the newest grammar) stopped all of them: nothing ran. One at
+            # a time, those before it apply and it fails as itself.
+            for migration in batch:
+                await apply(target, conn, migration, False)
+            return len(batch)
         failed, limit = batch[applied], limits[applied]
         if isinstance(error, asyncpg.LockNotAvailableError) and limit.retries > 0:
             pause = _RETRY_BACKOFF_SECONDS[0]
@@ -173,6 +180,7 @@ async def _applied_of(target: Target, conn: asyncpg.Connection, batch: list[Migr
 
 
 async def _say_applied(target: Target, conn: asyncpg.Connection, applied: list[Migration]) -> None:
+    """The `applied` line of each, with the duration recorded (told back, else read back)."""
     app = target.database.app
     for migration in applied:
         told = told_durations.take(conn, app, migration.id)
