@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -86,3 +87,35 @@ def interrupted(command: list[str], cwd: Path, env: dict[str, str]) -> str:
     assert process.returncode != 0, out
     assert "KeyboardInterrupt" in out, out
     return out
+
+
+def fresh_python(code: str, cwd: Path = ROOT) -> str:
+    """What `code` (dedented) prints, run in a fresh interpreter with only the repository on its
+    path, so that no module another test imported hides an import; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def hold_table_lock(dbs: Databases, table: str, database: str = "orion") -> subprocess.Popen:
+    """Another session holding ACCESS EXCLUSIVE on `table` until killed; returns once it holds it."""
+    program = (
+        "import asyncio, asyncpg\n"
+        "async def main():\n"
+        f"    conn = await asyncpg.connect({dbs.url(database)!r})\n"
+        "    await conn.execute('BEGIN')\n"
+        f"    await conn.execute('LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE')\n"
+        "    print('locked', flush=True)\n"
+        "    await asyncio.sleep(120)\n"
+        "asyncio.run(main())\n"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder

@@ -9,12 +9,10 @@ the server received the query message, `now()` when the transaction began.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import pytest
 from migration_files import write_sql_migration
-from support import Databases, migration_ids
+from support import Databases, hold_table_lock, migration_ids
 
 from dbmigrate.engine.runner import BATCH_MIGRATIONS
 
@@ -77,28 +75,12 @@ def test_a_failure_inside_a_batch_keeps_the_migrations_before_it_and_runs_none_a
     assert dbs.applied("orion") == migration_ids("orion") + before + [failing] + after
 
 
-def _hold_users_table(dbs: Databases) -> subprocess.Popen:
-    program = (
-        "import asyncio, asyncpg\n"
-        "async def main():\n"
-        f"    conn = await asyncpg.connect({dbs.url('orion')!r})\n"
-        "    await conn.execute('BEGIN')\n"
-        "    await conn.execute('LOCK TABLE users IN ACCESS EXCLUSIVE MODE')\n"
-        "    print('locked', flush=True)\n"
-        "    await asyncio.sleep(120)\n"
-        "asyncio.run(main())\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_a_lock_timeout_inside_a_batch_is_retried_alone_with_the_migrations_before_it_kept(project, dbs: Databases):
     dbs.cli("migrate", "orion")
     ids = next_ids(3, "lock")
     write_seen(project, [ids[0], ids[2]])
     write_sql_migration(project, "orion", ids[1], "ALTER TABLE users ADD COLUMN x int", "ALTER TABLE users DROP x")
-    holder = _hold_users_table(dbs)
+    holder = hold_table_lock(dbs, "users")
     try:
         dbs.extra_env.update(ORION_LOCK_TIMEOUT="100ms", ORION_LOCK_RETRIES="1")
         failed = dbs.cli("migrate", "orion", expect=1)

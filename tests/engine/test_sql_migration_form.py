@@ -7,26 +7,9 @@ Each case runs in a fresh interpreter, so what another test imported cannot hide
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
+from support import fresh_python
 
-ROOT = Path(__file__).resolve().parents[2]
 MANAGER_MODULE = "piccolo.apps.migrations.auto.migration_manager"
-
-
-def python(code: str, cwd: Path = ROOT) -> str:
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 def test_loading_an_sql_migration_file_imports_no_piccolo_migration_machinery(tmp_path):
@@ -36,7 +19,7 @@ def test_loading_an_sql_migration_file_imports_no_piccolo_migration_machinery(tm
         'from dbmigrate.sql import SQLMigration\n\nID = "001_x"\n\n\nasync def forwards():\n'
         '    return SQLMigration(migration_id=ID, app_name="rfq").sql("CREATE TABLE t (id int)", "DROP TABLE t")\n'
     )
-    out = python(
+    out = fresh_python(
         f"""
         import asyncio, sys
         from pathlib import Path
@@ -51,7 +34,7 @@ def test_loading_an_sql_migration_file_imports_no_piccolo_migration_machinery(tm
 
 
 def test_with_piccolos_commands_loaded_an_sql_migration_is_a_migration_manager_that_runs_its_own_sql():
-    out = python(
+    out = fresh_python(
         """
         from piccolo.apps.migrations.commands.forwards import ForwardsMigrationManager  # as Piccolo's CLI does
         from piccolo.apps.migrations.auto.migration_manager import MigrationManager
@@ -65,7 +48,7 @@ def test_with_piccolos_commands_loaded_an_sql_migration_is_a_migration_manager_t
 
 
 def test_a_piccolo_operation_makes_a_plain_sql_migration_a_migration_manager_in_place_keeping_its_steps():
-    out = python(
+    out = fresh_python(
         f"""
         import sys
         from dbmigrate.sql import SQLMigration
@@ -81,7 +64,7 @@ def test_a_piccolo_operation_makes_a_plain_sql_migration_a_migration_manager_in_
 
 
 def test_a_name_neither_has_is_an_attribute_error():
-    out = python(
+    out = fresh_python(
         """
         from dbmigrate.sql import SQLMigration
         m = SQLMigration(migration_id="001_x")

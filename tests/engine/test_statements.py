@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support import fresh_python
 
 from dbmigrate.engine.statements import SQLSyntaxError, is_empty, split
 
@@ -147,12 +148,8 @@ def test_splitting_sql_runs_none_of_pglasts_ast_and_enum_modules_until_something
     """Splitting needs only pglast's parser: its AST and enum modules (19 of the 22 ms pglast takes to
     import) run on first use, and then whole, as an ordinary import would leave them. A fresh
     interpreter, so that no other test's import hides one."""
-    import subprocess
-    import sys
-    import textwrap
-    from pathlib import Path
-
-    code = """
+    out = fresh_python(
+        """
         import sys
         from dbmigrate.engine import statements
         statements.split("CREATE INDEX CONCURRENTLY i ON t (x); SELECT 1")
@@ -166,14 +163,5 @@ def test_splitting_sql_runs_none_of_pglasts_ast_and_enum_modules_until_something
         (raw,) = pglast.parse_sql("SELECT 1")
         print(before, ast.SelectStmt.__name__, enums.CmdType.__name__, pglast.ast is ast, RawStream()(raw))
     """
-    root = Path(__file__).resolve().parents[2]
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root)},
-        timeout=60,
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[False, False] SelectStmt CmdType True SELECT 1"
+    assert out == "[False, False] SelectStmt CmdType True SELECT 1"

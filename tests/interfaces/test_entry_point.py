@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from support import fresh_python
 
 
 def test_the_entry_point_freezes_what_its_imports_made_and_leaves_the_collector_running():
-    code = """
+    out = fresh_python(
+        """
         import gc, runpy, sys
         sys.argv = ["dbmigrate", "--help"]
         try:
@@ -19,14 +15,6 @@ def test_the_entry_point_freezes_what_its_imports_made_and_leaves_the_collector_
         except SystemExit:
             pass
         print(gc.isenabled(), gc.get_freeze_count() > 10000)
-    """
-    result = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
-        timeout=60,
+        """
     )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "True True"
+    assert out.splitlines()[-1] == "True True"

@@ -4,12 +4,10 @@ tests/commands/test_fleet.py."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 
 from migration_files import write_sql_migration
-from support import Databases, migration_ids
+from support import Databases, hold_table_lock, migration_ids
 from tcp_servers import silent_server
 
 from dbmigrate.core.config import DEFAULT_CONNECT_TIMEOUT_SECONDS, DEFAULT_LOCK_RETRIES
@@ -58,28 +56,11 @@ def test_a_migrations_own_statement_timeout_wins_over_orion_statement_timeout(pr
     assert f"orion: applied {slow}" in dbs.cli("migrate", "orion").stdout
 
 
-def _hold_table_lock(dbs: Databases, table: str) -> subprocess.Popen:
-    """Another session holding ACCESS EXCLUSIVE on `table` until killed; returns once it holds it."""
-    program = (
-        "import asyncio, sys, asyncpg\n"
-        "async def main():\n"
-        f"    conn = await asyncpg.connect({dbs.url('orion')!r})\n"
-        "    await conn.execute('BEGIN')\n"
-        f"    await conn.execute('LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE')\n"
-        "    print('locked', flush=True)\n"
-        "    await asyncio.sleep(120)\n"
-        "asyncio.run(main())\n"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline().strip() == "locked"
-    return holder
-
-
 def test_orion_lock_retries_is_how_often_a_migration_retries_a_locked_table(project, dbs: Databases):
     dbs.cli("migrate", "orion")
     blocked = f"{len(migration_ids('orion')) + 1:03d}_blocked"
     write_sql_migration(project, "orion", blocked, "ALTER TABLE users ADD COLUMN x int", "ALTER TABLE users DROP x")
-    holder = _hold_table_lock(dbs, "users")
+    holder = hold_table_lock(dbs, "users")
     try:
         dbs.extra_env.update(ORION_LOCK_TIMEOUT="100ms", ORION_LOCK_RETRIES="0")
         none = dbs.cli("migrate", "orion", expect=1)
@@ -100,7 +81,7 @@ def test_orion_lock_timeout_is_how_long_a_migration_waits_for_a_locked_table(pro
     dbs.cli("migrate", "orion")
     blocked = f"{len(migration_ids('orion')) + 1:03d}_blocked"
     write_sql_migration(project, "orion", blocked, "ALTER TABLE users ADD COLUMN x int", "ALTER TABLE users DROP x")
-    holder = _hold_table_lock(dbs, "users")
+    holder = hold_table_lock(dbs, "users")
     try:
         dbs.extra_env.update(ORION_LOCK_TIMEOUT="250ms", ORION_LOCK_RETRIES="0")
         result = dbs.cli("migrate", "orion", expect=1)
