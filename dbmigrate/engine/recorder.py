@@ -206,13 +206,13 @@ def applied_sql(values: list[str], at: str = "now()", tell: str | None = None) -
     history column (app, ID, state, checksum, duration, by, error, down copy, its transactional);
     `at`: when it was recorded; `tell`: an expression of the row's duration_ms to select after."""
     piccolo = (
-        f'WITH piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
-        f"VALUES ({values[1]}, {values[0]}, {at}::timestamp)) "
+        f'piccolo AS (INSERT INTO public."migration" (name, app_name, ran_on) '
+        f"VALUES ({values[1]}, {values[0]}, {at}::timestamp))"
     )
     history = _UPSERT_HISTORY.format(values=", ".join(values), applied=_APPLIED, at=at)
     if tell is None:
-        return piccolo + history
-    return f"{piccolo[:-2]}), recorded AS ({history} RETURNING duration_ms) SELECT {tell} FROM recorded"
+        return f"WITH {piccolo} {history}"
+    return f"WITH {piccolo}, recorded AS ({history} RETURNING duration_ms) SELECT {tell} FROM recorded"
 
 
 # Forget a migration of one app only; Piccolo's backwards deletes the name across all apps.

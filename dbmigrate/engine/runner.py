@@ -53,6 +53,7 @@ class Limits:
     retries: int
     in_transaction: str  # SET LOCAL of both timeouts
     in_session: str  # SET of both, for a migration that runs outside a transaction
+    in_one_query: str  # both, and the moment it began, in one SELECT (`_one_query`)
 
     @classmethod
     def of(cls, target: Target, migration: Migration) -> Limits:
@@ -66,6 +67,7 @@ class Limits:
             retries=options.lock_retries if options.lock_retries is not None else target.lock_retries,
             in_transaction=_timeouts_prelude(lock_timeout, statement_timeout, local=True),
             in_session=_timeouts_prelude(lock_timeout, statement_timeout, local=False),
+            in_one_query=_one_query_prelude(lock_timeout, statement_timeout),
         )
 
     @property
@@ -78,8 +80,22 @@ def _timeouts_prelude(lock_timeout: str, statement_timeout: str, local: bool) ->
     config.postgres_duration; quoted all the same), after RESET ALL: each migration starts from
     the session's defaults, whatever an earlier one SET (a search_path, as pg_dump's output does)."""
     scope = "SET LOCAL" if local else "SET"
-    quoted = [value.replace("'", "''") for value in (lock_timeout, statement_timeout)]
-    return f"RESET ALL; {scope} lock_timeout = '{quoted[0]}'; {scope} statement_timeout = '{quoted[1]}'"
+    lock, statement = _quoted(lock_timeout), _quoted(statement_timeout)
+    return f"RESET ALL; {scope} lock_timeout = {lock}; {scope} statement_timeout = {statement}"
+
+
+def _one_query_prelude(lock_timeout: str, statement_timeout: str) -> str:
+    """`_timeouts_prelude` in its transaction, and the moment it began (record_statements.BEGAN), as
+    one SELECT: each statement of a query costs the server its own round of work."""
+    lock, statement = _quoted(lock_timeout), _quoted(statement_timeout)
+    return (
+        f"RESET ALL; SELECT set_config('lock_timeout', {lock}, true), "
+        f"set_config('statement_timeout', {statement}, true), {record_statements.BEGAN}"
+    )
+
+
+def _quoted(duration: str) -> str:
+    return "'" + duration.replace("'", "''") + "'"
 
 
 async def apply_all(
@@ -125,9 +141,7 @@ async def _apply_batch(target: Target, conn: asyncpg.Connection, batch: list[Mig
     """Send `batch` as one query; return how many of it were applied (all, or those before one that
     hit a lock timeout and was then applied alone, with its retries); raise for one that failed."""
     app = target.database.app
-    limits = [Limits.of(target, migration) for migration in batch]
-    for migration in batch:
-        await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
+    limits = [await _ready(target, migration, backwards=False) for migration in batch]
     await told_durations.listen(conn)
     started = time.perf_counter()
     parts = [
@@ -162,6 +176,14 @@ async def _apply_batch(target: Target, conn: asyncpg.Connection, batch: list[Mig
     return len(batch)
 
 
+async def _ready(target: Target, migration: Migration, backwards: bool) -> Limits:
+    """What running `migration` needs first: its limits and, forwards, the copy of what `down`
+    runs, kept with its bookkeeping so that `down` needs no file."""
+    if not backwards:
+        await migration.render_down_copy()
+    return Limits.of(target, migration)
+
+
 async def _applied_of(target: Target, conn: asyncpg.Connection, batch: list[Migration], error: BaseException) -> int:
     """How many of `batch` committed (a prefix: each one runs only once the one before committed),
     read from the bookkeeping; a UserError when the connection is gone and it cannot be read."""
@@ -183,9 +205,13 @@ async def _say_applied(target: Target, conn: asyncpg.Connection, applied: list[M
     """The `applied` line of each, with the duration recorded (told back, else read back)."""
     app = target.database.app
     for migration in applied:
-        told = told_durations.take(conn, app, migration.id)
-        duration_ms = told if told is not None else await recorder.recorded_duration(conn, app, migration.id)
-        say(f"{target.name}: applied {migration.id} ({duration_ms} ms)")
+        say(f"{target.name}: applied {migration.id} ({await _recorded_duration(conn, app, migration.id)} ms)")
+
+
+async def _recorded_duration(conn: asyncpg.Connection, app: str, migration_id: str) -> int | None:
+    """The duration recorded for a migration sent as one query: told back on commit, else read back."""
+    told = told_durations.take(conn, app, migration_id)
+    return told if told is not None else await recorder.recorded_duration(conn, app, migration_id)
 
 
 async def apply(
@@ -200,10 +226,8 @@ async def apply(
     (a transactional one only: each retry waits after its transaction was rolled back). `trail`:
     what an earlier run of this non-transactional migration left (stepwise.py); `attempts_made`:
     attempts already made (in a batch: `apply_all`)."""
-    limits = Limits.of(target, migration)
+    limits = await _ready(target, migration, backwards)
     retries = limits.retries if migration.transactional else 0  # a half-done one must not be blindly rerun
-    if not backwards:
-        await migration.render_down_copy()  # kept with its bookkeeping, so `down` needs no file
     started = time.perf_counter()
     for attempt in range(attempts_made, retries + 1):
         try:
@@ -273,16 +297,15 @@ async def _run_in_one_query(
         raise
     if backwards:
         return round((time.perf_counter() - started) * 1000)
-    told = told_durations.take(conn, app, migration.id)
-    return told if told is not None else await recorder.recorded_duration(conn, app, migration.id)
+    return await _recorded_duration(conn, app, migration.id)
 
 
 def _one_query(
     app: str, migration: Migration, backwards: bool, started: float, limits: Limits, body: str, told: bool = True
 ) -> str:
-    """BEGIN, the timeouts and the moment it began (one SELECT: each statement of a query costs the
-    server its own round of work), the migration's SQL (`body`), its bookkeeping (`told`: selecting
-    what tells its duration on commit) and COMMIT, as one query's text."""
+    """BEGIN, the timeouts and the moment it began (Limits.in_one_query), the migration's SQL (`body`),
+    its bookkeeping (`told`: selecting what tells its duration on commit) and COMMIT, as one query's
+    text."""
     if backwards:
         record = record_statements.unapplied_statement(app, migration.id)
     else:
@@ -290,12 +313,7 @@ def _one_query(
         tell = told_durations.tell_expression(app, migration.id) if told else None
         down = migration.down_copy
         record = record_statements.applied_statement(app, migration.id, migration.file.checksum, offset_ms, down, tell)
-    lock_timeout, statement_timeout = (value.replace("'", "''") for value in limits.timeouts)
-    settings = (
-        f"SELECT set_config('lock_timeout', '{lock_timeout}', true), "
-        f"set_config('statement_timeout', '{statement_timeout}', true), {record_statements.BEGAN}"
-    )
-    return f"BEGIN; RESET ALL; {settings};\n{body}\n;\n{record};\nCOMMIT"
+    return f"BEGIN; {limits.in_one_query};\n{body}\n;\n{record};\nCOMMIT"
 
 
 async def _failed(

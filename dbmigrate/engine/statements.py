@@ -214,23 +214,26 @@ def _varint(data: bytes, position: int) -> tuple[int, int]:
 def _tree(text: str, kind: int) -> tuple[str | None, dict]:
     """(the name of its node, its fields) of one statement, when it is of a kind that may matter
     (`_SAMPLES`); else (None, {})."""
-    if kind not in _SPECIAL_KINDS:
-        return None, {}
-    ((node, fields),) = json.loads(parser.parse_sql_json(text))["stmts"][0]["stmt"].items()
+    return _node(text) if kind in _SPECIAL_KINDS else (None, {})
+
+
+def _node(statement: str) -> tuple[str, dict]:
+    """(the name of its node, its fields) of one statement, from the parser's tree as JSON."""
+    ((node, fields),) = json.loads(parser.parse_sql_json(statement))["stmts"][0]["stmt"].items()
     return node, fields
 
 
-def _special_kinds() -> dict[int, str]:
+def _special_kinds() -> frozenset[int]:
     """The kind numbers of `_SAMPLES`' nodes, as this build of the parser numbers them (learnt from
     the parser itself, so they follow pglast's protocol whatever its version)."""
-    kinds = {}
+    kinds = set()
     for name, sample in _SAMPLES.items():
         ((_, _, kind),) = _statement_bytes(parser.parse_sql_protobuf(sample))
-        ((node, _),) = json.loads(parser.parse_sql_json(sample))["stmts"][0]["stmt"].items()
+        node, _ = _node(sample)
         if node != name or kind == 0:
             raise RuntimeError(f"pglast reads {sample!r} as {node} (kind {kind}), not {name}")
-        kinds[kind] = name
-    return kinds
+        kinds.add(kind)
+    return frozenset(kinds)
 
 
 _SPECIAL_KINDS = _special_kinds()
