@@ -226,6 +226,8 @@ def _node(statement: str) -> tuple[str, dict]:
 def _special_kinds() -> frozenset[int]:
     """The kind numbers of `_SAMPLES`' nodes, as this build of the parser numbers them (learnt from
     the parser itself, so they follow pglast's protocol whatever its version)."""
+    if unsampled := _NEVER_IN_TRANSACTION.keys() - _SAMPLES.keys():  # never parsed again: never found
+        raise RuntimeError(f"statements._SAMPLES has no statement of {', '.join(sorted(unsampled))}")
     kinds = set()
     for name, sample in _SAMPLES.items():
         ((_, _, kind),) = _statement_bytes(parser.parse_sql_protobuf(sample))

@@ -165,3 +165,13 @@ def test_splitting_sql_runs_none_of_pglasts_ast_and_enum_modules_until_something
     """
     )
     assert out == "[False, False] SelectStmt CmdType True SELECT 1"
+
+
+def test_a_kind_refused_in_a_transaction_without_a_sample_statement_stops_the_import(monkeypatch):
+    """A kind is parsed into a tree, and so found, only when a sample taught its number: one added to
+    the list of kinds refused inside a transaction without a sample would go unseen, so it is refused."""
+    from dbmigrate.engine import statements as module
+
+    monkeypatch.setitem(module._NEVER_IN_TRANSACTION, "CreateFutureStmt", "CREATE FUTURE")
+    with pytest.raises(RuntimeError, match="has no statement of CreateFutureStmt"):
+        module._special_kinds()
