@@ -25,7 +25,11 @@ from dbmigrate.engine.state import MigrationState, Plan, migrate_plan
 from dbmigrate.engine.target import Target
 
 
-async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState:
+async def read_state(target: Target, conn: asyncpg.Connection, creating_tables: bool = False) -> MigrationState:
+    """What the database has applied against the target's files, through its baseline;
+    `creating_tables`: under the lock, about to write, the bookkeeping tables are created first."""
+    if creating_tables:
+        await _ensure_tables(target, conn)
     try:
         applied, failed = await recorder.read(conn, target.database.app)
     except bookkeeping.NotPiccolosTable as error:
@@ -34,27 +38,37 @@ async def read_state(target: Target, conn: asyncpg.Connection) -> MigrationState
     return baselines.effective(state, target.baseline)  # the baseline, or the history this database has
 
 
+async def _ensure_tables(target: Target, conn: asyncpg.Connection) -> None:
+    try:
+        await bookkeeping.ensure_tables(conn)
+    except bookkeeping.NotPiccolosTable as error:
+        raise UserError(f"{target.name}: {error}") from None
+    except asyncpg.PostgresError as error:
+        from dbmigrate.engine import failures  # the failures only when there is work: start-up time
+
+        raise failures.bookkeeping_refused(target.name, error) or error from None
+
+
 @asynccontextmanager
 async def locked(target: Target, conn: asyncpg.Connection) -> AsyncIterator[MigrationState]:
     """Hold the database's migration lock; yield the state read under it."""
-    from dbmigrate.engine import failures  # the lock, its lease and the failures only when there is work: start-up time
-    from dbmigrate.engine.lock import migration_lock
+    from dbmigrate.engine.lock import migration_lock  # the lock and its lease only when there is work: start-up time
 
     async with migration_lock(conn, target.name, target.lock_wait_seconds):
-        try:
-            await bookkeeping.ensure_tables(conn)
-        except bookkeeping.NotPiccolosTable as error:
-            raise UserError(f"{target.name}: {error}") from None
-        except asyncpg.PostgresError as error:
-            raise failures.bookkeeping_refused(target.name, error) or error from None
-        yield await read_state(target, conn)
+        yield await read_state(target, conn, creating_tables=True)
 
 
 async def plan_forwards(
-    target: Target, conn: asyncpg.Connection, to: str | None, allow_out_of_order: bool, phase: str | None
+    target: Target,
+    conn: asyncpg.Connection,
+    to: str | None,
+    allow_out_of_order: bool,
+    phase: str | None,
+    creating_tables: bool = False,
 ) -> Plan:
-    """The plan of a migrate, read without the lock (a dry run's, or the look before taking it)."""
-    state = await read_state(target, conn)
+    """The plan of a migrate: read without the lock (a dry run's, or the look before taking it), or
+    under it (`creating_tables`)."""
+    state = await read_state(target, conn, creating_tables)
     return migrate_plan(state, to, allow_out_of_order, phase)
 
 
@@ -68,5 +82,7 @@ async def planned(
     if not plan.files:
         yield plan
         return
-    async with locked(target, conn) as state:
-        yield migrate_plan(state, to, allow_out_of_order, phase)
+    from dbmigrate.engine.lock import migration_lock  # see locked
+
+    async with migration_lock(conn, target.name, target.lock_wait_seconds):
+        yield await plan_forwards(target, conn, to, allow_out_of_order, phase, creating_tables=True)

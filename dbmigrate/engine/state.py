@@ -115,9 +115,10 @@ def forwards_plan(
     """The pending migrations to apply, up to and including `to` when given (PHASE=pre: only the
     pre-deploy ones, phases.py)."""
     plan = select(state.pending, phase)
-    if to is not None:
-        last = order_key(find(state.files, to, state.database).id)
-        plan = [m for m in plan if order_key(m.id) <= last]
+    if to is not None:  # state.files are in the order they apply: those up to `to` are the ones before it
+        last = state.files.index(find(state.files, to, state.database))
+        up_to = {m.id for m in state.files[: last + 1]}
+        plan = [m for m in plan if m.id in up_to]
     late_ids = {m.id for m in state.out_of_order}
     late = [m.id for m in plan if m.id in late_ids]
     if late and not allow_out_of_order:
