@@ -23,14 +23,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 import asyncpg
 
 from dbmigrate.core.errors import UserError
-from dbmigrate.core.polling import poll
 from dbmigrate.core.reporting import say
 from dbmigrate.engine.recorder import who
 
@@ -81,6 +80,11 @@ FROM {TABLE} WHERE name = $1 AND owner IS NOT NULL
 """
 
 
+# How the migration lock is waited for (lock.wait_for, the same for the advisory lock): given how to
+# try once and how to say who holds it.
+Wait = Callable[[Callable[[], Awaitable[bool]], Callable[[], Awaitable[str]]], Awaitable[None]]
+
+
 @dataclass
 class Lease:
     database: str
@@ -90,8 +94,9 @@ class Lease:
 
 
 @asynccontextmanager
-async def lease_lock(conn, database: str, wait_seconds: float) -> AsyncIterator[Lease]:
-    """Hold the lease of the connected database's migration lock for the block (see module doc)."""
+async def lease_lock(conn, database: str, wait: Wait) -> AsyncIterator[Lease]:
+    """Hold the lease of the connected database's migration lock for the block (see module doc),
+    claimed by `wait` (lock.wait_for)."""
     seconds = float(getattr(conn, "lease_seconds", 30.0))
     lease = Lease(database, uuid.uuid4().hex, seconds)
     await _ensure_table(conn)
@@ -99,7 +104,8 @@ async def lease_lock(conn, database: str, wait_seconds: float) -> AsyncIterator[
         f"{database}: through a connection pooler in transaction mode (PgBouncer): the migration lock is a lease "
         f"in table {TABLE_NAME}, renewed every {seconds / 3:g} s, lapsing {seconds:g} s after its holder stops"
     )
-    await _acquire(conn, lease, wait_seconds)
+    holder = f"{who()} ({getattr(conn, 'label', None) or 'dbmigrate'})"
+    await wait(lambda: _claim(conn, lease, holder), lambda: describe_holder(conn))
     renewer = asyncio.create_task(_renew(conn, lease))
     conn.lease = lease
     try:
@@ -150,16 +156,8 @@ async def _ensure_table(conn) -> None:
     await conn.execute(_ADD_ROW, LOCK_NAME)
 
 
-async def _acquire(conn, lease: Lease, wait_seconds: float) -> None:
-    holder = f"{who()} ({getattr(conn, 'label', None) or 'dbmigrate'})"
-
-    async def timed_out() -> UserError:
-        return UserError(
-            f"{lease.database}: another migration holds the lock ({await describe_holder(conn)}); "
-            f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
-        )
-
-    await poll(lambda: conn.fetchval(_CLAIM, LOCK_NAME, lease.owner, holder, lease.seconds), wait_seconds, timed_out)
+async def _claim(conn, lease: Lease, holder: str) -> bool:
+    return bool(await conn.fetchval(_CLAIM, LOCK_NAME, lease.owner, holder, lease.seconds))
 
 
 async def describe_holder(conn) -> str:

@@ -12,7 +12,8 @@ a lease row instead (lease.py).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 import asyncpg
@@ -38,14 +39,32 @@ LIMIT 1
 
 @asynccontextmanager
 async def migration_lock(conn: asyncpg.Connection, database: str, wait_seconds: float) -> AsyncIterator[None]:
-    """Hold the migration lock of the connected database for the duration of the block: the
-    advisory lock, or through PgBouncer in transaction mode a lease (lease.py)."""
+    """Hold the migration lock of the connected database for the block: the advisory lock, or
+    through PgBouncer in transaction mode a lease (lease.py). Either is waited for the one way,
+    `wait_for`: the lease only says how to try once and who holds it."""
     if not pooling.is_pooled(conn):
         async with _advisory_lock(conn, database, wait_seconds):
             yield
     else:
-        async with lease_lock(conn, database, wait_seconds):
+        async with lease_lock(conn, database, functools.partial(wait_for, database, wait_seconds)):
             yield
+
+
+async def wait_for(
+    database: str,
+    wait_seconds: float,
+    try_once: Callable[[], Awaitable[bool]],
+    holder: Callable[[], Awaitable[str]],
+) -> None:
+    """Poll `try_once` until it takes the lock; after `wait_seconds`, a UserError naming its `holder`."""
+
+    async def timed_out() -> UserError:
+        return UserError(
+            f"{database}: another migration holds the lock ({await holder()}); "
+            f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
+        )
+
+    await poll(try_once, wait_seconds, timed_out)
 
 
 @asynccontextmanager
@@ -67,13 +86,12 @@ async def _advisory_lock(conn: asyncpg.Connection, database: str, wait_seconds: 
 
 
 async def acquire(conn: asyncpg.Connection, database: str, wait_seconds: float) -> None:
-    async def timed_out() -> UserError:
-        return UserError(
-            f"{database}: another migration holds the lock ({await describe_holder(conn)}); "
-            f"waited {wait_seconds:g} s. Retry when it ends, or raise ORION_MIGRATE_LOCK_WAIT"
-        )
+    """Take the advisory lock, waiting up to `wait_seconds` (held until released or the session ends)."""
+    await wait_for(database, wait_seconds, lambda: _try_advisory_lock(conn), lambda: describe_holder(conn))
 
-    await poll(lambda: conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY), wait_seconds, timed_out)
+
+async def _try_advisory_lock(conn: asyncpg.Connection) -> bool:
+    return await conn.fetchval("SELECT pg_try_advisory_lock($1)", LOCK_KEY)
 
 
 async def describe_holder(conn: asyncpg.Connection) -> str:
