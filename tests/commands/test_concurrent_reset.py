@@ -58,7 +58,13 @@ def test_migrators_started_while_a_real_reset_runs_wait_for_it_and_all_succeed(d
     slow = f"{len(migration_ids('orion')) + 1:03d}_slow"
     write_sql_migration(dbs.cwd, "orion", slow, "CREATE TABLE slow (id int); SELECT pg_sleep(1.5)", "DROP TABLE slow")
     early = [dbs.popen("migrate", "orion") for _ in range(3)]
-    time.sleep(1)
+    # The reset starts once one of them is inside the slow migration, however slow the machine is to
+    # start them: the reset then drops the database under it, and it must wait for the reset.
+    sleeping = "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' AND pid <> pg_backend_pid()"
+    deadline = time.monotonic() + 60
+    while not run_sql(dbs.server_url, sleeping):
+        assert time.monotonic() < deadline and all(m.poll() is None for m in early), [m.poll() for m in early]
+        time.sleep(0.05)
     resetting = dbs.popen("reset", "orion")
     migrators = list(early)
     for _ in range(MIGRATORS - len(early)):  # spread over the reset: while the database is gone, after
