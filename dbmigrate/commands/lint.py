@@ -17,6 +17,7 @@ from pathlib import Path
 
 from dbmigrate.core.errors import UserError
 from dbmigrate.core.text import read_utf8
+from dbmigrate.engine.files import shown_path
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.target import Target
 
@@ -55,7 +56,7 @@ async def _lint_one(conn, squawk: str, config: Path, folder: Path, migration: Mi
     for index, (shown, sql) in enumerate(sources_by_file.items()):
         path = folder / f"{migration.file.app}_{index}_{migration.id}.sql"
         path.write_text(sql)
-        findings += _squawk(squawk, config, path, migration, exempt, _relative(shown, root))
+        findings += _squawk(squawk, config, path, migration, exempt, shown_path(shown, root))
     return findings
 
 
@@ -73,13 +74,6 @@ def _squawk(squawk: str, config: Path, path: Path, migration: Migration, exempt:
         reason = (result.stderr.strip() or result.stdout.strip() or f"exit code {result.returncode}").splitlines()[0]
         return [f"{migration.id}: squawk could not lint it: {reason}"]
     return [f"{migration.id}: {_finding(line, shown)}" for line in findings]
-
-
-def _relative(shown: str, root: Path) -> str:
-    try:
-        return str(Path(shown).relative_to(root))
-    except ValueError:
-        return shown
 
 
 def _finding(gcc_line: str, shown: str) -> str:

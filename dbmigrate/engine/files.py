@@ -73,10 +73,15 @@ class MigrationFile:
         return number_of(self.id)
 
     def relative_path(self, root: Path) -> str:
-        try:
-            return str(self.path.relative_to(root))
-        except ValueError:
-            return str(self.path)
+        return shown_path(self.path, root)
+
+
+def shown_path(path: str | Path, root: Path) -> str:
+    """`path` as a message shows it: relative to the project's `root`, or whole when outside it."""
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def migrations_folder(root: Path, database: Database) -> Path:

@@ -38,7 +38,7 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:  # worded, naming the file and the line
-            decode_utf8(content, _relative(migration.path.with_name(name), root))
+            decode_utf8(content, files.shown_path(migration.path.with_name(name), root))
     module, manager = await _load_module_and_manager(migration, sources, root)
     where = migration.relative_path(root)
 
@@ -126,10 +126,3 @@ def _where_in(error: BaseException, path: Path) -> str:
         return f"line {error.lineno}: "
     lines = [f.lineno for f in traceback.extract_tb(error.__traceback__) if Path(f.filename) == path]
     return f"line {lines[-1]}: " if lines else ""
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)

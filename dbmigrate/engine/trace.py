@@ -27,6 +27,7 @@ import asyncpg
 from dbmigrate.core.errors import UserError
 from dbmigrate.engine import failures, planning, preflight, recorder
 from dbmigrate.engine import statements as sql_statements
+from dbmigrate.engine.files import shown_path
 from dbmigrate.engine.migration import Migration
 from dbmigrate.engine.runner import Limits
 from dbmigrate.engine.statement_facts import facts
@@ -103,7 +104,7 @@ async def _run(migration: Migration, runner, tracer: _Tracer, root: Path) -> Non
         await migration.run(runner, backwards=False)  # type: ignore[arg-type]
         return
     for source in await migration.lint_sources(runner):  # the SQL, each piece at its line in its file
-        shown = _relative(source.path, root)
+        shown = shown_path(source.path, root)
         for statement in sql_statements.split(source.text, source.first_line):
             run = _execute(runner, statement.sql)
             await tracer.statement(statement.sql, shown, statement.line, migration.transactional, run)
@@ -111,13 +112,6 @@ async def _run(migration: Migration, runner, tracer: _Tracer, root: Path) -> Non
 
 def _execute(conn: asyncpg.Connection, sql: str, *args, method: str = "execute") -> Callable[[], Awaitable]:
     return lambda: getattr(conn, method)(sql, *args)
-
-
-def _relative(path: str, root: Path) -> str:
-    try:
-        return str(Path(path).relative_to(root))
-    except ValueError:
-        return path
 
 
 class _TracingConnection:
