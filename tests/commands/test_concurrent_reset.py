@@ -60,9 +60,11 @@ def test_migrators_started_while_a_real_reset_runs_wait_for_it_and_all_succeed(d
     early = [dbs.popen("migrate", "orion") for _ in range(3)]
     # The reset starts once one of them is inside the slow migration, however slow the machine is to
     # start them: the reset then drops the database under it, and it must wait for the reset.
-    sleeping = "SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(1.5)%' AND pid <> pg_backend_pid()"
+    # Only this test's database: the server is shared by the tests running beside it.
+    sleeping = "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(1.5)%'"
+    dbname = f"{dbs.prefix}_{DATABASES['orion'].default_dbname}"
     deadline = time.monotonic() + 60
-    while not run_sql(dbs.server_url, sleeping):
+    while not run_sql(dbs.server_url, sleeping, dbname):
         assert time.monotonic() < deadline and all(m.poll() is None for m in early), [m.poll() for m in early]
         time.sleep(0.05)
     resetting = dbs.popen("reset", "orion")
