@@ -214,20 +214,25 @@ def test_a_runner_paused_past_its_lease_stops_before_its_next_migration_once_ano
     pooled, _ = through_pgbouncer
     first, second = (f"{len(migration_ids('orion')) + n:03d}_{name}" for n, name in ((1, "slow_to_load"), (2, "next")))
     # Loading happens under the lock, before the first migration's transaction: a slow import keeps
-    # A there, outside any transaction, where pausing it holds up nobody but itself.
+    # A there, outside any transaction, where pausing it holds up nobody but itself. The file says
+    # when its import begins, so A is paused there, after it read the state under the lease, not
+    # between claiming the lease and reading the state (paused there, it would find everything
+    # applied by B and rightly exit 0: CI failed so on a slow machine).
+    loading = pooled.cwd / "loading"
     path = write_sql_migration(pooled.cwd, "orion", first, "CREATE TABLE fenced (id int)", "DROP TABLE fenced")
-    path.write_text("import time\ntime.sleep(3)\n" + path.read_text())
+    path.write_text(f"import pathlib, time\npathlib.Path({str(loading)!r}).touch()\ntime.sleep(3)\n" + path.read_text())
     write_sql_migration(pooled.cwd, "orion", second, "ALTER TABLE fenced ADD COLUMN x int", "SELECT 1")
     pooled.cli("migrate", "orion", "--to", migration_ids("orion")[-1])  # the fixture's own, so A has only ours left
     pooled.extra_env.update(ORION_LOCK_LEASE="2", ORION_MIGRATE_LOCK_WAIT="60")
-    holder = "SELECT holder FROM dbmigrate_lock WHERE owner IS NOT NULL AND expires_at > clock_timestamp()"
     runner_a = pooled.popen("migrate", "orion")
     deadline = time.monotonic() + 60
-    while not run_sql(pooled.url("orion"), holder):
+    while not loading.exists():
         assert runner_a.poll() is None and time.monotonic() < deadline, runner_a.communicate()
         time.sleep(0.05)
     runner_a.send_signal(signal.SIGSTOP)
     try:
+        # Paused as the lease's owner (its expiry may be near already: the import's sleep blocks renewal).
+        assert run_sql(pooled.url("orion"), "SELECT 1 FROM dbmigrate_lock WHERE owner IS NOT NULL")
         time.sleep(3)  # past the lease of 2 s: A renews nothing while paused
         runner_b = pooled.cli("migrate", "orion", timeout=120)
         assert f"applied {first}" in runner_b.stdout and f"applied {second}" in runner_b.stdout
