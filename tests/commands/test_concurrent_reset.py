@@ -53,15 +53,16 @@ def test_migrators_started_while_a_real_reset_runs_wait_for_it_and_all_succeed(d
     dbs.extra_env.update(ORION_ENV="development", ORION_MIGRATE_LOCK_WAIT="240")
     dbs.cli("migrate", "orion")
     dbs.sql("orion", "CREATE TABLE before_the_reset (id int)")  # gone once the reset dropped the database
-    # A pending migration that takes a while: migrators that start before the reset are inside it
-    # when the reset drops the database under them.
+    # A pending migration that, on the database before the reset, runs until the reset drops that
+    # database (WITH (FORCE)) under the migrators that started before it, however slow the machine
+    # is to start the reset; on the database the reset makes, it runs at once.
     slow = f"{len(migration_ids('orion')) + 1:03d}_slow"
-    write_sql_migration(dbs.cwd, "orion", slow, "CREATE TABLE slow (id int); SELECT pg_sleep(1.5)", "DROP TABLE slow")
+    until_dropped = "SELECT pg_sleep(CASE WHEN to_regclass('before_the_reset') IS NULL THEN 0 ELSE 120 END)"
+    write_sql_migration(dbs.cwd, "orion", slow, f"CREATE TABLE slow (id int); {until_dropped}", "DROP TABLE slow")
     early = [dbs.popen("migrate", "orion") for _ in range(3)]
-    # The reset starts once one of them is inside the slow migration, however slow the machine is to
-    # start them: the reset then drops the database under it, and it must wait for the reset.
+    # The reset starts once one of them is inside the slow migration: it must then wait for the reset.
     # Only this test's database: the server is shared by the tests running beside it.
-    sleeping = "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(1.5)%'"
+    sleeping = "SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(CASE%'"
     dbname = f"{dbs.prefix}_{DATABASES['orion'].default_dbname}"
     deadline = time.monotonic() + 60
     while not run_sql(dbs.server_url, sleeping, dbname):
