@@ -154,6 +154,10 @@ class Bench:
             [sys.executable, "-m", "compileall", "-q", str(self.package)],
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
         )
+        probe = [*self.dbmigrate()[:2], "-c", "import dbmigrate; print(dbmigrate.__file__)"]
+        imported = subprocess.run(probe, cwd=self.project, env=self.env(), capture_output=True, text=True).stdout
+        if not imported.startswith(str(self.package)):  # else every row would time an uncompiled checkout
+            raise Failed(f"runs import dbmigrate from {imported.strip() or '(nothing)'}, not the compiled copy")
         return self.package
 
     @property
@@ -192,7 +196,9 @@ class Bench:
         return run(cmd, cwd, env, timeout)
 
     def dbmigrate(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "dbmigrate", *args]
+        # -P: the current folder (often the checkout, whose dbmigrate has no byte code) is not put ahead
+        # of PYTHONPATH, so the runs import the compiled copy (install_package), as an installed one.
+        return [sys.executable, "-P", "-m", "dbmigrate", *args]
 
     def env(self, **urls: str) -> dict[str, str]:
         """A dbmigrate run's environment: the given apps' databases (orion=..., rfq=...), ORION_ENV=test."""

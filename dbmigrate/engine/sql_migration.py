@@ -78,6 +78,25 @@ class SQLStep:
 # applying SQL migrations never needs. An SQLMigration becomes one only when Piccolo asks for one.
 _PICCOLO_MANAGER = "piccolo.apps.migrations.auto.migration_manager"
 
+# MigrationManager's operations that only describe a change to Piccolo's snapshot (what `new --auto`
+# writes into forwards()). Outside Piccolo's commands they are kept as calls, not run: nothing of an
+# SQLMigration executes them, and taking Piccolo's form for them alone would cost the import above.
+# (add_raw and the rest still take the form at once; a test checks these names against Piccolo's.)
+SNAPSHOT_OPERATIONS = frozenset(
+    {
+        "add_table",
+        "drop_table",
+        "rename_table",
+        "change_table_schema",
+        "add_column",
+        "drop_column",
+        "rename_column",
+        "alter_column",
+        "add_constraint",
+        "drop_constraint",
+    }
+)
+
 
 @dataclass
 class SQLMigration:
@@ -85,9 +104,10 @@ class SQLMigration:
 
     Invariant: wherever Piccolo's migration commands are loaded (`piccolo migrations forwards`,
     `new --auto`, squash) an SQLMigration is created as a Piccolo MigrationManager, which they
-    require; elsewhere it is a plain object until the file calls one of Piccolo's operations
-    (`add_table`, ...), when it becomes one in place (`__getattr__`). Either way the executor sees
-    the same steps."""
+    require; elsewhere it is a plain object. There a snapshot operation (`add_table`, ...) is kept
+    as a call (`described`), and any other of Piccolo's names makes it a MigrationManager in place
+    (`__getattr__`), which first replays the kept calls: Piccolo's form never lacks one of them.
+    Either way the executor sees the same steps."""
 
     migration_id: str = ""
     app_name: str = ""
@@ -103,9 +123,13 @@ class SQLMigration:
         return super().__new__(cls)
 
     def __getattr__(self, name: str):
-        """Called only for a name the object lacks: one of Piccolo's operations makes it a MigrationManager."""
+        """Called only for a name the object lacks: a snapshot operation is kept for later (unless
+        Piccolo is loaded); any other of Piccolo's names makes the object a MigrationManager."""
+        if name in SNAPSHOT_OPERATIONS and _PICCOLO_MANAGER not in sys.modules:
+            return functools.partial(self._keep_call, name)
         form = piccolo_form(type(self))
-        if name.startswith("__") or form is type(self) or not hasattr(form, name):
+        piccolo_names = {f.name for f in dataclasses.fields(form)} | set(dir(form))
+        if name.startswith("__") or form is type(self) or name not in piccolo_names:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
         for piccolo_field in dataclasses.fields(form):
             if piccolo_field.name not in vars(self):
@@ -114,7 +138,12 @@ class SQLMigration:
                     default = piccolo_field.default_factory()
                 setattr(self, piccolo_field.name, default)
         self.__class__ = form
+        for operation, args, kwargs in vars(self).pop("described", ()):
+            getattr(self, operation)(*args, **kwargs)
         return getattr(self, name)
+
+    def _keep_call(self, operation: str, *args, **kwargs) -> None:
+        vars(self).setdefault("described", []).append((operation, args, kwargs))
 
     def sql(self, forwards: str, backwards: str | None, empty_forwards: bool = False) -> SQLMigration:
         """Add a step. `backwards=None` (or SQL with no statement) makes the migration irreversible;
