@@ -154,7 +154,7 @@ class Bench:
             [sys.executable, "-m", "compileall", "-q", str(self.package)],
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""},
         )
-        probe = [*self.dbmigrate()[:2], "-c", "import dbmigrate; print(dbmigrate.__file__)"]
+        probe = [*self.python, "-c", "import dbmigrate; print(dbmigrate.__file__)"]
         imported = subprocess.run(probe, cwd=self.project, env=self.env(), capture_output=True, text=True).stdout
         if not imported.startswith(str(self.package)):  # else every row would time an uncompiled checkout
             raise Failed(f"runs import dbmigrate from {imported.strip() or '(nothing)'}, not the compiled copy")
@@ -195,10 +195,15 @@ class Bench:
         self.settle()
         return run(cmd, cwd, env, timeout)
 
+    @property
+    def python(self) -> list[str]:
+        """The interpreter dbmigrate's runs use. -P: the current folder (often the checkout, whose
+        dbmigrate has no byte code) is not put ahead of PYTHONPATH, so the runs import the compiled
+        copy (install_package), as an installed one."""
+        return [sys.executable, "-P"]
+
     def dbmigrate(self, *args: str) -> list[str]:
-        # -P: the current folder (often the checkout, whose dbmigrate has no byte code) is not put ahead
-        # of PYTHONPATH, so the runs import the compiled copy (install_package), as an installed one.
-        return [sys.executable, "-P", "-m", "dbmigrate", *args]
+        return [*self.python, "-m", "dbmigrate", *args]
 
     def env(self, **urls: str) -> dict[str, str]:
         """A dbmigrate run's environment: the given apps' databases (orion=..., rfq=...), ORION_ENV=test."""

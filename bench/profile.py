@@ -63,7 +63,7 @@ def main() -> int:
             measured.append(f"wall {wall:.0f} ms")
             env = bench.env(rfq=dbs[1])
             result = subprocess.run(
-                [sys.executable, "-P", "-X", "importtime", "-m", "dbmigrate", "migrate", "rfq"],
+                [*bench.python, "-X", "importtime", "-m", "dbmigrate", "migrate", "rfq"],
                 cwd=project,
                 env=env,
                 capture_output=True,
@@ -72,7 +72,7 @@ def main() -> int:
             total, packages = importtime(result.stderr)
             prof = bench.scratch / f"{label.replace(' ', '_')}.prof"
             subprocess.run(
-                [sys.executable, "-P", "-m", "cProfile", "-o", str(prof), "-m", "dbmigrate", "migrate", "rfq"],
+                [*bench.python, "-m", "cProfile", "-o", str(prof), "-m", "dbmigrate", "migrate", "rfq"],
                 cwd=project,
                 env=bench.env(rfq=dbs[2]),
                 capture_output=True,

@@ -128,10 +128,11 @@ class SQLMigration:
         if name in SNAPSHOT_OPERATIONS and _PICCOLO_MANAGER not in sys.modules:
             return functools.partial(self._keep_call, name)
         form = piccolo_form(type(self))
-        piccolo_names = {f.name for f in dataclasses.fields(form)} | set(dir(form))
-        if name.startswith("__") or form is type(self) or name not in piccolo_names:
+        piccolo_fields = dataclasses.fields(form)
+        known = hasattr(form, name) or any(f.name == name for f in piccolo_fields)  # a method, or a field
+        if name.startswith("__") or form is type(self) or not known:
             raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-        for piccolo_field in dataclasses.fields(form):
+        for piccolo_field in piccolo_fields:
             if piccolo_field.name not in vars(self):
                 default = piccolo_field.default
                 if piccolo_field.default_factory is not dataclasses.MISSING:
