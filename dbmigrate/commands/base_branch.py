@@ -43,7 +43,7 @@ def immutability(target: Target, base: str | None) -> tuple[list[str], str, set[
     for migration in migrations:
         if migration.path not in base_paths and migration.number is not None and migration.number <= highest:
             problems.append(
-                f"{migration.relative_path(root)} is new but numbered {migration.number:03d}, not after "
+                f"{migration.shown} is new but numbered {migration.number:03d}, not after "
                 f"{highest:03d} on {base}: renumber it {highest + 1:03d} or later"
             )
     passed = f"{len(at_base)} migration file(s) on {base} unchanged; new ones number after them"

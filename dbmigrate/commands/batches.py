@@ -28,7 +28,7 @@ async def pause(settings: Settings, database: Database, migration_id: str | None
         state = await planning.read_state(target, conn)
         if migration.id in state.applied:
             raise UserError(f"{target.name}: {migration.id} is applied: it has finished, there is nothing to {verb}")
-        loaded = await preflight.load(target, migration)
+        loaded = await preflight.load(migration)
         if not loaded.staged:
             raise UsageError(
                 f"{target.name}: {migration.id} is not a staged migration (StagedMigration): only those run in "

@@ -252,10 +252,10 @@ async def _status_one(fleet_target: FleetTarget) -> tuple[dict, tuple | None]:
             state = await planning.read_state(target, conn)
             invalid = await leftovers.invalid_indexes(conn)
             identity = await database_identity(conn)
-        return status_report.from_state(state, target.shown_url, target.project_root, invalid), identity
+        return status_report.from_state(state, target.shown_url, invalid), identity
     except Exception as error:
         empty = MigrationState(database=target.name, files=[], applied={}, failed={})
-        report = status_report.from_state(empty, target.shown_url, target.project_root)
+        report = status_report.from_state(empty, target.shown_url)
         report.update(error=_error_text(error, target.url), ok=False)
         return report, None
 

@@ -24,8 +24,8 @@ async def show_sql(settings: Settings, database: Database, migration_id: str, ba
 
     root = settings.project_root
     chosen = named(files.discover(root, database, shared_numbers=True), migration_id, database.name)
-    migration = await loader.load(chosen, root)
-    where = chosen.relative_path(root)
+    migration = await loader.load(chosen)
+    where = chosen.shown
     if backwards and not migration.reversible:
         raise UserError(
             f"{database.name}: {chosen.id} cannot be rolled back: {migration.irreversible_reason} ({where})"

@@ -196,7 +196,7 @@ async def _at_base(scratch: Target, base_ids: list[str] | None) -> list[Migratio
     async with scratch.connected("rehearse") as conn:
         state = await planning.read_state(scratch, conn)
     plan = forwards_plan(state, allow_out_of_order=True)
-    migrations = [await preflight.load(scratch, m) for m in plan]
+    migrations = [await preflight.load(m) for m in plan]
     return preflight.refuse_unsafe(scratch, migrations)
 
 

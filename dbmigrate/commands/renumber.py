@@ -31,7 +31,7 @@ async def renumber(settings: Settings, database: Database, migration_id: str) ->
     root, name = target.project_root, database.name
     migrations = list(target.files)
     chosen = named(migrations, migration_id, name)
-    where = chosen.relative_path(root)
+    where = chosen.shown
     match = _NUMBER.match(chosen.id)
     if match is None:
         raise UserError(f"{name}: {chosen.id} is not numbered (a timestamp ID sorts on its own): nothing to renumber")
@@ -67,7 +67,7 @@ def _refuse_if_merged(root: Path, migration: MigrationFile) -> None:
     relative = migration.path.resolve().relative_to(Path(top).resolve())
     if str(relative) in (vcs.files_at(root, base, relative.parent) or []):
         raise UserError(
-            f"{migration.id} ({migration.relative_path(root)}) is on {base}, so it is applied wherever that is "
+            f"{migration.id} ({migration.shown}) is on {base}, so it is applied wherever that is "
             "deployed: renumber the migration that is new on this branch instead"
         )
 
@@ -86,9 +86,7 @@ def _move(migration: MigrationFile, new_id: str, root: Path) -> list[Path]:
     text = old.read_text(encoding="utf-8")
     rewritten = quoted.sub(lambda m: f"{m['q']}{new_id}{m['q']}", text)
     if rewritten == text:
-        raise UserError(
-            f"{migration.relative_path(root)} does not spell its ID {migration.id!r} in quotes: rename it by hand"
-        )
+        raise UserError(f"{migration.shown} does not spell its ID {migration.id!r} in quotes: rename it by hand")
     new.write_text(rewritten, encoding="utf-8")
     old.unlink()
     for source, destination in renamed:

@@ -97,13 +97,12 @@ async def report(settings: Settings, database: Database) -> dict:
     except UserError as error:
         url = settings.get(database.url_variable)
         return _report(database.name, redact_url(url) if url else None, [], str(error))
-    return from_state(state, target.shown_url, target.project_root, invalid, batches)
+    return from_state(state, target.shown_url, invalid, batches)
 
 
 def from_state(
     state: MigrationState,
     url: str | None,
-    root: Path,
     invalid: list[leftovers.InvalidIndex] | None = None,
     batches: dict[str, Progress] | None = None,
 ) -> dict:
@@ -111,7 +110,7 @@ def from_state(
     late = {m.id for m in state.out_of_order}
     rows = []
     for migration in state.files:
-        row = _row(migration.id, "pending", migration.relative_path(root))
+        row = _row(migration.id, "pending", migration.shown)
         row["out_of_order"] = migration.id in late
         row["phase"] = migration.phase
         applied = state.applied.get(migration.id)

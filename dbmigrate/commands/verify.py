@@ -247,7 +247,7 @@ async def _stepwise_up_down_up(
 
 async def _load(target: Target, file: MigrationFile) -> Migration | str:
     try:
-        return await preflight.load(target, file)
+        return await preflight.load(file)
     except UserError as error:
         return str(error)
 

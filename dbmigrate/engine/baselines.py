@@ -73,10 +73,11 @@ def chosen(root: Path, database: Database, candidates: list[tuple[Path, bytes]])
                 checksum=files.file_checksum(path, content),
                 phase=phases.PRE,
                 replaces=replaced_ids(text, where),
+                shown=where,
             )
         )
     if len(found) > 1:
-        names = ", ".join(m.relative_path(root) for m in found)
+        names = ", ".join(m.shown for m in found)
         raise UserError(f"{database.name} has {len(found)} baselines ({names}): keep the newest, delete the others")
     return found[0] if found else None
 

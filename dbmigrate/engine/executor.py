@@ -70,7 +70,7 @@ async def dry_run(
     """Print the SQL `migrate` would run, changing nothing."""
     async with target.connected("dry-run") as conn:
         plan = await planning.plan_forwards(target, conn, to, allow_out_of_order, phase)
-        await _print_sql(target, conn, [await preflight.load(target, m) for m in plan.files], backwards=False)
+        await _print_sql(target, conn, [await preflight.load(m) for m in plan.files], backwards=False)
 
 
 async def dry_run_down(target: Target, steps: int | None = None, to: str | None = None) -> None:
@@ -124,11 +124,11 @@ async def _revertible(target: Target, state: MigrationState, migration, conn: as
             f"{target.name}: {migration.id} was modified after it was applied, so its backwards steps may not "
             "undo what ran; restore the file, or `make db-migrate-repair` if the change is deliberate"
         )
-    loaded = await preflight.load(target, migration)
+    loaded = await preflight.load(migration)
     if not loaded.reversible:
         raise UserError(
             f"{target.name}: migration {migration.id} cannot be rolled back: {loaded.irreversible_reason} "
-            f"({migration.relative_path(target.project_root)}); nothing was rolled back. Write a new migration "
+            f"({migration.shown}); nothing was rolled back. Write a new migration "
             "that undoes it instead"
         )
     return loaded

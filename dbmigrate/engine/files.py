@@ -67,13 +67,17 @@ class MigrationFile:
     # By file name, the .py and its .sql files (all in the .py's folder) as the scan read them: what
     # the checksum covers, and what runs.
     sources: Mapping[str, bytes] = field(default_factory=dict, compare=False, repr=False)
+    # The path as messages show it: relative to the project, as the scan found it (else whole), so that
+    # no part that words a message about a file needs the project's root.
+    shown: str = field(default="", compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.shown and self.path is not None:
+            object.__setattr__(self, "shown", str(self.path))
 
     @property
     def number(self) -> int | None:
         return number_of(self.id)
-
-    def relative_path(self, root: Path) -> str:
-        return shown_path(self.path, root)
 
 
 def shown_path(path: str | Path, root: Path) -> str:
@@ -111,7 +115,7 @@ def scan(
         if twin:
             raise UserError(
                 f"two migrations of {database.app} have the ID {migration.id!r}: "
-                f"{twin.relative_path(root)} and {migration.relative_path(root)}; renumber one"
+                f"{twin.shown} and {migration.shown}; renumber one"
             )
         found[migration.id] = migration
         number = migration.number
@@ -119,8 +123,8 @@ def scan(
             twin = numbered.setdefault(number, migration)
             if twin is not migration:
                 raise UserError(
-                    f"two migrations of {database.app} have the number {number}: {twin.relative_path(root)} "
-                    f"({twin.id}) and {migration.relative_path(root)} ({migration.id}); migrations apply by number, "
+                    f"two migrations of {database.app} have the number {number}: {twin.shown} "
+                    f"({twin.id}) and {migration.shown} ({migration.id}); migrations apply by number, "
                     "so renumber one after the last"
                 )
     return sorted(found.values(), key=lambda m: order_key(m.id)), left_out
@@ -135,24 +139,27 @@ def _read_folder(folder: Path, root: Path, app: str) -> tuple[list[MigrationFile
     migrations: list[MigrationFile] = []
     left_out: list[tuple[Path, bytes]] = []
     names = {entry.name for entry in os.scandir(folder)}
+    shown_folder = shown_path(folder, root)
     with _open_folder(folder) as where:
         for name in sorted(n for n in names if n.endswith(".py") and n != "__init__.py"):
             content = _read_in(name, where, folder)
             text = content.decode("utf-8", errors="replace")
-            path = folder / name
+            path, shown = folder / name, os.path.join(shown_folder, name)
             if is_baseline(text):
                 left_out.append((path, content))  # not part of the history (baselines.py)
                 continue
             match = _ID_LINE.search(text)
             if not match:
-                raise UserError(f'{path.relative_to(root)} has no ID line: add ID = "{implied_id(path, app)}"')
+                raise UserError(f'{shown} has no ID line: add ID = "{implied_id(path, app)}"')
             sources = {name: content}
             for sibling in (name[:-3] + UP_SUFFIX, name[:-3] + DOWN_SUFFIX):
                 if sibling in names:
                     sources[sibling] = _read_in(sibling, where, folder)
             checksum = sources_checksum(sources)
-            phase = _phase(text, path, root)
-            migrations.append(MigrationFile(app, match.group("id"), path, checksum, phase, sources=sources))
+            phase = _phase(text, shown)
+            migrations.append(
+                MigrationFile(app, match.group("id"), path, checksum, phase, sources=sources, shown=shown)
+            )
     return migrations, left_out
 
 
@@ -161,11 +168,11 @@ def is_baseline(text: str) -> bool:
     return "REPLACES" in text and _REPLACES_LINE.search(text) is not None
 
 
-def _phase(text: str, path: Path, root: Path) -> str:
+def _phase(text: str, shown: str) -> str:
     try:
         return phases.declared_phase(text)
     except ValueError as error:
-        raise UserError(f"{path.relative_to(root)}: {error}") from None
+        raise UserError(f"{shown}: {error}") from None
 
 
 def sibling_sql_files(migration_file: Path, names: set[str] | None = None) -> list[Path]:

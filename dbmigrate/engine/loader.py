@@ -28,7 +28,7 @@ from dbmigrate.engine.sql_migration import SQLMigration, SQLSteps
 from dbmigrate.engine.staged import StagedMigration, StagedSteps
 
 
-async def load(migration: MigrationFile, root: Path) -> Migration:
+async def load(migration: MigrationFile) -> Migration:
     """Import `migration` and build it as the kind of Migration its manager is (migration.py)."""
     # The files as the scan read and hashed them (files.MigrationFile.sources); every one is UTF-8.
     sources = migration.sources or {
@@ -38,9 +38,9 @@ async def load(migration: MigrationFile, root: Path) -> Migration:
         try:
             content.decode("utf-8")
         except UnicodeDecodeError:  # worded, naming the file and the line
-            decode_utf8(content, files.shown_path(migration.path.with_name(name), root))
-    module, manager = await _load_module_and_manager(migration, sources, root)
-    where = migration.relative_path(root)
+            decode_utf8(content, str(Path(migration.shown).with_name(name)))
+    module, manager = await _load_module_and_manager(migration, sources)
+    where = migration.shown
 
     def option(name: str, kind: type):
         value = getattr(module, name, None)
@@ -76,7 +76,7 @@ def _piccolo_operations(migration: MigrationFile, options: MigrationOptions, man
     return PiccoloOperations(migration, options, manager)
 
 
-async def _load_module_and_manager(migration: MigrationFile, sources, root: Path):
+async def _load_module_and_manager(migration: MigrationFile, sources):
     # The checksum is part of the name: a file changed since it was imported is imported again.
     module_name = f"dbmigrate_migrations.{migration.app}.{migration.path.stem}_{migration.checksum[:12]}"
     try:
@@ -86,17 +86,17 @@ async def _load_module_and_manager(migration: MigrationFile, sources, root: Path
     except ENDS_THE_RUN as stop:
         code = f"({stop.code!r})" if isinstance(stop, SystemExit) else ""
         raise UserError(
-            f"migration {migration.relative_path(root)} does not load: {_where_in(stop, migration.path)}"
+            f"migration {migration.shown} does not load: {_where_in(stop, migration.path)}"
             f"its code raised {type(stop).__name__}{code}, which would end the run: raise an exception "
             "saying what is wrong instead; nothing was applied"
         ) from None
     except Exception as error:
         raise UserError(
-            f"migration {migration.relative_path(root)} does not load: {_where_in(error, migration.path)}"
+            f"migration {migration.shown} does not load: {_where_in(error, migration.path)}"
             f"{type(error).__name__}: {error}"
         ) from None
     if not isinstance(manager, SQLMigration) and not _is_piccolo_manager(manager):
-        raise UserError(f"migration {migration.relative_path(root)}: forwards() must return a MigrationManager")
+        raise UserError(f"migration {migration.shown}: forwards() must return a MigrationManager")
     return module, manager
 
 

@@ -23,15 +23,15 @@ if TYPE_CHECKING:  # loading a migration imports Piccolo and pglast; a no-op mig
 
 async def checked(target: Target, plan: list[MigrationFile], conn: asyncpg.Connection | None = None) -> list[Migration]:
     """Every migration of `plan`, loaded, once none is unsafe to run (`refuse_unsafe`)."""
-    return refuse_unsafe(target, [await load(target, m) for m in plan], conn)
+    return refuse_unsafe(target, [await load(m) for m in plan], conn)
 
 
-async def load(target: Target, migration: MigrationFile) -> Migration:
+async def load(migration: MigrationFile) -> Migration:
     """Import and build one migration. The loader is imported here rather than at the top because
     it imports Piccolo and pglast, which a no-op migrate never needs (start-up time)."""
     from dbmigrate.engine import loader
 
-    return await loader.load(migration, target.project_root)
+    return await loader.load(migration)
 
 
 def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Connection | None = None) -> list:
@@ -41,7 +41,7 @@ def refuse_unsafe(target: Target, migrations: list[Migration], conn: asyncpg.Con
     for migration in migrations:
         problems = migration.problems()
         if problems:
-            where = migration.file.relative_path(target.project_root)
+            where = migration.file.shown
             raise UserError(f"{target.name}: {migration.id} ({where}) was not run: {problems[0]}")
         if conn is not None and not migration.transactional and not migration.staged:
             _refuse_non_transactional(conn, target.name, migration.id)

@@ -38,7 +38,8 @@ async def revertible(target: Target, migration_id: str, conn: asyncpg.Connection
             "Python steps): check out the branch that has it and roll it back there; nothing was rolled back"
         )
     path = folder / f"{target.database.app}_{migration_id}.py"
-    return StoredDown(MigrationFile(target.database.app, migration_id, path, ""), copy)
+    shown = files.shown_path(path, target.project_root)
+    return StoredDown(MigrationFile(target.database.app, migration_id, path, "", shown=shown), copy)
 
 
 async def down_copy(conn: asyncpg.Connection, app: str, migration_id: str) -> DownCopy | None:

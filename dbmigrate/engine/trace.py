@@ -60,7 +60,7 @@ async def apply_traced(target: Target, migration: Migration, conn: asyncpg.Conne
 async def _apply_traced(target: Target, migration: Migration, conn: asyncpg.Connection) -> MigrationTrace:
     limits = Limits.of(target, migration)
     lock_timeout, statement_timeout = limits.timeouts
-    shown_file = migration.file.relative_path(target.project_root)
+    shown_file = migration.file.shown
     trace = MigrationTrace(
         target.name, migration.id, shown_file, migration.transactional, lock_timeout, statement_timeout
     )

@@ -103,7 +103,7 @@ def test_a_migration_runs_the_bytes_its_checksum_covers_even_when_its_files_chan
     (folder / "orion_001_a.py").write_text((folder / "orion_001_a.py").read_text().replace('"scanned"', '"edited"'))
     (folder / "orion_001_a.up.sql").write_text("CREATE TABLE edited (id int);\n")
     (folder / "orion_001_a.down.sql").unlink()
-    loaded = asyncio.run(loader.load(found, tmp_path))
+    loaded = asyncio.run(loader.load(found))
     assert [s.sql for s in loaded.statements()] == ["CREATE TABLE scanned (id int)"]
     assert [s.sql for s in loaded.statements(backwards=True)] == ["DROP TABLE scanned"]
     assert loaded.manager.steps[0].forwards.text == "CREATE TABLE scanned (id int);\n"  # CRLF read as text reads it

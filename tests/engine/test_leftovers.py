@@ -4,8 +4,6 @@ statement reader says each statement builds, and that status fails --check on an
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from dbmigrate.commands.status import from_state, text_lines
@@ -55,9 +53,9 @@ def test_session_settings_are_the_only_statements_a_resumed_run_repeats():
 
 def test_an_invalid_index_fails_the_check_and_is_named_even_with_nothing_pending():
     state = MigrationState("orion", [], {}, {})
-    report = from_state(state, "url", Path("/project"), [invalid("idx_a")])
+    report = from_state(state, "url", [invalid("idx_a")])
     assert report["ok"] is False and report["counts"]["invalid_indexes"] == 1
     assert "INVALID index public.idx_a on public.users" in "\n".join(text_lines(report))
     being_built = InvalidIndex("public", "idx_b", "public", "users", 4242)
-    report = from_state(state, "url", Path("/project"), [being_built])
+    report = from_state(state, "url", [being_built])
     assert report["ok"] is True and "being built now (pid 4242)" in "\n".join(text_lines(report))

@@ -93,7 +93,7 @@ def test_down_to_reverts_everything_numbered_after_the_target():
 
 
 def test_status_lists_migrations_by_number_with_missing_ones_in_their_place():
-    report = from_state(state(["001_a", "0500_gone", "1000_f"]), "url", ROOT)
+    report = from_state(state(["001_a", "0500_gone", "1000_f"]), "url")
     assert [r["id"] for r in report["migrations"]] == [*IN_ORDER[:3], "0500_gone", *IN_ORDER[3:]]
     shown = [line.split("] ", 1)[1].split()[0] for line in text_lines(report)[1:-1]]
     assert shown == [*IN_ORDER[:3], "0500_gone", *IN_ORDER[3:]]
@@ -102,7 +102,7 @@ def test_status_lists_migrations_by_number_with_missing_ones_in_their_place():
 def test_the_fleets_latest_applied_is_the_highest_number():
     s = state(["001_a", "998_d", "1000_f", "0999_e"])
     assert fleet._latest(s) == "1000_f"
-    assert fleet._latest_applied(from_state(s, "url", ROOT)) == "1000_f"
+    assert fleet._latest_applied(from_state(s, "url")) == "1000_f"
 
 
 def _source(n: int) -> SourceMigration:

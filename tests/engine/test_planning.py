@@ -70,7 +70,7 @@ def _report_with_every_state() -> dict:
         "009_deleted": FailedMigration("009_deleted", WHEN, "", True, 0, 3, None),
     }
     s = state(files("001_a", "002_b", "003_c", "004_d"), applied("001_a", "003_c", "000_gone"), failed)
-    return from_state(s, "postgresql://orion:***@db/orion", ROOT)
+    return from_state(s, "postgresql://orion:***@db/orion")
 
 
 def test_status_json_matches_its_schema_and_names_every_unfinished_migration():
@@ -95,7 +95,7 @@ def test_an_unreachable_database_still_matches_the_schema():
 
 def test_status_text_keeps_columns_for_long_ids_and_names_the_deleted_failure():
     long_id = "001_" + "x" * 70
-    report = from_state(state(files(long_id, "002_b"), applied(long_id)), "url", ROOT)
+    report = from_state(state(files(long_id, "002_b"), applied(long_id)), "url")
     lines = text_lines(report)
     assert lines[1].index("applied") == lines[2].index("pending")
     text = "\n".join(text_lines(_report_with_every_state()))

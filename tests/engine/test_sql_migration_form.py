@@ -84,7 +84,7 @@ def test_loading_an_sql_migration_file_imports_no_piccolo_migration_machinery(tm
         from dbmigrate.core.config import DATABASES
         from dbmigrate.engine import files, loader
         (found,) = files.discover(Path({str(tmp_path)!r}), DATABASES["rfq"])
-        loaded = asyncio.run(loader.load(found, Path({str(tmp_path)!r})))
+        loaded = asyncio.run(loader.load(found))
         print(type(loaded).__name__, loaded.statements()[0].sql, {MANAGER_MODULE!r} in sys.modules)
         """
     )
