@@ -199,7 +199,7 @@ async def _stepwise_up_down_up(
     irreversible: list[str] = []
     notes: list[str] = []  # said after the walk, which runs quiet
     traces: list[MigrationTrace] = []
-    loaded = [await _load(scratch, m) for m in scratch.files]
+    loaded = [await _load(m) for m in scratch.files]
     migrations = [m for m in loaded if isinstance(m, Migration)]
     problems += [m for m in loaded if isinstance(m, str)]
     stopped_at = None
@@ -245,7 +245,7 @@ async def _stepwise_up_down_up(
     return migrations, completed, traces
 
 
-async def _load(target: Target, file: MigrationFile) -> Migration | str:
+async def _load(file: MigrationFile) -> Migration | str:
     try:
         return await preflight.load(file)
     except UserError as error:

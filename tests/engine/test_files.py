@@ -76,6 +76,21 @@ def test_the_id_a_file_name_implies_drops_the_app_prefix():
     assert implied_id(Path("003_add_x.py"), "orion") == "003_add_x"
 
 
+def test_a_migration_is_shown_by_its_path_in_the_project_in_the_messages_about_it(tmp_path: Path):
+    import asyncio
+
+    from dbmigrate.engine import loader
+
+    folder = _folder(tmp_path)
+    # It fails as it is imported, so the loader keeps no module of it (the test below counts them).
+    (folder / "orion_001_a.py").write_text('ID = "001_a"\n\nraise ValueError("no")\n')
+    (found,) = discover(tmp_path, ORION)
+    assert found.shown == "orion/piccolo_migrations/orion_001_a.py"
+    with pytest.raises(UserError) as refused:
+        asyncio.run(loader.load(found))
+    assert str(refused.value).startswith("migration orion/piccolo_migrations/orion_001_a.py does not load: line 3: ")
+
+
 def test_a_migration_runs_the_bytes_its_checksum_covers_even_when_its_files_change_after_the_scan(tmp_path: Path):
     import asyncio
 
